@@ -1,0 +1,41 @@
+//! The vocabulary of the audit trail.
+
+/// What happened. Stored as its code; new actions are appended, never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    LoginSucceeded,
+    LoginFailed,
+    UserCreated,
+    PasswordChanged,
+    SigningKeyCreated,
+    OrganizationCreated,
+}
+
+impl AuditAction {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditAction::LoginSucceeded => "login.succeeded",
+            AuditAction::LoginFailed => "login.failed",
+            AuditAction::UserCreated => "user.created",
+            AuditAction::PasswordChanged => "user.password_changed",
+            AuditAction::SigningKeyCreated => "signing_key.created",
+            AuditAction::OrganizationCreated => "organization.created",
+        }
+    }
+}
+
+/// Whether the action took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    Success,
+    Failure,
+}
+
+impl AuditOutcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "SUCCESS",
+            AuditOutcome::Failure => "FAILURE",
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Steward's domain: identifiers, validated values, state machines and policies.
+//!
+//! Nothing here performs I/O. Time is always a parameter, so expiry and lockout rules are
+//! tested without sleeping, and every decision can be replayed from its inputs.
+
+pub mod audit;
+pub mod error;
+pub mod ids;
+pub mod login;
+pub mod password;
+pub mod user;
+
+pub use error::DomainError;
+pub use ids::{
+    AuditEventId, MembershipId, OrganizationId, RoleId, SessionId, SigningKeyId, UserId,
+};

@@ -1,0 +1,342 @@
+//! Users: validated fields and the account status state machine.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::DomainError;
+
+/// 3–20 ASCII letters or digits. Stored as typed; uniqueness is case-insensitive, so the
+/// store compares [`Username::normalized`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 20;
+
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim();
+        let len = value.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return Err(DomainError::invalid(
+                "username",
+                format!(
+                    "must be {} to {} characters long, got {len}",
+                    Self::MIN_LEN,
+                    Self::MAX_LEN
+                ),
+            ));
+        }
+        if !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(DomainError::invalid(
+                "username",
+                "may contain only ASCII letters and digits (a-z, A-Z, 0-9)",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The form uniqueness is checked on.
+    pub fn normalized(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A valid e-mail address (RFC 5322 address syntax, as checked by the `email_address` crate),
+/// at most 254 characters. Uniqueness is case-insensitive over the whole address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim();
+        if value.len() > Self::MAX_LEN {
+            return Err(DomainError::invalid(
+                "email",
+                format!("must be at most {} characters long", Self::MAX_LEN),
+            ));
+        }
+        let parsed = email_address::EmailAddress::from_str(value).map_err(|error| {
+            DomainError::invalid(
+                "email",
+                format!("is not a valid e-mail address ({error}); expected name@example.com"),
+            )
+        })?;
+        // The crate accepts display-name forms ("Ann <ann@example.com>"); only bare addresses
+        // belong in this field.
+        if parsed.email() != value || !parsed.domain().contains('.') {
+            return Err(DomainError::invalid(
+                "email",
+                "is not a valid e-mail address; expected name@example.com",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn normalized(&self) -> String {
+        self.0.to_lowercase()
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(_, domain)| domain)
+    }
+}
+
+impl fmt::Display for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person's display name: 1–200 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullName(String);
+
+impl FullName {
+    pub const MAX_LEN: usize = 200;
+
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(DomainError::invalid("name", "must not be empty"));
+        }
+        if value.chars().count() > Self::MAX_LEN {
+            return Err(DomainError::invalid(
+                "name",
+                format!("must be at most {} characters long", Self::MAX_LEN),
+            ));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(DomainError::invalid(
+                "name",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The interface and e-mail language of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    #[default]
+    En,
+    De,
+    Zh,
+    Ru,
+}
+
+impl Language {
+    pub const ALL: [Language; 4] = [Language::En, Language::De, Language::Zh, Language::Ru];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::En => "en",
+            Language::De => "de",
+            Language::Zh => "zh",
+            Language::Ru => "ru",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|language| language.code().eq_ignore_ascii_case(value.trim()))
+            .ok_or_else(|| DomainError::invalid("language", "must be one of en, de, zh, ru"))
+    }
+}
+
+/// Account status at platform level. Transitions go through [`UserStatus::transition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    PendingValidation,
+    Active,
+    Suspended,
+    PendingDeletion,
+    Deleted,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 5] = [
+        UserStatus::PendingValidation,
+        UserStatus::Active,
+        UserStatus::Suspended,
+        UserStatus::PendingDeletion,
+        UserStatus::Deleted,
+    ];
+
+    /// The name stored in the database and shown in the API.
+    pub fn code(self) -> &'static str {
+        match self {
+            UserStatus::PendingValidation => "PENDING_VALIDATION",
+            UserStatus::Active => "ACTIVE",
+            UserStatus::Suspended => "SUSPENDED",
+            UserStatus::PendingDeletion => "PENDING_DELETION",
+            UserStatus::Deleted => "DELETED",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.code() == code)
+    }
+
+    pub fn can_log_in(self) -> bool {
+        self == UserStatus::Active
+    }
+
+    /// Checks a status change and says why it is refused.
+    pub fn transition(self, to: UserStatus) -> Result<UserStatus, DomainError> {
+        use UserStatus::*;
+        let refused = |reason| DomainError::InvalidTransition {
+            what: "the user's status",
+            from: self.code(),
+            to: to.code(),
+            reason,
+        };
+        match (self, to) {
+            (PendingValidation, Active) => Ok(to),
+            (Active, Suspended) | (Suspended, Active) => Ok(to),
+            (Active | Suspended, PendingDeletion) => Ok(to),
+            (PendingDeletion, Active) => Ok(to),
+            (Suspended | PendingDeletion, Deleted) => Ok(to),
+            (PendingValidation, Suspended) => Err(refused(
+                "the user must be validated first; resend the activation link",
+            )),
+            (Active, Deleted) => Err(refused("the user must be suspended before deletion")),
+            (Deleted, _) => Err(refused("a deleted user cannot be changed")),
+            _ if self == to => Err(refused("the user already has this status")),
+            _ => Err(refused("this change is not allowed")),
+        }
+    }
+}
+
+/// A role held at platform level, above every organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformRole {
+    SuperAdmin,
+}
+
+impl PlatformRole {
+    pub fn code(self) -> &'static str {
+        match self {
+            PlatformRole::SuperAdmin => "SUPER_ADMIN",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        (code == "SUPER_ADMIN").then_some(PlatformRole::SuperAdmin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_of_letters_and_digits_between_3_and_20_are_accepted() {
+        for name in ["abc", "Admin2", "a1234567890123456789"] {
+            assert_eq!(
+                Username::parse(name).map(|u| u.to_string()).ok(),
+                Some(name.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn usernames_that_are_too_short_too_long_or_not_alphanumeric_are_refused() {
+        for name in [
+            "ab",
+            "a12345678901234567890",
+            "ann.lee",
+            "ann lee",
+            "änne",
+            "",
+        ] {
+            let error = Username::parse(name).expect_err(name);
+            assert_eq!(error.field(), Some("username"), "{name}");
+        }
+    }
+
+    #[test]
+    fn username_uniqueness_ignores_case() {
+        let upper = Username::parse("AnnLee").map(|u| u.normalized()).ok();
+        let lower = Username::parse("annlee").map(|u| u.normalized()).ok();
+        assert_eq!(upper, lower);
+    }
+
+    #[test]
+    fn email_addresses_are_checked_and_normalized() {
+        let email = EmailAddress::parse("Ann.Lee@Example.com").expect("valid");
+        assert_eq!(email.normalized(), "ann.lee@example.com");
+        assert_eq!(email.domain(), "Example.com");
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "Ann <ann@example.com>",
+            "ann@localhost",
+        ] {
+            let error = EmailAddress::parse(bad).expect_err(bad);
+            assert_eq!(error.field(), Some("email"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn languages_are_the_four_supported_codes() {
+        assert_eq!(Language::parse("DE").ok(), Some(Language::De));
+        assert!(Language::parse("fr").is_err());
+    }
+
+    #[test]
+    fn only_active_users_can_log_in() {
+        let can: Vec<_> = UserStatus::ALL
+            .into_iter()
+            .filter(|s| s.can_log_in())
+            .collect();
+        assert_eq!(can, vec![UserStatus::Active]);
+    }
+
+    #[test]
+    fn an_active_user_must_be_suspended_before_deletion() {
+        let error = UserStatus::Active
+            .transition(UserStatus::Deleted)
+            .expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("must be suspended before deletion")
+        );
+        assert_eq!(
+            UserStatus::Suspended.transition(UserStatus::Deleted).ok(),
+            Some(UserStatus::Deleted)
+        );
+    }
+
+    #[test]
+    fn status_codes_round_trip() {
+        for status in UserStatus::ALL {
+            assert_eq!(UserStatus::from_code(status.code()), Some(status));
+        }
+    }
+}

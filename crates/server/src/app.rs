@@ -1,0 +1,57 @@
+//! The application context every request shares.
+
+use std::time::Duration;
+
+use steward_store::Store;
+use time::OffsetDateTime;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::TokenKeys;
+use crate::config::ServeConfig;
+use crate::error::AppError;
+
+/// Settings the request paths read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub access_token_ttl: Duration,
+    pub session_ttl: Duration,
+}
+
+/// Cheap to clone: every part is shared.
+#[derive(Clone, Debug)]
+pub struct App {
+    pub store: Store,
+    pub tokens: TokenKeys,
+    pub passwords: PasswordHasher,
+    pub settings: Settings,
+}
+
+impl App {
+    /// Connects to the database, applies migrations, and loads (or creates) the signing key.
+    pub async fn start(config: &ServeConfig, now: OffsetDateTime) -> Result<App, AppError> {
+        let store = Store::connect(
+            &config.database.database_url,
+            &config.database.store_options(),
+        )
+        .await?;
+        store.migrate().await?;
+        let tokens = TokenKeys::load_or_create(
+            &store,
+            config.issuer(),
+            config.token_audience.clone(),
+            now,
+            config.access_token_ttl(),
+        )
+        .await?;
+        let passwords = PasswordHasher::new(&config.password_hash)?;
+        Ok(App {
+            store,
+            tokens,
+            passwords,
+            settings: Settings {
+                access_token_ttl: config.access_token_ttl(),
+                session_ttl: config.session_ttl(),
+            },
+        })
+    }
+}

@@ -1,0 +1,311 @@
+//! Authentication: who is calling, and the login and password-change flows.
+
+pub mod password;
+pub mod tokens;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SecureRandom as _;
+use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::login::LoginName;
+use steward_domain::password::PasswordPolicy;
+use steward_domain::user::{PlatformRole, UserStatus};
+use steward_domain::{DomainError, SessionId, UserId};
+use steward_store::{AuditEntry, NewSession, SessionPrincipal, UserRecord};
+use time::OffsetDateTime;
+
+use crate::app::App;
+use crate::error::AppError;
+use password::Verification;
+
+/// `bytes` random bytes from the operating system, URL-safe base64 encoded.
+pub fn random_token(bytes: usize) -> Result<String, AppError> {
+    let mut buffer = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buffer)
+        .map_err(|_| AppError::internal("the system random source failed"))?;
+    Ok(URL_SAFE_NO_PAD.encode(buffer))
+}
+
+/// The caller of a request, as its credentials say.
+#[derive(Debug, Clone)]
+pub enum Authentication {
+    /// No credentials were sent.
+    Anonymous,
+    /// A valid access token of a live session of an active user.
+    Session(Principal),
+    /// Credentials were sent but are not valid; the reason is safe to show.
+    Rejected(&'static str),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub platform_role: Option<PlatformRole>,
+    pub must_change_password: bool,
+}
+
+impl Principal {
+    pub fn is_super_admin(&self) -> bool {
+        self.platform_role == Some(PlatformRole::SuperAdmin)
+    }
+}
+
+/// Where a request comes from, for audit events and sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginSuccess {
+    pub access_token: String,
+    pub expires_at: OffsetDateTime,
+    pub user: UserRecord,
+}
+
+/// An expected reason a login fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginFailure {
+    /// The form is not filled in correctly.
+    Invalid(DomainError),
+    /// Unknown account or wrong password; the two are not told apart.
+    WrongCredentials,
+    /// The password is right but the account may not log in now.
+    NotActive(UserStatus),
+}
+
+impl LoginFailure {
+    pub fn message(&self) -> String {
+        match self {
+            LoginFailure::Invalid(error) => error.to_string(),
+            LoginFailure::WrongCredentials => "the login or the password is wrong".to_owned(),
+            LoginFailure::NotActive(UserStatus::PendingValidation) => {
+                "the account is not validated yet; use the link in the activation e-mail".to_owned()
+            }
+            LoginFailure::NotActive(UserStatus::Suspended) => {
+                "the account is suspended; ask an administrator to reactivate it".to_owned()
+            }
+            LoginFailure::NotActive(_) => "the account has been deleted".to_owned(),
+        }
+    }
+
+    fn audit_reason(&self) -> &'static str {
+        match self {
+            LoginFailure::Invalid(_) => "invalid_input",
+            LoginFailure::WrongCredentials => "wrong_credentials",
+            LoginFailure::NotActive(_) => "account_not_active",
+        }
+    }
+}
+
+impl App {
+    /// Reads the bearer token of a request (`Authorization: Bearer ...`) and finds its session.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Authentication, AppError> {
+        let Some(value) = authorization else {
+            return Ok(Authentication::Anonymous);
+        };
+        let Some(token) = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+        else {
+            return Ok(Authentication::Rejected(
+                "the Authorization header must be `Bearer <access token>`",
+            ));
+        };
+        let claims = match self.tokens.verify(token.trim(), now) {
+            Ok(claims) => claims,
+            Err(rejected) => return Ok(Authentication::Rejected(rejected.0)),
+        };
+        let Some(session) = self.store.live_session(claims.session_id(), now).await? else {
+            return Ok(Authentication::Rejected(
+                "the session has ended; log in again",
+            ));
+        };
+        Ok(principal_of(session, claims.user_id()))
+    }
+
+    /// Checks a login and opens a session. Every attempt leaves an audit event.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: String,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<Result<LoginSuccess, LoginFailure>, AppError> {
+        let entry = AuditEntry {
+            actor: None,
+            client_address: client.address.clone(),
+            at: now,
+        };
+        let candidate = match LoginName::parse(login) {
+            Ok(name) => self.store.login_candidate(&name.normalized()).await?,
+            Err(error) => {
+                // A malformed login still costs a hash, so input shape reveals nothing.
+                self.passwords.verify(password, None).await?;
+                return self
+                    .login_failed(&entry, None, login, LoginFailure::Invalid(error))
+                    .await;
+            }
+        };
+        let stored_hash = candidate
+            .as_ref()
+            .and_then(|candidate| candidate.password_hash.clone());
+        let verification = self.passwords.verify(password, stored_hash).await?;
+        let (candidate, rehashed) = match (candidate, verification) {
+            (Some(candidate), Verification::Valid { rehashed }) => (candidate, rehashed),
+            (candidate, _) => {
+                let actor = candidate.map(|candidate| candidate.id);
+                return self
+                    .login_failed(&entry, actor, login, LoginFailure::WrongCredentials)
+                    .await;
+            }
+        };
+        if !candidate.status.can_log_in() {
+            let failure = LoginFailure::NotActive(candidate.status);
+            return self
+                .login_failed(&entry, Some(candidate.id), login, failure)
+                .await;
+        }
+        let session = NewSession {
+            id: SessionId::new(),
+            user_id: candidate.id,
+            created_at: now,
+            expires_at: now + self.settings.session_ttl,
+            client_address: client.address.clone(),
+            user_agent: client.user_agent.clone(),
+        };
+        let entry = AuditEntry {
+            actor: Some(candidate.id),
+            ..entry
+        };
+        self.store
+            .record_login(&session, rehashed.as_deref(), &entry)
+            .await?;
+        let (access_token, expires_at) = self.tokens.issue(
+            candidate.id,
+            session.id,
+            now,
+            self.settings.access_token_ttl,
+        )?;
+        let user = self
+            .store
+            .user_by_id(candidate.id)
+            .await?
+            .ok_or_else(|| AppError::internal("a user vanished during login"))?;
+        Ok(Ok(LoginSuccess {
+            access_token,
+            expires_at,
+            user,
+        }))
+    }
+
+    async fn login_failed(
+        &self,
+        entry: &AuditEntry,
+        user: Option<UserId>,
+        login: &str,
+        failure: LoginFailure,
+    ) -> Result<Result<LoginSuccess, LoginFailure>, AppError> {
+        let mut event = AuditEntry {
+            actor: user,
+            ..entry.clone()
+        }
+        .event(AuditAction::LoginFailed, AuditOutcome::Failure)
+        .detail(serde_json::json!({
+            // What was typed into the login field, cut short; never the password.
+            "login": login.chars().take(64).collect::<String>(),
+            "reason": failure.audit_reason(),
+        }));
+        if let Some(user) = user {
+            event = event.target("user", user);
+        }
+        self.store.record_audit_event(&event).await?;
+        Ok(Err(failure))
+    }
+
+    /// Changes the caller's password after checking the current one, and ends every other
+    /// session of the caller.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: String,
+        new_password: String,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<Result<UserRecord, DomainError>, AppError> {
+        let user = self
+            .store
+            .user_by_id(principal.user_id)
+            .await?
+            .ok_or_else(|| AppError::internal("the caller's user is missing"))?;
+        let stored = self.store.password_hash(principal.user_id).await?;
+        let had_password = stored.is_some();
+        let verification = self
+            .passwords
+            .verify(current_password.clone(), stored)
+            .await?;
+        if had_password && verification == Verification::Invalid {
+            return Ok(Err(DomainError::invalid("currentPassword", "is wrong")));
+        }
+        if let Err(error) =
+            PasswordPolicy::default().check(&new_password, &user.username, &user.email)
+        {
+            return Ok(Err(DomainError::invalid(
+                "newPassword",
+                error_reason(&error),
+            )));
+        }
+        if new_password == current_password {
+            return Ok(Err(DomainError::invalid(
+                "newPassword",
+                "must differ from the current password",
+            )));
+        }
+        let hash = self.passwords.hash(new_password).await?;
+        let entry = AuditEntry {
+            actor: Some(principal.user_id),
+            client_address: client.address.clone(),
+            at: now,
+        };
+        self.store
+            .change_password(principal.user_id, &hash, Some(principal.session_id), &entry)
+            .await?;
+        let user = self
+            .store
+            .user_by_id(principal.user_id)
+            .await?
+            .ok_or_else(|| AppError::internal("the caller's user is missing"))?;
+        Ok(Ok(user))
+    }
+}
+
+fn error_reason(error: &DomainError) -> String {
+    match error {
+        DomainError::Invalid { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn principal_of(session: SessionPrincipal, token_user: UserId) -> Authentication {
+    if session.user_id != token_user {
+        return Authentication::Rejected("the access token does not match its session");
+    }
+    if !session.status.can_log_in() {
+        return Authentication::Rejected("the account may not log in; ask an administrator");
+    }
+    Authentication::Session(Principal {
+        user_id: session.user_id,
+        session_id: session.session_id,
+        platform_role: session.platform_role,
+        must_change_password: session.must_change_password,
+    })
+}

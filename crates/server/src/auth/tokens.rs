@@ -1,0 +1,237 @@
+//! Access tokens: EdDSA (Ed25519) JWTs with `kid`, `iss`, `aud`, `exp`, signed by a key kept
+//! in the database and published at `/.well-known/jwks.json`.
+//!
+//! The algorithm is pinned: a token whose header names another algorithm (`none`, `HS256`
+//! with the public key as secret, ...) is refused before any key is used.
+
+use std::sync::{Arc, RwLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use serde::{Deserialize, Serialize};
+use steward_domain::{SessionId, UserId};
+use steward_store::{AuditEntry, NewSigningKey, SigningKeyRecord, Store};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+const ALGORITHM_NAME: &str = "EdDSA";
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user.
+    pub sub: Uuid,
+    /// The session; revoking it revokes the token at once.
+    pub sid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+}
+
+impl AccessClaims {
+    pub fn user_id(&self) -> UserId {
+        UserId(self.sub)
+    }
+
+    pub fn session_id(&self) -> SessionId {
+        SessionId(self.sid)
+    }
+}
+
+struct LoadedKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_key: Vec<u8>,
+}
+
+/// The signing keys in use: the newest signs, all of them verify.
+#[derive(Clone)]
+pub struct TokenKeys {
+    keys: Arc<RwLock<Arc<Vec<LoadedKey>>>>,
+    issuer: String,
+    audience: String,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKeys")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a token was refused. The reason is for logs and the client; it names no secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TokenRejected(pub &'static str);
+
+impl TokenKeys {
+    /// Loads the keys from the database, creating the first one on a new database.
+    pub async fn load_or_create(
+        store: &Store,
+        issuer: String,
+        audience: String,
+        now: OffsetDateTime,
+        token_ttl: std::time::Duration,
+    ) -> Result<Self, AppError> {
+        let published_since = now - token_ttl;
+        let mut records = store.signing_keys(published_since).await?;
+        if records.iter().all(|record| record.retired_at.is_some()) {
+            let key = generate_signing_key()?;
+            let entry = AuditEntry {
+                actor: None,
+                client_address: None,
+                at: now,
+            };
+            store.insert_signing_key(&key, &entry).await?;
+            tracing::info!(kid = %key.kid, "created a signing key for access tokens");
+            records = store.signing_keys(published_since).await?;
+        }
+        let keys = records
+            .iter()
+            .map(load_key)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            keys: Arc::new(RwLock::new(Arc::new(keys))),
+            issuer,
+            audience,
+        })
+    }
+
+    fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
+        match self.keys.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Signs an access token for a session.
+    pub fn issue(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: OffsetDateTime,
+        ttl: std::time::Duration,
+    ) -> Result<(String, OffsetDateTime), AppError> {
+        let keys = self.snapshot();
+        let key = keys
+            .first()
+            .ok_or_else(|| AppError::internal("no signing key is loaded"))?;
+        let expires_at = now + ttl;
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user.as_uuid(),
+            sid: session.as_uuid(),
+            iat: now.unix_timestamp(),
+            exp: expires_at.unix_timestamp(),
+            jti: Uuid::new_v4(),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &key.encoding)
+            .map_err(|error| AppError::internal(format!("signing an access token: {error}")))?;
+        Ok((token, expires_at))
+    }
+
+    /// Checks signature, algorithm, issuer, audience and expiry at `now`.
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessClaims, TokenRejected> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| TokenRejected("the access token is malformed"))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenRejected(
+                "the access token is not signed with the expected algorithm",
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or(TokenRejected("the access token names no signing key"))?;
+        let keys = self.snapshot();
+        let key = keys.iter().find(|key| key.kid == kid).ok_or(TokenRejected(
+            "the access token was signed by an unknown key",
+        ))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked below against `now`, so tests control the clock.
+        validation.validate_exp = false;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    TokenRejected("the access token was issued by someone else")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidAudience => {
+                    TokenRejected("the access token is meant for another audience")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    TokenRejected("the access token's signature is not valid")
+                }
+                _ => TokenRejected("the access token is not valid"),
+            })?;
+        if data.claims.exp <= now.unix_timestamp() {
+            return Err(TokenRejected("the access token has expired; log in again"));
+        }
+        Ok(data.claims)
+    }
+
+    /// The public keys as a JSON Web Key Set (RFC 7517, OKP keys of RFC 8037).
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<_> = self
+            .snapshot()
+            .iter()
+            .map(|key| {
+                serde_json::json!({
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "alg": ALGORITHM_NAME,
+                    "use": "sig",
+                    "kid": key.kid,
+                    "x": URL_SAFE_NO_PAD.encode(&key.public_key),
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+}
+
+fn load_key(record: &SigningKeyRecord) -> Result<LoadedKey, AppError> {
+    if record.algorithm != ALGORITHM_NAME {
+        return Err(AppError::internal(format!(
+            "signing key {} uses the unsupported algorithm {}",
+            record.kid, record.algorithm
+        )));
+    }
+    // Checks that the stored private key is a usable Ed25519 PKCS#8 document.
+    Ed25519KeyPair::from_pkcs8(&record.private_key)
+        .map_err(|_| AppError::internal(format!("signing key {} is damaged", record.kid)))?;
+    Ok(LoadedKey {
+        kid: record.kid.clone(),
+        encoding: EncodingKey::from_ed_der(&record.private_key),
+        decoding: DecodingKey::from_ed_der(&record.public_key),
+        public_key: record.public_key.clone(),
+    })
+}
+
+/// A new Ed25519 key pair from the operating system's random source.
+pub fn generate_signing_key() -> Result<NewSigningKey, AppError> {
+    let random = ring::rand::SystemRandom::new();
+    let document = Ed25519KeyPair::generate_pkcs8(&random)
+        .map_err(|_| AppError::internal("generating a signing key failed"))?;
+    let pair = Ed25519KeyPair::from_pkcs8(document.as_ref())
+        .map_err(|_| AppError::internal("reading a generated signing key failed"))?;
+    let public_key = pair.public_key().as_ref().to_vec();
+    Ok(NewSigningKey {
+        kid: super::random_token(12)?,
+        algorithm: ALGORITHM_NAME.to_owned(),
+        private_key: document.as_ref().to_vec(),
+        public_key,
+    })
+}

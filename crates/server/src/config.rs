@@ -1,0 +1,161 @@
+//! Configuration: every setting is a flag and a `STEWARD_*` environment variable, and its doc
+//! comment is its `--help` text.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// Where the data lives. Shared by `serve`, `migrate` and the maintainers' `cargo xtask`.
+#[derive(Args, Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Database URL: `sqlite://FILE` (created on first start) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "STEWARD_DATABASE_URL",
+        default_value = "sqlite://steward.db"
+    )]
+    pub database_url: String,
+
+    /// Largest number of open database connections.
+    #[arg(long, env = "STEWARD_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+}
+
+impl DatabaseConfig {
+    pub fn store_options(&self) -> steward_store::StoreOptions {
+        steward_store::StoreOptions {
+            max_connections: self.database_max_connections,
+            ..Default::default()
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Parameters of argon2id. The defaults are OWASP's (19 MiB, 2 passes, 1 lane); lower them
+/// only for tests. Stored hashes carry their parameters and are upgraded at the next login.
+#[derive(Args, Debug, Clone)]
+pub struct PasswordHashConfig {
+    /// argon2id memory cost in KiB.
+    #[arg(long, env = "STEWARD_PASSWORD_HASH_MEMORY_KIB", default_value_t = 19 * 1024)]
+    pub password_hash_memory_kib: u32,
+
+    /// argon2id number of passes.
+    #[arg(long, env = "STEWARD_PASSWORD_HASH_ITERATIONS", default_value_t = 2)]
+    pub password_hash_iterations: u32,
+
+    /// argon2id degree of parallelism.
+    #[arg(long, env = "STEWARD_PASSWORD_HASH_PARALLELISM", default_value_t = 1)]
+    pub password_hash_parallelism: u32,
+
+    /// How many password hashes may be computed at once (default: the number of CPUs). Further
+    /// logins wait their turn instead of starving the rest of the server.
+    #[arg(long, env = "STEWARD_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+}
+
+/// The first administrator, created on first start when no SuperAdmin exists.
+#[derive(Args, Debug, Clone)]
+pub struct AdminConfig {
+    /// Username of the first administrator.
+    #[arg(long, env = "STEWARD_ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+
+    /// E-mail address of the first administrator.
+    #[arg(
+        long,
+        env = "STEWARD_ADMIN_EMAIL",
+        default_value = "admin@steward.local"
+    )]
+    pub admin_email: String,
+
+    /// Password of the first administrator. When unset, a password is generated, shown once
+    /// on the console, and must be changed at the first login.
+    #[arg(long, env = "STEWARD_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+}
+
+/// Everything `steward serve` needs.
+#[derive(Args, Debug, Clone)]
+pub struct ServeConfig {
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "STEWARD_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// The URL people and services reach this server at; links in e-mails are built from it
+    /// and it is the `iss` of every token.
+    #[arg(
+        long,
+        env = "STEWARD_PUBLIC_URL",
+        default_value = "http://localhost:8080"
+    )]
+    pub public_url: String,
+
+    /// The `aud` of access tokens: who they are meant for.
+    #[arg(long, env = "STEWARD_TOKEN_AUDIENCE", default_value = "steward")]
+    pub token_audience: String,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "STEWARD_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 15 * 60)]
+    pub access_token_ttl_seconds: u64,
+
+    /// Lifetime of a login session, in seconds (the refresh token's lifetime).
+    #[arg(long, env = "STEWARD_SESSION_TTL_SECONDS", default_value_t = 30 * 24 * 3600)]
+    pub session_ttl_seconds: u64,
+
+    /// Log line format.
+    #[arg(long, env = "STEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Answer GraphQL introspection (GraphiQL needs it). Turn off in production.
+    #[arg(long, env = "STEWARD_GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphql_introspection: bool,
+
+    /// Deepest nesting of fields a GraphQL operation may have.
+    #[arg(long, env = "STEWARD_GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    pub graphql_max_depth: usize,
+
+    /// Highest complexity (roughly, fields resolved) a GraphQL operation may have.
+    #[arg(long, env = "STEWARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
+    pub graphql_max_complexity: usize,
+
+    #[command(flatten)]
+    pub password_hash: PasswordHashConfig,
+
+    #[command(flatten)]
+    pub admin: AdminConfig,
+}
+
+impl ServeConfig {
+    pub fn access_token_ttl(&self) -> Duration {
+        Duration::from_secs(self.access_token_ttl_seconds)
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_seconds)
+    }
+
+    /// The issuer named in tokens: the public URL without a trailing slash.
+    pub fn issuer(&self) -> String {
+        self.public_url.trim_end_matches('/').to_owned()
+    }
+
+    pub fn graphql_limits(&self) -> crate::graphql::Limits {
+        crate::graphql::Limits {
+            max_depth: self.graphql_max_depth,
+            max_complexity: self.graphql_max_complexity,
+            introspection: self.graphql_introspection,
+        }
+    }
+}

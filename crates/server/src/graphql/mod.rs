@@ -1,0 +1,65 @@
+//! The GraphQL API. Conventions (see docs/api.md): output types wrap store records; queries
+//! and mutations are split by area and merged; expected failures of a mutation are `errors`
+//! in its payload; every relation is loaded through a DataLoader.
+
+pub mod context;
+pub mod loaders;
+mod mutation;
+mod query;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+
+pub use context::RequestContext;
+pub use mutation::Mutation;
+pub use query::Query;
+
+pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Limits applied to every operation before any resolver runs.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub introspection: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 1000,
+            introspection: true,
+        }
+    }
+}
+
+/// The schema builder without any data attached, so the SDL can be exported anywhere.
+pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if limits.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
+}
+
+/// The schema in SDL, as written to `schema.graphql`.
+pub fn sdl() -> String {
+    schema_builder(&Limits::default()).finish().sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn schema_graphql_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == super::sdl(),
+            "schema.graphql is out of date with the resolvers: run `cargo xtask schema`"
+        );
+    }
+}

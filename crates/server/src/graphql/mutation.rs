@@ -1,0 +1,141 @@
+use async_graphql::{Context, InputObject, MergedObject, Object, SimpleObject};
+use time::OffsetDateTime;
+
+use crate::auth::LoginFailure;
+use crate::graphql::context::ContextExt as _;
+use crate::graphql::types::{User, UserError, UserErrorCode};
+
+/// Every mutation, merged from one object per area.
+#[derive(MergedObject, Default)]
+pub struct Mutation(AuthMutation);
+
+#[derive(Default)]
+pub struct AuthMutation;
+
+#[derive(InputObject)]
+pub struct LoginInput {
+    /// Username or e-mail address.
+    pub login: String,
+    pub password: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct LoginPayload {
+    /// Send as `Authorization: Bearer <accessToken>`.
+    pub access_token: Option<String>,
+    /// When the access token stops working.
+    pub expires_at: Option<OffsetDateTime>,
+    pub user: Option<User>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct ChangePasswordInput {
+    pub current_password: String,
+    /// 12 to 128 characters, not containing the username or e-mail address.
+    pub new_password: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ChangePasswordPayload {
+    pub user: Option<User>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct LogoutPayload {
+    /// Whether a session was ended.
+    pub logged_out: bool,
+    pub errors: Vec<UserError>,
+}
+
+#[Object]
+impl AuthMutation {
+    /// Logs in with a username or e-mail address and a password, and returns an access
+    /// token. Every attempt is audited.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        input: LoginInput,
+    ) -> async_graphql::Result<LoginPayload> {
+        let request = ctx.request()?;
+        let outcome = ctx
+            .app()?
+            .login(&input.login, input.password, &request.client, request.now)
+            .await?;
+        Ok(match outcome {
+            Ok(success) => LoginPayload {
+                access_token: Some(success.access_token),
+                expires_at: Some(success.expires_at),
+                user: Some(User(success.user)),
+                errors: Vec::new(),
+            },
+            Err(failure) => LoginPayload {
+                errors: vec![login_error(&failure)],
+                ..Default::default()
+            },
+        })
+    }
+
+    /// Changes the caller's password. Ends every other session of the caller.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> async_graphql::Result<ChangePasswordPayload> {
+        let principal = ctx.principal_before_password_change()?;
+        let request = ctx.request()?;
+        let outcome = ctx
+            .app()?
+            .change_password(
+                principal,
+                input.current_password,
+                input.new_password,
+                &request.client,
+                request.now,
+            )
+            .await?;
+        Ok(match outcome {
+            Ok(user) => ChangePasswordPayload {
+                user: Some(User(user)),
+                errors: Vec::new(),
+            },
+            Err(error) => ChangePasswordPayload {
+                user: None,
+                errors: vec![UserError::from_domain("input", &error)],
+            },
+        })
+    }
+
+    /// Ends the caller's session; its access tokens stop working at once.
+    async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
+        let principal = ctx.principal_before_password_change()?;
+        let now = ctx.request()?.now;
+        let logged_out = ctx
+            .app()?
+            .store
+            .revoke_session(principal.session_id, now)
+            .await
+            .map_err(crate::error::AppError::from)?;
+        Ok(LogoutPayload {
+            logged_out,
+            errors: Vec::new(),
+        })
+    }
+}
+
+fn login_error(failure: &LoginFailure) -> UserError {
+    match failure {
+        LoginFailure::Invalid(error) => UserError::from_domain("input", error),
+        LoginFailure::WrongCredentials => UserError {
+            field: Vec::new(),
+            code: UserErrorCode::WrongCredentials,
+            message: failure.message(),
+        },
+        LoginFailure::NotActive(_) => UserError {
+            field: Vec::new(),
+            code: UserErrorCode::AccountNotActive,
+            message: failure.message(),
+        },
+    }
+}

@@ -1,0 +1,40 @@
+use async_graphql::{Context, MergedObject, Object};
+
+use steward_domain::DomainError;
+
+use crate::error::refused;
+use crate::graphql::context::ContextExt as _;
+use crate::graphql::types::User;
+
+/// Every query, merged from one object per area.
+#[derive(MergedObject, Default)]
+pub struct Query(ViewerQuery, ServerQuery);
+
+#[derive(Default)]
+pub struct ViewerQuery;
+
+#[Object]
+impl ViewerQuery {
+    /// The logged-in user. Answers also while a password change is owed, so a console can
+    /// show the change-password form.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let principal = ctx.principal_before_password_change()?;
+        ctx.loaders()?
+            .users
+            .load_one(principal.user_id)
+            .await?
+            .map(User)
+            .ok_or_else(|| refused(DomainError::unauthenticated("the account no longer exists")))
+    }
+}
+
+#[derive(Default)]
+pub struct ServerQuery;
+
+#[Object]
+impl ServerQuery {
+    /// The server's version. Needs no login.
+    async fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+}

@@ -1,0 +1,240 @@
+//! GraphQL output types. Each wraps a store record; relations go through the loaders.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use steward_domain::DomainError;
+use steward_store::{MembershipRecord, OrganizationRecord, UserRecord};
+use time::OffsetDateTime;
+
+use crate::error::refused;
+use crate::graphql::context::ContextExt as _;
+
+/// Account status at platform level.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::user::UserStatus")]
+pub enum UserStatus {
+    /// Created or invited; the e-mail address is not confirmed yet. Cannot log in.
+    PendingValidation,
+    /// Normal.
+    Active,
+    /// Blocked by an administrator; can be reactivated. Cannot log in.
+    Suspended,
+    /// Deletion requested; waits for deletion holds to clear. Cannot log in.
+    PendingDeletion,
+    /// Tombstone kept for audit and display ("The user has been deleted").
+    Deleted,
+}
+
+/// A role above every organization.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::user::PlatformRole")]
+pub enum PlatformRole {
+    /// Unrestricted.
+    SuperAdmin,
+}
+
+/// Interface and e-mail language.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::user::Language")]
+pub enum Language {
+    En,
+    De,
+    Zh,
+    Ru,
+}
+
+/// A person's global identity.
+pub struct User(pub UserRecord);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// 3–20 ASCII letters or digits; unique regardless of case.
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    /// Unique regardless of case; cannot be changed.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+
+    async fn full_name(&self) -> &str {
+        &self.0.full_name
+    }
+
+    async fn status(&self) -> UserStatus {
+        self.0.status.into()
+    }
+
+    async fn platform_role(&self) -> Option<PlatformRole> {
+        self.0.platform_role.map(Into::into)
+    }
+
+    async fn language(&self) -> Language {
+        self.0.language.into()
+    }
+
+    /// Whether the user wants notification e-mails (security and account e-mails are always sent).
+    async fn email_subscription(&self) -> bool {
+        self.0.email_subscription
+    }
+
+    /// ISO 3166-1 alpha-2 country code.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+
+    /// E.164 phone number.
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+
+    async fn mfa_enabled(&self) -> bool {
+        self.0.mfa_enabled
+    }
+
+    /// The user must choose a new password (`changePassword`) before doing anything else.
+    async fn must_change_password(&self) -> bool {
+        self.0.must_change_password
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> OffsetDateTime {
+        self.0.updated_at
+    }
+
+    async fn last_login_at(&self) -> Option<OffsetDateTime> {
+        self.0.last_login_at
+    }
+
+    /// The organizations the user belongs to, oldest membership first.
+    async fn memberships(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Membership>> {
+        let memberships = ctx
+            .loaders()?
+            .memberships_of_user
+            .load_one(self.0.id)
+            .await?;
+        Ok(memberships
+            .unwrap_or_default()
+            .into_iter()
+            .map(Membership)
+            .collect())
+    }
+}
+
+/// A user's membership of one organization.
+pub struct Membership(pub MembershipRecord);
+
+#[Object]
+impl Membership {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// `INVITED`, `ACTIVE` or `DISABLED`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
+        ctx.loaders()?
+            .organizations
+            .load_one(self.0.organization)
+            .await?
+            .map(Organization)
+            .ok_or_else(|| {
+                refused(DomainError::NotFound {
+                    what: "the organization",
+                })
+            })
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        ctx.loaders()?
+            .users
+            .load_one(self.0.user)
+            .await?
+            .map(User)
+            .ok_or_else(|| refused(DomainError::NotFound { what: "the user" }))
+    }
+}
+
+/// A tenant.
+pub struct Organization(pub OrganizationRecord);
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+}
+
+/// Why a mutation did not do what was asked. Expected failures come here, in the payload;
+/// `extensions.code` on a GraphQL error is for the unexpected ones.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct UserError {
+    /// The path to the input field at fault, from the mutation's arguments
+    /// (for example `["input", "password"]`); empty when no one field is at fault.
+    pub field: Vec<String>,
+    pub code: UserErrorCode,
+    /// What is wrong and what to do, for the person at the keyboard.
+    pub message: String,
+}
+
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserErrorCode {
+    /// A value is not acceptable.
+    Invalid,
+    /// A unique value is already taken.
+    Conflict,
+    NotFound,
+    Forbidden,
+    /// The object's state does not allow this change.
+    InvalidTransition,
+    /// Unknown account or wrong password.
+    WrongCredentials,
+    /// The account may not log in in its current status.
+    AccountNotActive,
+}
+
+impl UserError {
+    /// A domain error as a payload error; `input` is the argument the fields sit under.
+    pub fn from_domain(input: &str, error: &DomainError) -> Self {
+        let code = match error {
+            DomainError::Invalid { .. } => UserErrorCode::Invalid,
+            DomainError::Conflict { .. } => UserErrorCode::Conflict,
+            DomainError::NotFound { .. } => UserErrorCode::NotFound,
+            DomainError::Forbidden { .. } | DomainError::Unauthenticated { .. } => {
+                UserErrorCode::Forbidden
+            }
+            DomainError::InvalidTransition { .. } => UserErrorCode::InvalidTransition,
+        };
+        let field = error
+            .field()
+            .map(|field| vec![input.to_owned(), field.to_owned()])
+            .unwrap_or_default();
+        UserError {
+            field,
+            code,
+            message: error.to_string(),
+        }
+    }
+}

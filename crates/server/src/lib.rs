@@ -1,0 +1,115 @@
+//! Steward's server: configuration, authentication, the GraphQL API and its HTTP routes.
+//!
+//! Requests flow one way: HTTP → authentication → GraphQL resolvers → the application flows
+//! in [`auth`] and the domain crate's rules → the store.
+
+pub mod app;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod graphiql;
+pub mod graphql;
+pub mod http;
+pub mod telemetry;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use time::OffsetDateTime;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::bootstrap::CreatedAdmin;
+use crate::config::ServeConfig;
+use crate::error::AppError;
+
+/// A server accepting connections.
+#[derive(Debug)]
+pub struct RunningServer {
+    pub local_addr: SocketAddr,
+    /// The first administrator, when this start created one.
+    pub first_admin: Option<CreatedAdmin>,
+    pub app: App,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections, lets requests in flight finish, and closes the database.
+    pub async fn shutdown(self) -> Result<(), AppError> {
+        let _ = self.stop.send(());
+        let served = self
+            .task
+            .await
+            .map_err(|error| AppError::internal(format!("the server task failed: {error}")))?;
+        self.app.store.close().await;
+        served.map_err(|error| AppError::internal(format!("serving failed: {error}")))
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), AppError> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+/// Opens the database (migrating it), makes sure an administrator exists, binds the address
+/// and starts serving in the background.
+pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
+    let now = OffsetDateTime::now_utc();
+    let app = App::start(config, now).await?;
+    let first_admin =
+        bootstrap::ensure_first_admin(&app.store, &app.passwords, &config.admin, now).await?;
+    let schema = graphql::schema_builder(&config.graphql_limits()).finish();
+    let router = http::router(app.clone(), schema);
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|error| AppError::Config(format!("cannot listen on {}: {error}", config.bind)))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|error| AppError::internal(format!("reading the bound address: {error}")))?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    tracing::info!(address = %local_addr, backend = ?app.store.backend(), "steward is listening");
+    Ok(RunningServer {
+        local_addr,
+        first_admin,
+        app,
+        stop,
+        task,
+    })
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,29 @@
+//! Every SQL statement of Steward, over SQLite (the embedded default) and PostgreSQL.
+//!
+//! One [`Store`] serves both backends. Queries are written once, with `$1`-style placeholders
+//! that both drivers accept, and expanded for each typed pool by the [`on_pool!`] and
+//! [`on_tx!`] macros, so PostgreSQL keeps its native types (uuid, timestamptz, jsonb) and
+//! SQLite keeps sqlx's encodings of them. Every change is written in one transaction together
+//! with its audit event.
+
+mod audit;
+mod error;
+mod organizations;
+mod pool;
+mod sessions;
+mod signing_keys;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod timestamp;
+mod users;
+
+pub use audit::{AuditEntry, AuditEventRecord, NewAuditEvent};
+pub use error::StoreError;
+pub use organizations::{MembershipRecord, OrganizationRecord};
+pub use pool::{Backend, Store, StoreOptions, Tx};
+pub use sessions::{NewSession, SessionPrincipal};
+pub use signing_keys::{NewSigningKey, SigningKeyRecord};
+pub use timestamp::Timestamp;
+pub use users::{LoginCandidate, NewUser, UserRecord};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

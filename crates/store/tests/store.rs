@@ -1,0 +1,472 @@
+//! Store tests. Each runs on SQLite in memory and, when `STEWARD_TEST_POSTGRES_URL` is set
+//! (or a Docker engine answers), on PostgreSQL too: the same test on both backends.
+
+// A test binary: a failed expectation is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::future::Future;
+
+use serde_json::json;
+use steward_domain::audit::AuditAction;
+use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
+use steward_domain::{DomainError, SessionId, UserId};
+use steward_store::testing::{TestDatabase, backends};
+use steward_store::{AuditEntry, Backend, NewSession, NewSigningKey, NewUser, Store, StoreError};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// Runs `test` once per backend under test, each time on a new database.
+async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Store, Backend) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        let database = TestDatabase::for_store_test(backend)
+            .await
+            .unwrap_or_else(|error| panic!("creating a {backend:?} test database: {error}"));
+        test(database.store.clone(), backend).await;
+        database.store.close().await;
+    }
+}
+
+const T0: OffsetDateTime = datetime!(2026-03-01 09:00:00 UTC);
+
+fn entry(at: OffsetDateTime) -> AuditEntry {
+    AuditEntry {
+        actor: None,
+        client_address: Some("192.0.2.7".into()),
+        at,
+    }
+}
+
+fn new_user(username: &str, email: &str) -> NewUser {
+    NewUser {
+        username: Username::parse(username).expect("username"),
+        email: EmailAddress::parse(email).expect("email"),
+        full_name: FullName::parse("Ann Lee").expect("name"),
+        status: UserStatus::Active,
+        platform_role: None,
+        password_hash: Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        must_change_password: false,
+        language: Language::De,
+    }
+}
+
+fn session_for(user: UserId, created_at: OffsetDateTime) -> NewSession {
+    NewSession {
+        id: SessionId::new(),
+        user_id: user,
+        created_at,
+        expires_at: created_at + Duration::days(30),
+        client_address: Some("192.0.2.7".into()),
+        user_agent: Some("test".into()),
+    }
+}
+
+#[tokio::test]
+async fn migrations_can_run_again_without_changing_anything() {
+    on_each_backend(|store, backend| async move {
+        store
+            .migrate()
+            .await
+            .unwrap_or_else(|error| panic!("{backend:?}: {error}"));
+        store.ping().await.expect("ping");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_created_user_reads_back_with_every_field() {
+    on_each_backend(|store, backend| async move {
+        let created = store
+            .create_user(&new_user("AnnLee", "Ann@Example.com"), &entry(T0))
+            .await
+            .expect("create");
+        let read = store
+            .user_by_id(created.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(read, created, "{backend:?}");
+        assert_eq!(read.username, "AnnLee");
+        assert_eq!(read.email, "Ann@Example.com");
+        assert_eq!(read.status, UserStatus::Active);
+        assert_eq!(read.language, Language::De);
+        assert_eq!(read.created_at, T0, "{backend:?}: timestamps round-trip");
+        assert_eq!(read.last_login_at, None);
+        assert!(
+            store
+                .user_by_id(UserId::new())
+                .await
+                .expect("read")
+                .is_none()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn usernames_and_emails_are_unique_regardless_of_case() {
+    on_each_backend(|store, backend| async move {
+        store
+            .create_user(&new_user("AnnLee", "ann@example.com"), &entry(T0))
+            .await
+            .expect("create");
+
+        let taken_name = store
+            .create_user(&new_user("annlee", "other@example.com"), &entry(T0))
+            .await;
+        match taken_name {
+            Err(StoreError::Domain(DomainError::Conflict { field, .. })) => {
+                assert_eq!(field, "username", "{backend:?}")
+            }
+            other => panic!("{backend:?}: expected a username conflict, got {other:?}"),
+        }
+        let taken_email = store
+            .create_user(&new_user("bob", "ANN@example.COM"), &entry(T0))
+            .await;
+        match taken_email {
+            Err(StoreError::Domain(DomainError::Conflict { field, .. })) => {
+                assert_eq!(field, "email", "{backend:?}")
+            }
+            other => panic!("{backend:?}: expected an e-mail conflict, got {other:?}"),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn users_load_in_one_batch_and_unknown_ids_are_left_out() {
+    on_each_backend(|store, _| async move {
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("ann");
+        let bob = store
+            .create_user(&new_user("bob", "bob@example.com"), &entry(T0))
+            .await
+            .expect("bob");
+        let mut found = store
+            .users_by_ids(&[ann.id, UserId::new(), bob.id])
+            .await
+            .expect("batch");
+        found.sort_by_key(|user| user.username.clone());
+        assert_eq!(found, vec![ann, bob]);
+        assert!(store.users_by_ids(&[]).await.expect("empty").is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_login_finds_the_account_by_username_or_email() {
+    on_each_backend(|store, _| async move {
+        let ann = store
+            .create_user(&new_user("AnnLee", "Ann@Example.com"), &entry(T0))
+            .await
+            .expect("create");
+        for login in ["annlee", "ann@example.com"] {
+            let candidate = store
+                .login_candidate(login)
+                .await
+                .expect("lookup")
+                .expect(login);
+            assert_eq!(candidate.id, ann.id);
+            assert!(candidate.password_hash.is_some());
+        }
+        assert!(
+            store
+                .login_candidate("nobody")
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_recorded_login_opens_a_live_session_and_is_audited() {
+    on_each_backend(|store, backend| async move {
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("create");
+        let session = session_for(ann.id, T0);
+        let login_entry = AuditEntry {
+            actor: Some(ann.id),
+            ..entry(T0)
+        };
+        store
+            .record_login(&session, Some("$argon2id$new"), &login_entry)
+            .await
+            .expect("login");
+
+        let principal = store
+            .live_session(session.id, T0 + Duration::minutes(1))
+            .await
+            .expect("read");
+        let principal = principal.unwrap_or_else(|| panic!("{backend:?}: session is live"));
+        assert_eq!(principal.user_id, ann.id);
+        assert_eq!(principal.status, UserStatus::Active);
+        assert_eq!(
+            store.password_hash(ann.id).await.expect("hash").as_deref(),
+            Some("$argon2id$new")
+        );
+        let ann = store
+            .user_by_id(ann.id)
+            .await
+            .expect("read")
+            .expect("found");
+        assert_eq!(ann.last_login_at, Some(T0));
+
+        let events = store
+            .recent_audit_events(Some(AuditAction::LoginSucceeded), 10)
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 1, "{backend:?}");
+        assert_eq!(events[0].actor_user_id, Some(ann.id.as_uuid()));
+        assert_eq!(events[0].client_address.as_deref(), Some("192.0.2.7"));
+        assert_eq!(events[0].outcome, "SUCCESS");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn expired_and_revoked_sessions_are_not_live() {
+    on_each_backend(|store, backend| async move {
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("create");
+        let session = session_for(ann.id, T0);
+        store
+            .record_login(&session, None, &entry(T0))
+            .await
+            .expect("login");
+
+        let after_expiry = session.expires_at + Duration::seconds(1);
+        assert!(
+            store
+                .live_session(session.id, after_expiry)
+                .await
+                .expect("read")
+                .is_none(),
+            "{backend:?}"
+        );
+        // Exactly at a whole second, where text comparison of timestamps used to go wrong.
+        let whole_second = datetime!(2026-03-31 09:00:00 UTC);
+        assert_eq!(session.expires_at, whole_second);
+        assert!(
+            store
+                .live_session(session.id, whole_second)
+                .await
+                .expect("read")
+                .is_none(),
+            "{backend:?}"
+        );
+        assert!(
+            store
+                .live_session(session.id, whole_second - Duration::milliseconds(1))
+                .await
+                .expect("read")
+                .is_some()
+        );
+
+        assert!(
+            store
+                .revoke_session(session.id, T0 + Duration::hours(1))
+                .await
+                .expect("revoke")
+        );
+        assert!(
+            store
+                .live_session(session.id, T0 + Duration::hours(2))
+                .await
+                .expect("read")
+                .is_none()
+        );
+        assert!(
+            !store
+                .revoke_session(session.id, T0 + Duration::hours(3))
+                .await
+                .expect("again")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_other_session() {
+    on_each_backend(|store, backend| async move {
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("create");
+        let current = session_for(ann.id, T0);
+        let other = session_for(ann.id, T0);
+        store
+            .record_login(&current, None, &entry(T0))
+            .await
+            .expect("login");
+        store
+            .record_login(&other, None, &entry(T0))
+            .await
+            .expect("login");
+
+        let later = T0 + Duration::minutes(5);
+        let change_entry = AuditEntry {
+            actor: Some(ann.id),
+            ..entry(later)
+        };
+        store
+            .change_password(ann.id, "$argon2id$changed", Some(current.id), &change_entry)
+            .await
+            .expect("change");
+
+        assert!(
+            store
+                .live_session(current.id, later)
+                .await
+                .expect("read")
+                .is_some(),
+            "{backend:?}"
+        );
+        assert!(
+            store
+                .live_session(other.id, later)
+                .await
+                .expect("read")
+                .is_none(),
+            "{backend:?}"
+        );
+        assert_eq!(
+            store.password_hash(ann.id).await.expect("hash").as_deref(),
+            Some("$argon2id$changed")
+        );
+        let events = store
+            .recent_audit_events(Some(AuditAction::PasswordChanged), 10)
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_first_super_admin_is_detected() {
+    on_each_backend(|store, _| async move {
+        assert!(!store.has_super_admin().await.expect("check"));
+        let mut admin = new_user("admin", "admin@example.com");
+        admin.platform_role = Some(PlatformRole::SuperAdmin);
+        store.create_user(&admin, &entry(T0)).await.expect("create");
+        assert!(store.has_super_admin().await.expect("check"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_logins_are_audited_with_their_detail() {
+    on_each_backend(|store, backend| async move {
+        let event = entry(T0)
+            .event(
+                AuditAction::LoginFailed,
+                steward_domain::audit::AuditOutcome::Failure,
+            )
+            .detail(json!({ "login": "mallory", "reason": "wrong_credentials" }));
+        store.record_audit_event(&event).await.expect("record");
+        let events = store
+            .recent_audit_events(Some(AuditAction::LoginFailed), 10)
+            .await
+            .expect("read");
+        assert_eq!(events.len(), 1, "{backend:?}");
+        assert_eq!(events[0].outcome, "FAILURE");
+        assert_eq!(
+            events[0].detail.0,
+            json!({ "login": "mallory", "reason": "wrong_credentials" })
+        );
+        assert_eq!(events[0].occurred_at.into_inner(), T0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn signing_keys_stay_published_until_retired_long_enough() {
+    on_each_backend(|store, _| async move {
+        assert!(store.signing_keys(T0).await.expect("none").is_empty());
+        let key = NewSigningKey {
+            kid: "k1".into(),
+            algorithm: "EdDSA".into(),
+            private_key: vec![1, 2, 3],
+            public_key: vec![4, 5, 6],
+        };
+        store
+            .insert_signing_key(&key, &entry(T0))
+            .await
+            .expect("insert");
+        let keys = store.signing_keys(T0).await.expect("keys");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid, "k1");
+        assert_eq!(keys[0].private_key, vec![1, 2, 3]);
+        assert_eq!(keys[0].public_key, vec![4, 5, 6]);
+        let events = store
+            .recent_audit_events(Some(AuditAction::SigningKeyCreated), 10)
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn memberships_and_organizations_load_in_batches() {
+    on_each_backend(|store, backend| async move {
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("ann");
+        let bob = store
+            .create_user(&new_user("bob", "bob@example.com"), &entry(T0))
+            .await
+            .expect("bob");
+        let acme = store
+            .create_organization("Acme", ann.id, &entry(T0))
+            .await
+            .expect("acme");
+        let globex = store
+            .create_organization("Globex", ann.id, &entry(T0 + Duration::seconds(1)))
+            .await
+            .expect("globex");
+
+        let memberships = store
+            .memberships_of_users(&[ann.id, bob.id])
+            .await
+            .expect("memberships");
+        let organizations: Vec<_> = memberships.iter().map(|m| m.organization).collect();
+        assert_eq!(
+            organizations,
+            vec![acme.id, globex.id],
+            "{backend:?}: oldest first"
+        );
+        assert!(
+            memberships
+                .iter()
+                .all(|m| m.user == ann.id && m.status == "ACTIVE")
+        );
+
+        let mut loaded = store
+            .organizations_by_ids(&[globex.id, acme.id])
+            .await
+            .expect("orgs");
+        loaded.sort_by_key(|org| org.name.clone());
+        assert_eq!(loaded, vec![acme.clone(), globex]);
+        assert_eq!(loaded[0].owner, Some(ann.id));
+        let events = store
+            .recent_audit_events(Some(AuditAction::OrganizationCreated), 10)
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[1].organization_id, Some(acme.id.as_uuid()));
+    })
+    .await;
+}

@@ -1,0 +1,49 @@
+//! `cargo xtask`: maintainers' commands. One module per command, each with `run`.
+
+mod admin;
+mod migrate;
+mod pg;
+mod schema;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "Steward maintainers' commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Apply database migrations.
+    Migrate(migrate::Migrate),
+    /// Write schema.graphql from the code, or check that it is up to date.
+    Schema(schema::Schema),
+    /// Create a SuperAdmin (a generated password is printed once unless one is given).
+    CreateAdmin(admin::CreateAdmin),
+    /// A throwaway PostgreSQL for tests: start, stop, or print its URL.
+    Pg(pg::Pg),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Migrate(command) => command.run(),
+        Command::Schema(command) => command.run(),
+        Command::CreateAdmin(command) => command.run(),
+        Command::Pg(command) => command.run(),
+    }
+}
+
+/// The workspace root: xtask lives one folder below it.
+fn workspace_root() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// A runtime for commands that talk to the database.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
