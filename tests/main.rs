@@ -1,1 +1,10 @@
-fn main() {}
+//! End-to-end tests: a real server on a free port, driven over HTTP. Every test runs on
+//! SQLite and, when a PostgreSQL server is configured, again on PostgreSQL.
+
+// A test binary: a failed expectation is a failed test.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod endpoints;
+mod login;
+mod support;
+mod tokens;

@@ -9,6 +9,7 @@ pub enum AuditAction {
     PasswordChanged,
     SigningKeyCreated,
     OrganizationCreated,
+    SessionRevoked,
 }
 
 impl AuditAction {
@@ -20,6 +21,7 @@ impl AuditAction {
             AuditAction::PasswordChanged => "user.password_changed",
             AuditAction::SigningKeyCreated => "signing_key.created",
             AuditAction::OrganizationCreated => "organization.created",
+            AuditAction::SessionRevoked => "session.revoked",
         }
     }
 }

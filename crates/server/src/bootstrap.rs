@@ -68,12 +68,18 @@ pub async fn create_admin(
     config: &AdminConfig,
     now: OffsetDateTime,
 ) -> Result<CreatedAdmin, AppError> {
-    let username = Username::parse(&config.admin_username)?;
-    let email = EmailAddress::parse(&config.admin_email)?;
+    let setting = |name: &'static str| {
+        move |error: DomainError| AppError::Config(format!("{name} is not acceptable: {error}"))
+    };
+    let username =
+        Username::parse(&config.admin_username).map_err(setting("STEWARD_ADMIN_USERNAME"))?;
+    let email = EmailAddress::parse(&config.admin_email).map_err(setting("STEWARD_ADMIN_EMAIL"))?;
     let policy = PasswordPolicy::default();
     let (password, generated) = match &config.admin_password {
         Some(password) => {
-            policy.check(password, username.as_str(), email.as_str())?;
+            policy
+                .check(password, username.as_str(), email.as_str())
+                .map_err(setting("STEWARD_ADMIN_PASSWORD"))?;
             (password.clone(), false)
         }
         None => (generate_password(&policy, &username, &email)?, true),

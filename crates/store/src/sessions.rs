@@ -3,7 +3,9 @@ use steward_domain::{SessionId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
+use steward_domain::audit::{AuditAction, AuditOutcome};
+
+use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
 
 /// A session opened by a login.
 #[derive(Debug, Clone)]
@@ -92,16 +94,27 @@ impl Store {
         .transpose()
     }
 
-    /// Ends a session now; its access tokens stop working at once.
-    pub async fn revoke_session(&self, session: SessionId, now: OffsetDateTime) -> Result<bool> {
-        let result = on_pool!(self, |pool| {
+    /// Ends a session now; its access tokens stop working at once. Audited when it ended a
+    /// live session; `false` when the session had already ended.
+    pub async fn revoke_session(&self, session: SessionId, entry: &AuditEntry) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let revoked = on_tx!(&mut tx, |conn| {
             sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
                 .bind(session.as_uuid())
-                .bind(Timestamp::from(now))
-                .execute(pool)
+                .bind(Timestamp::from(entry.at))
+                .execute(conn)
                 .await?
                 .rows_affected()
-        });
-        Ok(result > 0)
+        }) > 0;
+        if revoked {
+            tx.audit(
+                &entry
+                    .event(AuditAction::SessionRevoked, AuditOutcome::Success)
+                    .target("session", session),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(revoked)
     }
 }

@@ -68,6 +68,18 @@ impl TestDatabase {
     }
 }
 
+impl Drop for TestDatabase {
+    /// Removes a SQLite test file and its WAL companions. (PostgreSQL test databases live in
+    /// a throwaway server or container and go with it.)
+    fn drop(&mut self) {
+        if let Some(path) = self.url.strip_prefix("sqlite://") {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+        }
+    }
+}
+
 /// The URL of the PostgreSQL server tests use, if there is one.
 pub fn postgres_server_url() -> Option<String> {
     static URL: OnceLock<Option<String>> = OnceLock::new();

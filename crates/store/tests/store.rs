@@ -275,7 +275,7 @@ async fn expired_and_revoked_sessions_are_not_live() {
 
         assert!(
             store
-                .revoke_session(session.id, T0 + Duration::hours(1))
+                .revoke_session(session.id, &entry(T0 + Duration::hours(1)))
                 .await
                 .expect("revoke")
         );
@@ -288,9 +288,18 @@ async fn expired_and_revoked_sessions_are_not_live() {
         );
         assert!(
             !store
-                .revoke_session(session.id, T0 + Duration::hours(3))
+                .revoke_session(session.id, &entry(T0 + Duration::hours(3)))
                 .await
                 .expect("again")
+        );
+        let events = store
+            .recent_audit_events(Some(AuditAction::SessionRevoked), 10)
+            .await
+            .expect("audit");
+        assert_eq!(
+            events.len(),
+            1,
+            "{backend:?}: audited once, when it took effect"
         );
     })
     .await;

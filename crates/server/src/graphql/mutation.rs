@@ -110,11 +110,11 @@ impl AuthMutation {
     /// Ends the caller's session; its access tokens stop working at once.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<LogoutPayload> {
         let principal = ctx.principal_before_password_change()?;
-        let now = ctx.request()?.now;
+        let entry = ctx.audit_entry()?;
         let logged_out = ctx
             .app()?
             .store
-            .revoke_session(principal.session_id, now)
+            .revoke_session(principal.session_id, &entry)
             .await
             .map_err(crate::error::AppError::from)?;
         Ok(LogoutPayload {

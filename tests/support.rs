@@ -1,0 +1,135 @@
+use clap::Parser;
+use serde_json::{Value, json};
+use steward_server::RunningServer;
+use steward_server::config::ServeConfig;
+use steward_store::Backend;
+use steward_store::testing::{TestDatabase, backends};
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple 42";
+
+#[derive(Parser)]
+struct TestCli {
+    #[command(flatten)]
+    serve: ServeConfig,
+}
+
+/// A server under test, with its own database.
+pub struct TestApp {
+    pub backend: Backend,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub server: RunningServer,
+    pub database: TestDatabase,
+}
+
+/// Runs `test` once per backend on a fresh server.
+pub async fn on_each_backend<F, Fut>(extra_args: &[&str], test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = TestApp>,
+{
+    for backend in backends() {
+        let app = TestApp::spawn(backend, extra_args).await;
+        let app = test(app).await;
+        app.stop().await;
+    }
+}
+
+impl TestApp {
+    /// A server on a new database, with cheap password hashing and a known admin password.
+    pub async fn spawn(backend: Backend, extra_args: &[&str]) -> TestApp {
+        let database = TestDatabase::create(backend).await.expect("test database");
+        Self::spawn_on(database, extra_args).await
+    }
+
+    pub async fn spawn_on(database: TestDatabase, extra_args: &[&str]) -> TestApp {
+        let config = test_config(&database.url, extra_args);
+        let server = steward_server::start(&config).await.expect("server starts");
+        TestApp {
+            backend: database.store.backend(),
+            base: format!("http://{}", server.local_addr),
+            client: reqwest::Client::new(),
+            server,
+            database,
+        }
+    }
+
+    pub async fn stop(self) -> TestDatabase {
+        self.server.shutdown().await.expect("clean shutdown");
+        self.database
+    }
+
+    /// POSTs a GraphQL operation and returns the whole response body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        assert!(
+            response.status().is_success(),
+            "{:?}: HTTP {}",
+            self.backend,
+            response.status()
+        );
+        response.json().await.expect("JSON body")
+    }
+
+    /// The `login` payload.
+    pub async fn login(&self, login: &str, password: &str) -> Value {
+        let body = self
+            .graphql(
+                None,
+                "mutation($input: LoginInput!) { login(input: $input) { accessToken expiresAt \
+                 user { id username mustChangePassword } errors { field code message } } }",
+                json!({ "input": { "login": login, "password": password } }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{:?}: {body}", self.backend);
+        body["data"]["login"].clone()
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn token(&self, login: &str, password: &str) -> String {
+        let payload = self.login(login, password).await;
+        payload["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{:?}: login failed: {payload}", self.backend))
+            .to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token("admin", ADMIN_PASSWORD).await
+    }
+}
+
+/// The configuration a test server runs with: the database, a free port, cheap argon2id.
+pub fn test_config(database_url: &str, extra_args: &[&str]) -> ServeConfig {
+    let mut args = vec![
+        "steward",
+        "--database-url",
+        database_url,
+        "--bind",
+        "127.0.0.1:0",
+        "--public-url",
+        "http://steward.test",
+        "--password-hash-memory-kib",
+        "64",
+        "--password-hash-iterations",
+        "1",
+        "--admin-password",
+        ADMIN_PASSWORD,
+    ];
+    args.extend_from_slice(extra_args);
+    TestCli::parse_from(args).serve
+}
+
+/// The `extensions.code` of the first GraphQL error of a response.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<no code>")
+}
