@@ -279,45 +279,23 @@ async fn after_logout_the_token_stops_working_at_once() {
 async fn me_lists_memberships_with_their_organizations() {
     on_each_backend(&[], |app| async move {
         let admin = app.server.first_admin.clone().expect("admin").user;
-        let entry = steward_store::AuditEntry {
-            actor: Some(admin.id),
-            client_address: None,
-            at: time::OffsetDateTime::now_utc(),
-        };
-        for name in ["Acme", "Globex"] {
-            app.database
-                .store
-                .create_organization(name, admin.id, &entry)
-                .await
-                .expect("organization");
-        }
         let token = app.admin_token().await;
+        for name in ["Acme", "Globex"] {
+            app.create_organization(&token, name, &admin.id.to_string()).await;
+        }
         let body = app
             .graphql(
                 Some(&token),
-                "{ me { memberships { status organization { name } user { username } } } }",
+                "{ me { memberships { status organization { name } user { username } defaultRole { name } } } }",
                 json!({}),
             )
             .await;
-        let memberships = body["data"]["me"]["memberships"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let names: Vec<_> = memberships
-            .iter()
-            .map(|m| m["organization"]["name"].clone())
-            .collect();
-        assert_eq!(
-            names,
-            vec![json!("Acme"), json!("Globex")],
-            "{:?}: {body}",
-            app.backend
-        );
-        assert!(
-            memberships
-                .iter()
-                .all(|m| m["status"] == "ACTIVE" && m["user"]["username"] == "admin")
-        );
+        let memberships = body["data"]["me"]["memberships"].as_array().cloned().unwrap_or_default();
+        let names: Vec<_> = memberships.iter().map(|m| m["organization"]["name"].clone()).collect();
+        assert_eq!(names, vec![json!("Acme"), json!("Globex")], "{:?}: {body}", app.backend);
+        assert!(memberships.iter().all(|m| m["status"] == "ACTIVE"
+            && m["user"]["username"] == "admin"
+            && m["defaultRole"]["name"] == "Administrator"));
         app
     })
     .await;

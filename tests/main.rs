@@ -6,5 +6,6 @@
 
 mod endpoints;
 mod login;
+mod roles;
 mod support;
 mod tokens;

@@ -104,6 +104,57 @@ impl TestApp {
     pub async fn admin_token(&self) -> String {
         self.token("admin", ADMIN_PASSWORD).await
     }
+
+    /// Creates an organization through the API (as a SuperAdmin) and returns its id.
+    pub async fn create_organization(&self, token: &str, name: &str, owner: &str) -> String {
+        let body = self
+            .graphql(
+                Some(token),
+                "mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { \
+                 organization { id } errors { field code message } } }",
+                json!({ "input": { "name": name, "owner": owner } }),
+            )
+            .await;
+        body["data"]["createOrganization"]["organization"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{:?}: createOrganization: {body}", self.backend))
+            .to_owned()
+    }
+
+    /// Creates an active user with a password, straight in the store (user creation through
+    /// the API belongs to the user lifecycle), and returns the id.
+    pub async fn create_user(&self, username: &str, password: &str) -> String {
+        use steward_domain::user::{EmailAddress, FullName, Language, UserStatus, Username};
+        let hash = self
+            .server
+            .app
+            .passwords
+            .hash(password.to_owned())
+            .await
+            .expect("hash");
+        let user = steward_store::NewUser {
+            username: Username::parse(username).expect("username"),
+            email: EmailAddress::parse(&format!("{username}@example.com")).expect("email"),
+            full_name: FullName::parse(username).expect("name"),
+            status: UserStatus::Active,
+            platform_role: None,
+            password_hash: Some(hash),
+            must_change_password: false,
+            language: Language::En,
+        };
+        let entry = steward_store::AuditEntry {
+            actor: None,
+            client_address: None,
+            at: time::OffsetDateTime::now_utc(),
+        };
+        self.database
+            .store
+            .create_user(&user, &entry)
+            .await
+            .expect("create user")
+            .id
+            .to_string()
+    }
 }
 
 /// The configuration a test server runs with: the database, a free port, cheap argon2id.

@@ -1,5 +1,5 @@
--- Steward's first schema: what the walking skeleton needs (organizations, users,
--- memberships, roles, role bindings, signing keys, sessions, audit events).
+-- Steward's first schema: organizations with their projects, e-mail domains and groups,
+-- users and memberships, roles and role bindings, signing keys, sessions, audit events.
 --
 -- SQLite types follow sqlx's encodings: UUIDs are 16-byte BLOBs, timestamps are RFC 3339
 -- TEXT in UTC (so they sort as text), booleans are INTEGER 0/1. Case-insensitive uniqueness
@@ -68,15 +68,65 @@ CREATE TABLE memberships (
 );
 CREATE INDEX memberships_user_id ON memberships (user_id);
 
+-- Projects inside an organization; roles can be bound at project scope.
+CREATE TABLE projects (
+    id              BLOB PRIMARY KEY NOT NULL,
+    organization_id BLOB NOT NULL REFERENCES organizations (id),
+    name            TEXT NOT NULL,
+    name_normalized TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    archived_at     TEXT,
+    UNIQUE (organization_id, name_normalized)
+);
+
+-- E-mail domains an organization accepts for its users; none listed means any domain.
+CREATE TABLE organization_email_domains (
+    organization_id BLOB NOT NULL REFERENCES organizations (id),
+    domain          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (organization_id, domain)
+);
+
+-- Named sets of users inside an organization.
+CREATE TABLE groups (
+    id              BLOB PRIMARY KEY NOT NULL,
+    organization_id BLOB NOT NULL REFERENCES organizations (id),
+    name            TEXT NOT NULL,
+    name_normalized TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    archived_at     TEXT,
+    UNIQUE (organization_id, name_normalized)
+);
+
+CREATE TABLE group_members (
+    group_id   BLOB NOT NULL REFERENCES groups (id),
+    user_id    BLOB NOT NULL REFERENCES users (id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+);
+CREATE INDEX group_members_user_id ON group_members (user_id);
+
+-- A role given to a user or to a group, for the whole organization or for one project.
+-- subject_key ('user:<id>' or 'group:<id>') and scope_key ('organization' or the project id)
+-- make "bound once" a plain unique constraint on both databases despite the NULL columns.
 CREATE TABLE role_bindings (
     id              BLOB PRIMARY KEY NOT NULL,
     organization_id BLOB NOT NULL REFERENCES organizations (id),
     role_id         BLOB NOT NULL REFERENCES roles (id),
-    user_id         BLOB NOT NULL REFERENCES users (id),
+    user_id         BLOB REFERENCES users (id),
+    group_id        BLOB REFERENCES groups (id),
+    project_id      BLOB REFERENCES projects (id),
+    subject_key     TEXT NOT NULL,
+    scope_key       TEXT NOT NULL,
     created_at      TEXT NOT NULL,
-    UNIQUE (role_id, user_id)
+    CHECK ((user_id IS NULL) <> (group_id IS NULL)),
+    UNIQUE (role_id, subject_key, scope_key)
 );
 CREATE INDEX role_bindings_user_id ON role_bindings (user_id);
+CREATE INDEX role_bindings_group_id ON role_bindings (group_id);
+CREATE INDEX role_bindings_organization_id ON role_bindings (organization_id, role_id);
 
 -- Keys that sign access tokens. Retired keys stay published until their last token expires.
 CREATE TABLE signing_keys (
@@ -93,6 +143,10 @@ CREATE TABLE signing_keys (
 CREATE TABLE sessions (
     id             BLOB PRIMARY KEY NOT NULL,
     user_id        BLOB NOT NULL REFERENCES users (id),
+    -- The organization and role the session acts in; tokens carry them, and a refreshed
+    -- token keeps them. NULL for a user with no active membership (a SuperAdmin, say).
+    organization_id BLOB REFERENCES organizations (id),
+    active_role_id  BLOB REFERENCES roles (id),
     created_at     TEXT NOT NULL,
     expires_at     TEXT NOT NULL,
     last_used_at   TEXT,

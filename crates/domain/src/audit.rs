@@ -10,6 +10,14 @@ pub enum AuditAction {
     SigningKeyCreated,
     OrganizationCreated,
     SessionRevoked,
+    MemberAdded,
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    RoleBound,
+    RoleUnbound,
+    RoleSwitched,
+    DefaultRoleChanged,
 }
 
 impl AuditAction {
@@ -22,6 +30,14 @@ impl AuditAction {
             AuditAction::SigningKeyCreated => "signing_key.created",
             AuditAction::OrganizationCreated => "organization.created",
             AuditAction::SessionRevoked => "session.revoked",
+            AuditAction::MemberAdded => "membership.added",
+            AuditAction::RoleCreated => "role.created",
+            AuditAction::RoleUpdated => "role.updated",
+            AuditAction::RoleDeleted => "role.deleted",
+            AuditAction::RoleBound => "role.bound",
+            AuditAction::RoleUnbound => "role.unbound",
+            AuditAction::RoleSwitched => "session.role_switched",
+            AuditAction::DefaultRoleChanged => "membership.default_role_changed",
         }
     }
 }

@@ -71,6 +71,18 @@ id_type!(
     /// A login session; access tokens name it, so revoking it takes effect at once.
     SessionId
 );
+id_type!(
+    /// A project inside an organization.
+    ProjectId
+);
+id_type!(
+    /// A named set of users inside an organization.
+    GroupId
+);
+id_type!(
+    /// A role given to a user or group at organization or project scope.
+    RoleBindingId
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,10 +7,14 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod login;
+pub mod organization;
 pub mod password;
+pub mod permission;
+pub mod policy;
 pub mod user;
 
 pub use error::DomainError;
 pub use ids::{
-    AuditEventId, MembershipId, OrganizationId, RoleId, SessionId, SigningKeyId, UserId,
+    AuditEventId, GroupId, MembershipId, OrganizationId, ProjectId, RoleBindingId, RoleId,
+    SessionId, SigningKeyId, UserId,
 };

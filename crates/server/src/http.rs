@@ -107,11 +107,7 @@ async fn graphql(
     let request = request
         .data(state.app.clone())
         .data(Loaders::new(&state.app.store))
-        .data(RequestContext {
-            authentication,
-            client,
-            now,
-        });
+        .data(RequestContext::new(authentication, client, now));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 

@@ -28,6 +28,17 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// Whether a reference to a missing row was refused.
+    pub fn is_foreign_key_violation(&self) -> bool {
+        matches!(self, StoreError::Database(error) if Self::is_foreign_key(error))
+    }
+
+    pub(crate) fn is_foreign_key(error: &sqlx::Error) -> bool {
+        matches!(error, sqlx::Error::Database(error) if error.is_foreign_key_violation())
+    }
+}
+
 /// Turns a unique violation on one of `columns` into a [`DomainError::Conflict`] naming the
 /// client's field, in the manner of realworld-axum-sqlx's `on_constraint`.
 pub(crate) fn on_unique(

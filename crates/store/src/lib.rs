@@ -10,6 +10,7 @@ mod audit;
 mod error;
 mod organizations;
 mod pool;
+mod roles;
 mod sessions;
 mod signing_keys;
 #[cfg(feature = "testing")]
@@ -21,6 +22,7 @@ pub use audit::{AuditEntry, AuditEventRecord, NewAuditEvent};
 pub use error::StoreError;
 pub use organizations::{MembershipRecord, OrganizationRecord};
 pub use pool::{Backend, Store, StoreOptions, Tx};
+pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
 pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use timestamp::Timestamp;

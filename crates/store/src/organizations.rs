@@ -1,11 +1,14 @@
 use sqlx::QueryBuilder;
-use steward_domain::{MembershipId, OrganizationId, UserId};
+use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::organization::Name;
+use steward_domain::permission::BuiltInRole;
+use steward_domain::policy::{Authorized, ManageUsers, PlatformAuthorized};
+use steward_domain::{DomainError, MembershipId, OrganizationId, RoleId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use steward_domain::audit::{AuditAction, AuditOutcome};
-
-use crate::{AuditEntry, Result, Store, Timestamp, on_pool, on_tx};
+use crate::roles::{BindingScope, BindingSubject, RoleDefinition};
+use crate::{AuditEntry, Result, Store, Timestamp, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganizationRecord {
@@ -41,6 +44,7 @@ pub struct MembershipRecord {
     pub organization: OrganizationId,
     pub user: UserId,
     pub status: String,
+    pub default_role: Option<RoleId>,
     pub created_at: OffsetDateTime,
 }
 
@@ -50,6 +54,7 @@ struct MembershipRow {
     organization_id: Uuid,
     user_id: Uuid,
     status: String,
+    default_role_id: Option<Uuid>,
     created_at: Timestamp,
 }
 
@@ -60,16 +65,56 @@ impl From<MembershipRow> for MembershipRecord {
             organization: OrganizationId(row.organization_id),
             user: UserId(row.user_id),
             status: row.status,
+            default_role: row.default_role_id.map(RoleId),
             created_at: row.created_at.into(),
         }
     }
 }
 
+impl Tx {
+    /// Makes `user` an active member with `default_role` bound organization-wide.
+    async fn insert_member(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+        default_role: RoleId,
+        now: Timestamp,
+    ) -> Result<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO memberships (id, organization_id, user_id, status, default_role_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $5)",
+            )
+            .bind(MembershipId::new().as_uuid())
+            .bind(organization.as_uuid())
+            .bind(user.as_uuid())
+            .bind(default_role.as_uuid())
+            .bind(now)
+            .execute(conn)
+            .await
+            .map_err(|error| {
+                crate::error::on_unique(error, &[("organization_id", "user", "is a member already")])
+            })?;
+        });
+        self.insert_binding(
+            organization,
+            default_role,
+            BindingSubject::User(user),
+            BindingScope::Organization,
+            now,
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 impl Store {
-    /// Creates an organization owned by `owner`, who becomes its first active member.
+    /// Creates an organization with its built-in roles, owned by `owner`, who becomes its
+    /// first member with the Administrator role. One transaction.
     pub async fn create_organization(
         &self,
-        name: &str,
+        proof: &PlatformAuthorized,
+        name: &Name,
         owner: UserId,
         entry: &AuditEntry,
     ) -> Result<OrganizationRecord> {
@@ -82,37 +127,142 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $4)",
             )
             .bind(id.as_uuid())
-            .bind(name)
-            .bind(owner.as_uuid())
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO memberships (id, organization_id, user_id, status, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'ACTIVE', $4, $4)",
-            )
-            .bind(MembershipId::new().as_uuid())
-            .bind(id.as_uuid())
+            .bind(name.as_str())
             .bind(owner.as_uuid())
             .bind(now)
             .execute(conn)
-            .await?;
+            .await
+            .map_err(|error| match crate::StoreError::Database(error) {
+                error if error.is_foreign_key_violation() => {
+                    DomainError::NotFound { what: "the owner" }.into()
+                }
+                error => error,
+            })?;
         });
+        let mut administrator = None;
+        for role in BuiltInRole::ALL {
+            let definition = RoleDefinition {
+                name: Name::parse("name", role.name())?,
+                description: role.description().to_owned(),
+                permissions: role.permissions(),
+            };
+            let role_id = tx.insert_role(id, &definition, true, now).await?;
+            if role == BuiltInRole::Administrator {
+                administrator = Some(role_id);
+            }
+        }
+        let administrator = administrator.ok_or(DomainError::NotFound {
+            what: "the Administrator role",
+        })?;
+        tx.insert_member(id, owner, administrator, now).await?;
         tx.audit(
             &entry
                 .event(AuditAction::OrganizationCreated, AuditOutcome::Success)
                 .target("organization", id)
                 .organization(id)
-                .detail(serde_json::json!({ "name": name, "owner": owner.to_string() })),
+                .detail(serde_json::json!({
+                    "name": name.as_str(),
+                    "owner": owner.to_string(),
+                    "by": proof.actor().to_string(),
+                })),
         )
         .await?;
         tx.commit().await?;
         Ok(OrganizationRecord {
             id,
-            name: name.to_owned(),
+            name: name.as_str().to_owned(),
             owner: Some(owner),
             created_at: now.into(),
         })
+    }
+
+    /// Adds an existing user to the proof's organization as an active member holding
+    /// `default_role`, which must be a role of that organization.
+    pub async fn add_member(
+        &self,
+        proof: &Authorized<ManageUsers>,
+        user: UserId,
+        default_role: RoleId,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let organization = proof.organization();
+        let now = Timestamp::from(entry.at);
+        let mut tx = self.begin().await?;
+        let role_found: i64 = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar("SELECT COUNT(*) FROM roles WHERE id = $1 AND organization_id = $2")
+                .bind(default_role.as_uuid())
+                .bind(organization.as_uuid())
+                .fetch_one(conn)
+                .await?
+        });
+        if role_found == 0 {
+            return Err(DomainError::NotFound { what: "the role" }.into());
+        }
+        tx.insert_member(organization, user, default_role, now)
+            .await
+            .map_err(|error| match error {
+                crate::StoreError::Database(ref database)
+                    if crate::StoreError::is_foreign_key(database) =>
+                {
+                    DomainError::NotFound { what: "the user" }.into()
+                }
+                error => error,
+            })?;
+        tx.audit(
+            &entry
+                .event(AuditAction::MemberAdded, AuditOutcome::Success)
+                .target("user", user)
+                .organization(organization)
+                .detail(serde_json::json!({ "defaultRole": default_role.to_string() })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Makes `role`, which must be bound to the member, the role used at their next login.
+    pub async fn set_default_role(
+        &self,
+        user: UserId,
+        organization: OrganizationId,
+        role: RoleId,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        if !self.role_bound_to_user(user, organization, role).await? {
+            return Err(DomainError::invalid(
+                "role",
+                "is not one of your roles in this organization",
+            )
+            .into());
+        }
+        let mut tx = self.begin().await?;
+        let updated = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE memberships SET default_role_id = $3, updated_at = $4 \
+                 WHERE organization_id = $1 AND user_id = $2 AND status = 'ACTIVE'",
+            )
+            .bind(organization.as_uuid())
+            .bind(user.as_uuid())
+            .bind(role.as_uuid())
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(DomainError::NotFound {
+                what: "the organization",
+            }
+            .into());
+        }
+        tx.audit(
+            &entry
+                .event(AuditAction::DefaultRoleChanged, AuditOutcome::Success)
+                .target("user", user)
+                .organization(organization)
+                .detail(serde_json::json!({ "role": role.to_string() })),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// Organizations by id; unknown ids are left out.
@@ -147,7 +297,7 @@ impl Store {
         }
         let rows = on_pool!(self, |pool| {
             let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, user_id, status, created_at FROM memberships \
+                "SELECT id, organization_id, user_id, status, default_role_id, created_at FROM memberships \
                  WHERE user_id IN (",
             );
             let mut separated = query.separated(", ");
@@ -161,5 +311,50 @@ impl Store {
                 .await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A page of organizations in id (creation) order after `after`, and how many there are
+    /// in all: every organization, or only those in `only`.
+    pub async fn organizations_page(
+        &self,
+        only: Option<&[OrganizationId]>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<OrganizationRecord>, i64)> {
+        if only.is_some_and(<[OrganizationId]>::is_empty) {
+            return Ok((Vec::new(), 0));
+        }
+        // A macro, not a closure: it is expanded once per backend's query builder.
+        macro_rules! push_filter {
+            ($query:expr) => {
+                $query.push(" WHERE 1 = 1");
+                if let Some(only) = only {
+                    $query.push(" AND id IN (");
+                    let mut separated = $query.separated(", ");
+                    for id in only {
+                        separated.push_bind(id.as_uuid());
+                    }
+                    $query.push(")");
+                }
+            };
+        }
+        let (rows, total) = on_pool!(self, |pool| {
+            let mut query =
+                QueryBuilder::new("SELECT id, name, owner_user_id, created_at FROM organizations");
+            push_filter!(query);
+            if let Some(after) = after {
+                query.push(" AND id > ").push_bind(after);
+            }
+            query.push(" ORDER BY id LIMIT ").push_bind(limit);
+            let rows = query
+                .build_query_as::<OrganizationRow>()
+                .fetch_all(pool)
+                .await?;
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM organizations");
+            push_filter!(count);
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 }

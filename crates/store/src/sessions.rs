@@ -1,5 +1,5 @@
 use steward_domain::user::{PlatformRole, UserStatus};
-use steward_domain::{SessionId, UserId};
+use steward_domain::{DomainError, OrganizationId, RoleId, SessionId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -12,6 +12,8 @@ use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx
 pub struct NewSession {
     pub id: SessionId,
     pub user_id: UserId,
+    /// The organization and role the session acts in, when the user has a membership.
+    pub active: Option<(OrganizationId, RoleId)>,
     pub created_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub client_address: Option<String>,
@@ -27,12 +29,15 @@ pub struct SessionPrincipal {
     pub status: UserStatus,
     pub platform_role: Option<PlatformRole>,
     pub must_change_password: bool,
+    pub active: Option<(OrganizationId, RoleId)>,
 }
 
 #[derive(sqlx::FromRow)]
 struct PrincipalRow {
     session_id: Uuid,
     user_id: Uuid,
+    organization_id: Option<Uuid>,
+    active_role_id: Option<Uuid>,
     status: String,
     platform_role: Option<String>,
     must_change_password: bool,
@@ -42,11 +47,17 @@ impl Tx {
     pub(crate) async fn insert_session(&mut self, session: &NewSession) -> Result<()> {
         on_tx!(self, |conn| {
             sqlx::query(
-                "INSERT INTO sessions (id, user_id, created_at, expires_at, client_address, user_agent) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO sessions (id, user_id, organization_id, active_role_id, created_at, \
+                 expires_at, client_address, user_agent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(session.id.as_uuid())
             .bind(session.user_id.as_uuid())
+            .bind(
+                session
+                    .active
+                    .map(|(organization, _)| organization.as_uuid()),
+            )
+            .bind(session.active.map(|(_, role)| role.as_uuid()))
             .bind(Timestamp::from(session.created_at))
             .bind(Timestamp::from(session.expires_at))
             .bind(session.client_address.as_deref())
@@ -67,8 +78,8 @@ impl Store {
     ) -> Result<Option<SessionPrincipal>> {
         let row = on_pool!(self, |pool| {
             sqlx::query_as::<_, PrincipalRow>(
-                "SELECT s.id AS session_id, u.id AS user_id, u.status, u.platform_role, \
-                 u.must_change_password \
+                "SELECT s.id AS session_id, u.id AS user_id, s.organization_id, s.active_role_id, \
+                 u.status, u.platform_role, u.must_change_password \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
                  WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
             )
@@ -89,6 +100,10 @@ impl Store {
                     .as_deref()
                     .and_then(PlatformRole::from_code),
                 must_change_password: row.must_change_password,
+                active: row
+                    .organization_id
+                    .zip(row.active_role_id)
+                    .map(|(o, r)| (OrganizationId(o), RoleId(r))),
             })
         })
         .transpose()
@@ -116,5 +131,78 @@ impl Store {
         }
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    /// Makes `role` the session's active role in `organization`; the role must be bound to
+    /// the session's user there and the membership active.
+    pub async fn switch_session_role(
+        &self,
+        session: SessionId,
+        user: UserId,
+        organization: OrganizationId,
+        role: RoleId,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let active_member = self
+            .member_grants(user, Some((organization, role)))
+            .await?
+            .into_iter()
+            .any(|grant| grant.organization == organization);
+        if !active_member {
+            return Err(DomainError::NotFound {
+                what: "the organization",
+            }
+            .into());
+        }
+        if !self.role_bound_to_user(user, organization, role).await? {
+            return Err(DomainError::invalid(
+                "role",
+                "is not one of your roles in this organization",
+            )
+            .into());
+        }
+        let mut tx = self.begin().await?;
+        let updated = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE sessions SET organization_id = $3, active_role_id = $4 \
+                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(session.as_uuid())
+            .bind(user.as_uuid())
+            .bind(organization.as_uuid())
+            .bind(role.as_uuid())
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        if updated == 0 {
+            return Err(DomainError::unauthenticated("the session has ended; log in again").into());
+        }
+        tx.audit(
+            &entry
+                .event(AuditAction::RoleSwitched, AuditOutcome::Success)
+                .target("session", session)
+                .organization(organization)
+                .detail(serde_json::json!({ "role": role.to_string() })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The organization and role a new session of `user` starts in: the oldest active
+    /// membership and its default role.
+    pub async fn login_context(&self, user: UserId) -> Result<Option<(OrganizationId, RoleId)>> {
+        let row: Option<(Uuid, Option<Uuid>)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT organization_id, default_role_id FROM memberships \
+                 WHERE user_id = $1 AND status = 'ACTIVE' ORDER BY created_at, id LIMIT 1",
+            )
+            .bind(user.as_uuid())
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.and_then(|(organization, role)| {
+            role.map(|role| (OrganizationId(organization), RoleId(role)))
+        }))
     }
 }

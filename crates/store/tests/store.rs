@@ -8,10 +8,19 @@ use std::future::Future;
 
 use serde_json::json;
 use steward_domain::audit::AuditAction;
+use steward_domain::organization::Name;
+use steward_domain::permission::{Area, BuiltInRole, Level, Permission, PermissionSet};
+use steward_domain::policy::{
+    Actor, Authorized, Capability, ManageRoles, ManageUsers, PlatformAuthorized, authorize,
+    authorize_platform,
+};
 use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
-use steward_domain::{DomainError, SessionId, UserId};
+use steward_domain::{DomainError, OrganizationId, SessionId, UserId};
 use steward_store::testing::{TestDatabase, backends};
-use steward_store::{AuditEntry, Backend, NewSession, NewSigningKey, NewUser, Store, StoreError};
+use steward_store::{
+    AuditEntry, Backend, BindingScope, BindingSubject, NewSession, NewSigningKey, NewUser,
+    RoleDefinition, Store, StoreError,
+};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
@@ -53,10 +62,34 @@ fn new_user(username: &str, email: &str) -> NewUser {
     }
 }
 
+/// A SuperAdmin's proof, as the policy gives it.
+fn platform() -> PlatformAuthorized {
+    authorize_platform(&Actor::new(
+        UserId::new(),
+        Some(PlatformRole::SuperAdmin),
+        [],
+    ))
+    .expect("super admin")
+}
+
+/// A SuperAdmin's proof for a capability in an organization.
+fn granted<C: Capability>(organization: OrganizationId) -> Authorized<C> {
+    authorize::<C>(
+        &Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []),
+        organization,
+    )
+    .expect("super admin")
+}
+
+fn name(value: &str) -> Name {
+    Name::parse("name", value).expect("name")
+}
+
 fn session_for(user: UserId, created_at: OffsetDateTime) -> NewSession {
     NewSession {
         id: SessionId::new(),
         user_id: user,
+        active: None,
         created_at,
         expires_at: created_at + Duration::days(30),
         client_address: Some("192.0.2.7".into()),
@@ -439,11 +472,16 @@ async fn memberships_and_organizations_load_in_batches() {
             .await
             .expect("bob");
         let acme = store
-            .create_organization("Acme", ann.id, &entry(T0))
+            .create_organization(&platform(), &name("Acme"), ann.id, &entry(T0))
             .await
             .expect("acme");
         let globex = store
-            .create_organization("Globex", ann.id, &entry(T0 + Duration::seconds(1)))
+            .create_organization(
+                &platform(),
+                &name("Globex"),
+                ann.id,
+                &entry(T0 + Duration::seconds(1)),
+            )
             .await
             .expect("globex");
 
@@ -476,6 +514,492 @@ async fn memberships_and_organizations_load_in_batches() {
             .expect("audit");
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].organization_id, Some(acme.id.as_uuid()));
+    })
+    .await;
+}
+
+async fn organization_with_owner(store: &Store) -> (OrganizationId, UserId) {
+    let owner = store
+        .create_user(&new_user("owner", "owner@example.com"), &entry(T0))
+        .await
+        .expect("owner");
+    let organization = store
+        .create_organization(&platform(), &name("Acme"), owner.id, &entry(T0))
+        .await
+        .expect("organization");
+    (organization.id, owner.id)
+}
+
+fn role_named(roles: &[steward_store::RoleRecord], name: &str) -> steward_domain::RoleId {
+    roles
+        .iter()
+        .find(|role| role.name == name)
+        .map(|role| role.id)
+        .expect(name)
+}
+
+#[tokio::test]
+async fn a_new_organization_has_the_built_in_roles_and_its_owner_is_administrator() {
+    on_each_backend(|store, backend| async move {
+        let (acme, owner) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        assert_eq!(roles.len(), 5, "{backend:?}");
+        for built_in in BuiltInRole::ALL {
+            let role = roles
+                .iter()
+                .find(|role| role.name == built_in.name())
+                .unwrap_or_else(|| panic!("{}", built_in.name()));
+            assert!(role.built_in);
+            assert_eq!(
+                role.permissions,
+                built_in.permissions(),
+                "{backend:?}: {}",
+                built_in.name()
+            );
+        }
+        let grants = store.member_grants(owner, None).await.expect("grants");
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].organization, acme);
+        assert_eq!(grants[0].role, Some(role_named(&roles, "Administrator")));
+        assert_eq!(
+            grants[0].permissions,
+            BuiltInRole::Administrator.permissions()
+        );
+        let memberships = store
+            .memberships_of_users(&[owner])
+            .await
+            .expect("memberships");
+        assert_eq!(
+            memberships[0].default_role,
+            Some(role_named(&roles, "Administrator"))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_active_role_decides_the_grant_and_unbinding_takes_it_away() {
+    on_each_backend(|store, backend| async move {
+        let (acme, _) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let (viewer, editor) = (role_named(&roles, "Viewer"), role_named(&roles, "Editor"));
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("ann");
+        store
+            .add_member(&granted::<ManageUsers>(acme), ann.id, viewer, &entry(T0))
+            .await
+            .expect("add");
+        let binding = store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                editor,
+                BindingSubject::User(ann.id),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await
+            .expect("bind editor");
+
+        let by_default = store.member_grants(ann.id, None).await.expect("grants");
+        assert_eq!(
+            by_default[0].permissions,
+            BuiltInRole::Viewer.permissions(),
+            "{backend:?}"
+        );
+        let as_editor = store
+            .member_grants(ann.id, Some((acme, editor)))
+            .await
+            .expect("grants");
+        assert_eq!(
+            as_editor[0].permissions,
+            BuiltInRole::Editor.permissions(),
+            "{backend:?}"
+        );
+
+        store
+            .unbind_role(&granted::<ManageRoles>(acme), binding.id, &entry(T0))
+            .await
+            .expect("unbind");
+        let after = store
+            .member_grants(ann.id, Some((acme, editor)))
+            .await
+            .expect("grants");
+        assert!(
+            after[0].permissions.is_empty(),
+            "{backend:?}: an unbound active role gives nothing"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_default_role_binding_stays_until_another_default_is_set() {
+    on_each_backend(|store, backend| async move {
+        let (acme, _) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let (viewer, operator) = (role_named(&roles, "Viewer"), role_named(&roles, "Operator"));
+        let ann = store
+            .create_user(&new_user("ann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("ann");
+        store
+            .add_member(&granted::<ManageUsers>(acme), ann.id, viewer, &entry(T0))
+            .await
+            .expect("add");
+        let bindings = store.bindings_of_users(&[ann.id]).await.expect("bindings");
+        let error = store
+            .unbind_role(&granted::<ManageRoles>(acme), bindings[0].id, &entry(T0))
+            .await;
+        assert!(
+            matches!(error, Err(StoreError::Domain(DomainError::Conflict { .. }))),
+            "{backend:?}: {error:?}"
+        );
+
+        let refused = store
+            .set_default_role(ann.id, acme, operator, &entry(T0))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Domain(DomainError::Invalid { .. }))
+            ),
+            "not bound: {refused:?}"
+        );
+        store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                operator,
+                BindingSubject::User(ann.id),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await
+            .expect("bind");
+        store
+            .set_default_role(ann.id, acme, operator, &entry(T0))
+            .await
+            .expect("default");
+        store
+            .unbind_role(&granted::<ManageRoles>(acme), bindings[0].id, &entry(T0))
+            .await
+            .expect("now allowed");
+        let grants = store.member_grants(ann.id, None).await.expect("grants");
+        assert_eq!(
+            grants[0].permissions,
+            BuiltInRole::Operator.permissions(),
+            "{backend:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn custom_roles_are_created_changed_and_deleted_only_when_unbound() {
+    on_each_backend(|store, backend| async move {
+        let (acme, owner) = organization_with_owner(&store).await;
+        let auditors: PermissionSet = [Permission::new(Area::Audit, Level::View)]
+            .into_iter()
+            .collect();
+        let definition = RoleDefinition {
+            name: name("Auditor"),
+            description: "Reads the audit trail".into(),
+            permissions: auditors,
+        };
+        let role = store
+            .create_role(&granted::<ManageRoles>(acme), &definition, &entry(T0))
+            .await
+            .expect("create");
+        assert!(!role.built_in);
+        assert_eq!(role.permissions.len(), 1);
+
+        let duplicate = store
+            .create_role(
+                &granted::<ManageRoles>(acme),
+                &RoleDefinition {
+                    name: name("AUDITOR"),
+                    ..definition.clone()
+                },
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(
+                duplicate,
+                Err(StoreError::Domain(DomainError::Conflict {
+                    field: "name",
+                    ..
+                }))
+            ),
+            "{backend:?}: {duplicate:?}"
+        );
+
+        let wider: PermissionSet = [
+            Permission::new(Area::Audit, Level::View),
+            Permission::new(Area::Users, Level::View),
+        ]
+        .into_iter()
+        .collect();
+        let updated = store
+            .update_role(
+                &granted::<ManageRoles>(acme),
+                role.id,
+                &RoleDefinition {
+                    permissions: wider.clone(),
+                    ..definition.clone()
+                },
+                &entry(T0),
+            )
+            .await
+            .expect("update");
+        assert_eq!(updated.permissions, wider, "{backend:?}");
+
+        let binding = store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                role.id,
+                BindingSubject::User(owner),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await
+            .expect("bind");
+        let refused = store
+            .delete_role(&granted::<ManageRoles>(acme), role.id, &entry(T0))
+            .await;
+        let message = format!("{refused:?}");
+        assert!(
+            message.contains("bound 1 time"),
+            "{backend:?}: the count is in the message: {message}"
+        );
+        store
+            .unbind_role(&granted::<ManageRoles>(acme), binding.id, &entry(T0))
+            .await
+            .expect("unbind");
+        store
+            .delete_role(&granted::<ManageRoles>(acme), role.id, &entry(T0))
+            .await
+            .expect("delete");
+        assert!(
+            store
+                .roles_by_ids(&[role.id])
+                .await
+                .expect("read")
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn built_in_roles_are_read_only() {
+    on_each_backend(|store, backend| async move {
+        let (acme, _) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let viewer = role_named(&roles, "Viewer");
+        let definition = RoleDefinition {
+            name: name("Viewer"),
+            description: String::new(),
+            permissions: PermissionSet::default(),
+        };
+        let update = store
+            .update_role(
+                &granted::<ManageRoles>(acme),
+                viewer,
+                &definition,
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(
+                update,
+                Err(StoreError::Domain(DomainError::Forbidden { .. }))
+            ),
+            "{backend:?}: {update:?}"
+        );
+        let delete = store
+            .delete_role(&granted::<ManageRoles>(acme), viewer, &entry(T0))
+            .await;
+        assert!(
+            matches!(
+                delete,
+                Err(StoreError::Domain(DomainError::Forbidden { .. }))
+            ),
+            "{backend:?}: {delete:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_proof_for_one_organization_cannot_touch_another() {
+    on_each_backend(|store, backend| async move {
+        let (acme, _) = organization_with_owner(&store).await;
+        let other_owner = store
+            .create_user(&new_user("other", "other@example.com"), &entry(T0))
+            .await
+            .expect("user");
+        let globex = store
+            .create_organization(&platform(), &name("Globex"), other_owner.id, &entry(T0))
+            .await
+            .expect("globex");
+        let acme_roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let acme_viewer = role_named(&acme_roles, "Viewer");
+
+        let definition = RoleDefinition {
+            name: name("Renamed"),
+            description: String::new(),
+            permissions: PermissionSet::default(),
+        };
+        let custom = store
+            .create_role(
+                &granted::<ManageRoles>(acme),
+                &RoleDefinition {
+                    name: name("Custom"),
+                    ..definition.clone()
+                },
+                &entry(T0),
+            )
+            .await
+            .expect("custom");
+        let update = store
+            .update_role(
+                &granted::<ManageRoles>(globex.id),
+                custom.id,
+                &definition,
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(
+                update,
+                Err(StoreError::Domain(DomainError::NotFound { .. }))
+            ),
+            "{backend:?}: {update:?}"
+        );
+        let bind = store
+            .bind_role(
+                &granted::<ManageRoles>(globex.id),
+                acme_viewer,
+                BindingSubject::User(other_owner.id),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(bind, Err(StoreError::Domain(DomainError::NotFound { .. }))),
+            "{backend:?}: {bind:?}"
+        );
+        let add = store
+            .add_member(
+                &granted::<ManageUsers>(globex.id),
+                other_owner.id,
+                acme_viewer,
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(add, Err(StoreError::Domain(DomainError::NotFound { .. }))),
+            "{backend:?}: {add:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn roles_bind_only_to_members() {
+    on_each_backend(|store, backend| async move {
+        let (acme, owner) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let stranger = store
+            .create_user(&new_user("stranger", "stranger@example.com"), &entry(T0))
+            .await
+            .expect("user");
+        let bind = store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                role_named(&roles, "Viewer"),
+                BindingSubject::User(stranger.id),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(
+                bind,
+                Err(StoreError::Domain(DomainError::NotFound {
+                    what: "the member"
+                }))
+            ),
+            "{backend:?}: {bind:?}"
+        );
+        let twice = store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                role_named(&roles, "Administrator"),
+                BindingSubject::User(owner),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            matches!(twice, Err(StoreError::Domain(DomainError::Conflict { .. }))),
+            "{backend:?}: {twice:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_session_switches_only_to_a_bound_role() {
+    on_each_backend(|store, backend| async move {
+        let (acme, owner) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let context = store.login_context(owner).await.expect("context");
+        assert_eq!(
+            context,
+            Some((acme, role_named(&roles, "Administrator"))),
+            "{backend:?}"
+        );
+        let mut session = session_for(owner, T0);
+        session.active = context;
+        store
+            .record_login(&session, None, &entry(T0))
+            .await
+            .expect("login");
+
+        let viewer = role_named(&roles, "Viewer");
+        let refused = store
+            .switch_session_role(session.id, owner, acme, viewer, &entry(T0))
+            .await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Domain(DomainError::Invalid { .. }))
+            ),
+            "{backend:?}: {refused:?}"
+        );
+        store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                viewer,
+                BindingSubject::User(owner),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await
+            .expect("bind");
+        store
+            .switch_session_role(session.id, owner, acme, viewer, &entry(T0))
+            .await
+            .expect("switch");
+        let principal = store
+            .live_session(session.id, T0)
+            .await
+            .expect("read")
+            .expect("live");
+        assert_eq!(principal.active, Some((acme, viewer)), "{backend:?}");
     })
     .await;
 }

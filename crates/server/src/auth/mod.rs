@@ -9,8 +9,9 @@ use ring::rand::SecureRandom as _;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::login::LoginName;
 use steward_domain::password::PasswordPolicy;
+use steward_domain::policy::{Actor, MemberGrant};
 use steward_domain::user::{PlatformRole, UserStatus};
-use steward_domain::{DomainError, SessionId, UserId};
+use steward_domain::{DomainError, OrganizationId, RoleId, SessionId, UserId};
 use steward_store::{AuditEntry, NewSession, SessionPrincipal, UserRecord};
 use time::OffsetDateTime;
 
@@ -45,6 +46,9 @@ pub struct Principal {
     pub session_id: SessionId,
     pub platform_role: Option<PlatformRole>,
     pub must_change_password: bool,
+    /// The organization and role the token acts in; checked against the bindings on every
+    /// request, never trusted on its own.
+    pub active: Option<(OrganizationId, RoleId)>,
 }
 
 impl Principal {
@@ -104,6 +108,53 @@ impl LoginFailure {
 }
 
 impl App {
+    /// What the principal holds in each of its organizations, for the policy. One statement.
+    pub async fn actor(&self, principal: &Principal) -> Result<Actor, AppError> {
+        let grants: Vec<MemberGrant> = self
+            .store
+            .member_grants(principal.user_id, principal.active)
+            .await?;
+        Ok(Actor::new(
+            principal.user_id,
+            principal.platform_role,
+            grants,
+        ))
+    }
+
+    /// Makes another of the caller's roles (in any of the caller's organizations) the active
+    /// one, and returns an access token that carries it.
+    pub async fn switch_role(
+        &self,
+        principal: &Principal,
+        organization: OrganizationId,
+        role: RoleId,
+        entry: &AuditEntry,
+    ) -> Result<Result<(String, OffsetDateTime), DomainError>, AppError> {
+        match self
+            .store
+            .switch_session_role(
+                principal.session_id,
+                principal.user_id,
+                organization,
+                role,
+                entry,
+            )
+            .await
+        {
+            Ok(()) => {}
+            Err(steward_store::StoreError::Domain(error)) => return Ok(Err(error)),
+            Err(error) => return Err(error.into()),
+        }
+        let token = self.tokens.issue(
+            principal.user_id,
+            principal.session_id,
+            Some((organization, role)),
+            entry.at,
+            self.settings.access_token_ttl,
+        )?;
+        Ok(Ok(token))
+    }
+
     /// Reads the bearer token of a request (`Authorization: Bearer ...`) and finds its session.
     pub async fn authenticate(
         &self,
@@ -130,7 +181,7 @@ impl App {
                 "the session has ended; log in again",
             ));
         };
-        Ok(principal_of(session, claims.user_id()))
+        Ok(principal_of(session, claims.user_id(), claims.active()))
     }
 
     /// Checks a login and opens a session. Every attempt leaves an audit event.
@@ -175,9 +226,11 @@ impl App {
                 .login_failed(&entry, Some(candidate.id), login, failure)
                 .await;
         }
+        let active = self.store.login_context(candidate.id).await?;
         let session = NewSession {
             id: SessionId::new(),
             user_id: candidate.id,
+            active,
             created_at: now,
             expires_at: now + self.settings.session_ttl,
             client_address: client.address.clone(),
@@ -193,6 +246,7 @@ impl App {
         let (access_token, expires_at) = self.tokens.issue(
             candidate.id,
             session.id,
+            active,
             now,
             self.settings.access_token_ttl,
         )?;
@@ -295,7 +349,11 @@ fn error_reason(error: &DomainError) -> String {
     }
 }
 
-fn principal_of(session: SessionPrincipal, token_user: UserId) -> Authentication {
+fn principal_of(
+    session: SessionPrincipal,
+    token_user: UserId,
+    active: Option<(OrganizationId, RoleId)>,
+) -> Authentication {
     if session.user_id != token_user {
         return Authentication::Rejected("the access token does not match its session");
     }
@@ -307,5 +365,6 @@ fn principal_of(session: SessionPrincipal, token_user: UserId) -> Authentication
         session_id: session.session_id,
         platform_role: session.platform_role,
         must_change_password: session.must_change_password,
+        active,
     })
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
-use steward_domain::{SessionId, UserId};
+use steward_domain::{OrganizationId, RoleId, SessionId, UserId};
 use steward_store::{AuditEntry, NewSigningKey, SigningKeyRecord, Store};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -32,6 +32,12 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: Uuid,
+    /// The organization the token acts in, when the user has a membership.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<Uuid>,
+    /// The active role in that organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Uuid>,
 }
 
 impl AccessClaims {
@@ -41,6 +47,12 @@ impl AccessClaims {
 
     pub fn session_id(&self) -> SessionId {
         SessionId(self.sid)
+    }
+
+    pub fn active(&self) -> Option<(OrganizationId, RoleId)> {
+        self.org
+            .zip(self.role)
+            .map(|(org, role)| (OrganizationId(org), RoleId(role)))
     }
 }
 
@@ -117,6 +129,7 @@ impl TokenKeys {
         &self,
         user: UserId,
         session: SessionId,
+        active: Option<(OrganizationId, RoleId)>,
         now: OffsetDateTime,
         ttl: std::time::Duration,
     ) -> Result<(String, OffsetDateTime), AppError> {
@@ -133,6 +146,8 @@ impl TokenKeys {
             iat: now.unix_timestamp(),
             exp: expires_at.unix_timestamp(),
             jti: Uuid::new_v4(),
+            org: active.map(|(organization, _)| organization.as_uuid()),
+            role: active.map(|(_, role)| role.as_uuid()),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(key.kid.clone());

@@ -2,8 +2,10 @@
 
 use async_graphql::Context;
 use steward_domain::DomainError;
+use steward_domain::policy::Actor;
 use steward_store::AuditEntry;
 use time::OffsetDateTime;
+use tokio::sync::OnceCell;
 
 use crate::app::App;
 use crate::auth::{Authentication, ClientInfo, Principal};
@@ -11,12 +13,51 @@ use crate::error::refused;
 use crate::graphql::loaders::Loaders;
 
 /// Per-request data.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RequestContext {
     pub authentication: Authentication,
     pub client: ClientInfo,
     /// The request's clock: one instant for the whole request.
     pub now: OffsetDateTime,
+    /// The caller's grants, read once per request on first use.
+    pub actor: OnceCell<Actor>,
+}
+
+impl RequestContext {
+    pub fn new(authentication: Authentication, client: ClientInfo, now: OffsetDateTime) -> Self {
+        Self {
+            authentication,
+            client,
+            now,
+            actor: OnceCell::new(),
+        }
+    }
+}
+
+/// The caller as the policy sees it: logged in, no password change owed, with the grants of
+/// each organization. Loaded with one statement on first use in a request.
+pub async fn actor<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Actor> {
+    let principal = ctx.principal()?;
+    let request = ctx.request()?;
+    let app = ctx.app()?;
+    request
+        .actor
+        .get_or_try_init(|| async {
+            app.actor(principal)
+                .await
+                .map_err(async_graphql::Error::from)
+        })
+        .await
+}
+
+/// Parses a GraphQL `ID` into a typed id; a malformed one is `BAD_USER_INPUT` naming `field`.
+pub fn parse_id<T: From<uuid::Uuid>>(
+    field: &'static str,
+    id: &async_graphql::ID,
+) -> async_graphql::Result<T> {
+    uuid::Uuid::parse_str(id.as_str())
+        .map(T::from)
+        .map_err(|_| refused(DomainError::invalid(field, "is not a valid id")))
 }
 
 pub trait ContextExt {

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_graphql::ErrorExtensions as _;
 use async_graphql::dataloader::{DataLoader, Loader};
-use steward_domain::{OrganizationId, UserId};
-use steward_store::{MembershipRecord, OrganizationRecord, Store, UserRecord};
+use steward_domain::{OrganizationId, RoleId, UserId};
+use steward_store::{MembershipRecord, OrganizationRecord, RoleRecord, Store, UserRecord};
 
 use crate::error::AppError;
 
@@ -88,11 +88,53 @@ impl Loader<UserId> for MembershipsOfUserLoader {
     }
 }
 
+pub struct RoleLoader(Store);
+
+impl Loader<RoleId> for RoleLoader {
+    type Value = RoleRecord;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[RoleId]) -> Result<HashMap<RoleId, RoleRecord>, LoadError> {
+        let roles = self.0.roles_by_ids(keys).await.map_err(load_error)?;
+        Ok(roles.into_iter().map(|role| (role.id, role)).collect())
+    }
+}
+
+/// The roles of organizations, keyed by organization.
+pub struct RolesOfOrganizationLoader(Store);
+
+impl Loader<OrganizationId> for RolesOfOrganizationLoader {
+    type Value = Vec<RoleRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, Vec<RoleRecord>>, LoadError> {
+        let roles = self
+            .0
+            .roles_of_organizations(keys)
+            .await
+            .map_err(load_error)?;
+        let mut by_organization: HashMap<OrganizationId, Vec<RoleRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for role in roles {
+            by_organization
+                .entry(role.organization)
+                .or_default()
+                .push(role);
+        }
+        Ok(by_organization)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub users: DataLoader<UserLoader>,
     pub organizations: DataLoader<OrganizationLoader>,
     pub memberships_of_user: DataLoader<MembershipsOfUserLoader>,
+    pub roles: DataLoader<RoleLoader>,
+    pub roles_of_organization: DataLoader<RolesOfOrganizationLoader>,
 }
 
 impl Loaders {
@@ -102,6 +144,11 @@ impl Loaders {
             organizations: DataLoader::new(OrganizationLoader(store.clone()), tokio::spawn),
             memberships_of_user: DataLoader::new(
                 MembershipsOfUserLoader(store.clone()),
+                tokio::spawn,
+            ),
+            roles: DataLoader::new(RoleLoader(store.clone()), tokio::spawn),
+            roles_of_organization: DataLoader::new(
+                RolesOfOrganizationLoader(store.clone()),
                 tokio::spawn,
             ),
         }

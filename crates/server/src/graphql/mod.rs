@@ -2,10 +2,13 @@
 //! and mutations are split by area and merged; expected failures of a mutation are `errors`
 //! in its payload; every relation is loaded through a DataLoader.
 
+pub mod connection;
 pub mod context;
 pub mod loaders;
 mod mutation;
+mod organizations;
 mod query;
+mod roles;
 pub mod types;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};

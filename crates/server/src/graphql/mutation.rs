@@ -3,11 +3,13 @@ use time::OffsetDateTime;
 
 use crate::auth::LoginFailure;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::organizations::OrganizationMutation;
+use crate::graphql::roles::RoleMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
 
 /// Every mutation, merged from one object per area.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation);
+pub struct Mutation(AuthMutation, OrganizationMutation, RoleMutation);
 
 #[derive(Default)]
 pub struct AuthMutation;

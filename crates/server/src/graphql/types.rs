@@ -1,12 +1,13 @@
 //! GraphQL output types. Each wraps a store record; relations go through the loaders.
 
-use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::DomainError;
-use steward_store::{MembershipRecord, OrganizationRecord, UserRecord};
+use steward_domain::policy::{ViewRoles, ViewUsers, authorize};
+use steward_store::{MembershipRecord, OrganizationRecord, RoleRecord, UserRecord};
 use time::OffsetDateTime;
 
 use crate::error::refused;
-use crate::graphql::context::ContextExt as _;
+use crate::graphql::context::{ContextExt as _, actor};
 
 /// Account status at platform level.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +147,14 @@ impl Membership {
         self.0.created_at
     }
 
+    /// The role in force at login in this organization.
+    async fn default_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+        let Some(role) = self.0.default_role else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders()?.roles.load_one(role).await?.map(Role))
+    }
+
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
         ctx.loaders()?
             .organizations
@@ -180,6 +189,109 @@ impl Organization {
 
     async fn name(&self) -> &str {
         &self.0.name
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+
+    /// The organization's owner. Needs `USERS/VIEW` here, unless the owner is the caller.
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(owner) = self.0.owner else {
+            return Ok(None);
+        };
+        let actor = actor(ctx).await?;
+        if actor.user != owner {
+            authorize::<ViewUsers>(actor, self.0.id).map_err(refused)?;
+        }
+        Ok(ctx.loaders()?.users.load_one(owner).await?.map(User))
+    }
+
+    /// The built-in roles first, then custom roles by name. Needs `ROLES/VIEW`.
+    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
+        authorize::<ViewRoles>(actor(ctx).await?, self.0.id).map_err(refused)?;
+        let roles = ctx
+            .loaders()?
+            .roles_of_organization
+            .load_one(self.0.id)
+            .await?;
+        Ok(roles.unwrap_or_default().into_iter().map(Role).collect())
+    }
+}
+
+/// What a permission is about.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::permission::Area")]
+pub enum Area {
+    Users,
+    Roles,
+    Groups,
+    Resources,
+    ApiKeys,
+    Audit,
+    Organization,
+    /// Flows and schedules.
+    Flows,
+    Statistics,
+    /// The platform's user-defined APIs.
+    Apis,
+}
+
+/// How much of an area a permission allows. `MANAGE` implies `VIEW`.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::permission::Level")]
+pub enum Level {
+    View,
+    /// Execute flows and schedules, call APIs.
+    Run,
+    Manage,
+}
+
+/// One permission: an area and a level.
+#[derive(SimpleObject, InputObject, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(input_name = "PermissionInput")]
+pub struct Permission {
+    pub area: Area,
+    pub level: Level,
+}
+
+impl From<Permission> for steward_domain::permission::Permission {
+    fn from(permission: Permission) -> Self {
+        Self::new(permission.area.into(), permission.level.into())
+    }
+}
+
+/// A named set of permissions in an organization.
+pub struct Role(pub RoleRecord);
+
+#[Object]
+impl Role {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+
+    /// Built-in roles are present in every organization and read-only.
+    async fn built_in(&self) -> bool {
+        self.0.built_in
+    }
+
+    async fn permissions(&self) -> Vec<Permission> {
+        self.0
+            .permissions
+            .iter()
+            .map(|permission| Permission {
+                area: permission.area.into(),
+                level: permission.level.into(),
+            })
+            .collect()
     }
 
     async fn created_at(&self) -> OffsetDateTime {

@@ -1,0 +1,280 @@
+//! Authorization in one place: `(actor, capability, organization) → Authorized or refused`.
+//!
+//! The answer is a proof. [`Authorized`] has a private field, so only [`authorize`] and
+//! [`authorize_platform`] can make one, and the store's write functions take the proof for
+//! the capability they need: a write that was not authorized cannot be written. The proof
+//! also names the organization, so a write is confined to the organization it was granted in.
+//!
+//! An organization the actor is not an active member of is `NotFound`, never `Forbidden`:
+//! a member of one organization must not learn that another organization's objects exist.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+
+use crate::permission::{Area, Level, Permission, PermissionSet};
+use crate::user::PlatformRole;
+use crate::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
+
+/// A power that can be granted in an organization.
+pub trait Capability {
+    const PERMISSION: Permission;
+}
+
+macro_rules! capabilities {
+    ($($(#[$doc:meta])* $name:ident => $area:ident / $level:ident;)*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+
+            impl Capability for $name {
+                const PERMISSION: Permission = Permission::new(Area::$area, Level::$level);
+            }
+        )*
+    };
+}
+
+capabilities! {
+    /// See the organization's users and memberships.
+    ViewUsers => Users / View;
+    /// Add, disable and change members.
+    ManageUsers => Users / Manage;
+    ViewRoles => Roles / View;
+    /// Create, change and delete custom roles; bind and unbind roles.
+    ManageRoles => Roles / Manage;
+    ViewGroups => Groups / View;
+    ManageGroups => Groups / Manage;
+    ViewAudit => Audit / View;
+    ViewOrganization => Organization / View;
+    /// Rename the organization, edit its e-mail domains and projects.
+    ManageOrganization => Organization / Manage;
+}
+
+/// Proof that `actor` holds capability `C` in `organization`. Only the policy makes these.
+#[derive(Debug, Clone, Copy)]
+pub struct Authorized<C> {
+    actor: UserId,
+    organization: OrganizationId,
+    capability: PhantomData<C>,
+}
+
+impl<C> Authorized<C> {
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+
+    pub fn organization(&self) -> OrganizationId {
+        self.organization
+    }
+}
+
+/// Proof that `actor` is a SuperAdmin, for platform-wide acts (creating organizations).
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformAuthorized {
+    actor: UserId,
+}
+
+impl PlatformAuthorized {
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+}
+
+/// What the actor holds in one organization where its membership is active: the role in
+/// force (the session's active role there, else the membership's default role) and the
+/// permissions that role gives through direct and group bindings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberGrant {
+    pub organization: OrganizationId,
+    pub role: Option<RoleId>,
+    /// Organization-wide permissions.
+    pub permissions: PermissionSet,
+    /// Permissions bound for single projects only.
+    pub project_permissions: HashMap<ProjectId, PermissionSet>,
+}
+
+/// Who is acting, with what they hold in each organization they are an active member of.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: UserId,
+    pub platform_role: Option<PlatformRole>,
+    grants: HashMap<OrganizationId, MemberGrant>,
+}
+
+impl Actor {
+    pub fn new(
+        user: UserId,
+        platform_role: Option<PlatformRole>,
+        grants: impl IntoIterator<Item = MemberGrant>,
+    ) -> Self {
+        Self {
+            user,
+            platform_role,
+            grants: grants
+                .into_iter()
+                .map(|grant| (grant.organization, grant))
+                .collect(),
+        }
+    }
+
+    pub fn is_super_admin(&self) -> bool {
+        self.platform_role == Some(PlatformRole::SuperAdmin)
+    }
+
+    /// Whether the actor is an active member of `organization`.
+    pub fn is_member_of(&self, organization: OrganizationId) -> bool {
+        self.grants.contains_key(&organization)
+    }
+
+    pub fn grant(&self, organization: OrganizationId) -> Option<&MemberGrant> {
+        self.grants.get(&organization)
+    }
+
+    /// The organizations the actor is an active member of.
+    pub fn organizations(&self) -> impl Iterator<Item = OrganizationId> + '_ {
+        self.grants.keys().copied()
+    }
+
+    /// Whether the actor may see `organization` exist at all.
+    pub fn can_see(&self, organization: OrganizationId) -> bool {
+        self.is_super_admin() || self.is_member_of(organization)
+    }
+}
+
+/// Decides whether `actor` holds `C` in `organization`.
+pub fn authorize<C: Capability>(
+    actor: &Actor,
+    organization: OrganizationId,
+) -> Result<Authorized<C>, DomainError> {
+    let proof = Authorized {
+        actor: actor.user,
+        organization,
+        capability: PhantomData,
+    };
+    if actor.is_super_admin() {
+        return Ok(proof);
+    }
+    let Some(grant) = actor.grant(organization) else {
+        return Err(DomainError::NotFound {
+            what: "the organization",
+        });
+    };
+    if grant.permissions.allows(C::PERMISSION) {
+        Ok(proof)
+    } else {
+        Err(DomainError::forbidden(format!(
+            "this needs the {} permission in the organization; ask an administrator, or switch to a role that has it",
+            C::PERMISSION
+        )))
+    }
+}
+
+/// Decides whether `actor` may act platform-wide.
+pub fn authorize_platform(actor: &Actor) -> Result<PlatformAuthorized, DomainError> {
+    if actor.is_super_admin() {
+        Ok(PlatformAuthorized { actor: actor.user })
+    } else {
+        Err(DomainError::forbidden("only a SuperAdmin can do this"))
+    }
+}
+
+/// Whether `actor` may see the user `target`, who is an active or invited member of
+/// `target_organizations`: themselves always; others with `USERS/VIEW` in a shared
+/// organization. Anyone else does not exist for the actor.
+pub fn authorize_view_user(
+    actor: &Actor,
+    target: UserId,
+    target_organizations: &[OrganizationId],
+) -> Result<(), DomainError> {
+    if actor.user == target || actor.is_super_admin() {
+        return Ok(());
+    }
+    let shared_with_view = target_organizations.iter().any(|organization| {
+        actor
+            .grant(*organization)
+            .is_some_and(|grant| grant.permissions.allows(ViewUsers::PERMISSION))
+    });
+    if shared_with_view {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound { what: "the user" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permission::BuiltInRole;
+
+    fn member(role: BuiltInRole, organization: OrganizationId) -> Actor {
+        Actor::new(
+            UserId::new(),
+            None,
+            [MemberGrant {
+                organization,
+                role: Some(RoleId::new()),
+                permissions: role.permissions(),
+                project_permissions: HashMap::new(),
+            }],
+        )
+    }
+
+    #[test]
+    fn a_member_with_the_permission_gets_a_proof_for_that_organization() {
+        let acme = OrganizationId::new();
+        let admin = member(BuiltInRole::Administrator, acme);
+        let proof = authorize::<ManageRoles>(&admin, acme).expect("allowed");
+        assert_eq!(proof.organization(), acme);
+        assert_eq!(proof.actor(), admin.user);
+    }
+
+    #[test]
+    fn a_member_without_the_permission_is_forbidden() {
+        let acme = OrganizationId::new();
+        let editor = member(BuiltInRole::Editor, acme);
+        let error = authorize::<ManageUsers>(&editor, acme).expect_err("refused");
+        assert!(matches!(error, DomainError::Forbidden { .. }));
+        assert!(error.to_string().contains("USERS/MANAGE"));
+    }
+
+    #[test]
+    fn another_organization_does_not_exist_for_a_non_member() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let admin_of_globex = member(BuiltInRole::Administrator, globex);
+        let error = authorize::<ViewOrganization>(&admin_of_globex, acme).expect_err("refused");
+        assert_eq!(
+            error,
+            DomainError::NotFound {
+                what: "the organization"
+            }
+        );
+    }
+
+    #[test]
+    fn a_super_admin_may_do_anything_anywhere() {
+        let actor = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        assert!(authorize::<ManageUsers>(&actor, OrganizationId::new()).is_ok());
+        assert!(authorize_platform(&actor).is_ok());
+        let nobody = Actor::new(UserId::new(), None, []);
+        assert!(authorize_platform(&nobody).is_err());
+    }
+
+    #[test]
+    fn users_are_visible_to_themselves_and_to_viewers_of_a_shared_organization() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let target = UserId::new();
+        let viewer = member(BuiltInRole::Viewer, acme);
+        let api_user = member(BuiltInRole::ApiUser, acme);
+        let stranger = member(BuiltInRole::Administrator, globex);
+        assert!(authorize_view_user(&viewer, target, &[acme]).is_ok());
+        assert!(
+            authorize_view_user(&api_user, target, &[acme]).is_err(),
+            "API users see only themselves"
+        );
+        assert!(authorize_view_user(&api_user, api_user.user, &[acme]).is_ok());
+        assert_eq!(
+            authorize_view_user(&stranger, target, &[acme]),
+            Err(DomainError::NotFound { what: "the user" })
+        );
+    }
+}
