@@ -6,6 +6,7 @@
 
 mod endpoints;
 mod login;
+mod organizations;
 mod roles;
 mod support;
 mod tokens;

@@ -18,6 +18,13 @@ pub enum AuditAction {
     RoleUnbound,
     RoleSwitched,
     DefaultRoleChanged,
+    OrganizationRenamed,
+    OwnershipTransferred,
+    EmailDomainAdded,
+    EmailDomainRemoved,
+    ProjectCreated,
+    ProjectRenamed,
+    ProjectArchived,
 }
 
 impl AuditAction {
@@ -38,6 +45,13 @@ impl AuditAction {
             AuditAction::RoleUnbound => "role.unbound",
             AuditAction::RoleSwitched => "session.role_switched",
             AuditAction::DefaultRoleChanged => "membership.default_role_changed",
+            AuditAction::OrganizationRenamed => "organization.renamed",
+            AuditAction::OwnershipTransferred => "organization.ownership_transferred",
+            AuditAction::EmailDomainAdded => "organization.email_domain_added",
+            AuditAction::EmailDomainRemoved => "organization.email_domain_removed",
+            AuditAction::ProjectCreated => "project.created",
+            AuditAction::ProjectRenamed => "project.renamed",
+            AuditAction::ProjectArchived => "project.archived",
         }
     }
 }

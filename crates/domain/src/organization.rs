@@ -65,3 +65,69 @@ mod tests {
         assert!(Name::parse("name", &"x".repeat(101)).is_err());
     }
 }
+
+/// A domain an organization accepts e-mail addresses from: lower-case, dot-separated labels of
+/// letters, digits and hyphens, at most 253 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EmailDomain(String);
+
+impl EmailDomain {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim().trim_start_matches('@').to_ascii_lowercase();
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if value.len() > 253 || !value.contains('.') || !value.split('.').all(valid_label) {
+            return Err(DomainError::invalid(
+                "domain",
+                "is not a valid e-mail domain; expected something like example.com",
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether an address's domain is this one (case-insensitive, exact: no subdomains).
+    pub fn accepts(&self, address_domain: &str) -> bool {
+        self.0.eq_ignore_ascii_case(address_domain)
+    }
+}
+
+#[cfg(test)]
+mod email_domain_tests {
+    use super::*;
+
+    #[test]
+    fn email_domains_are_normalized_and_checked() {
+        assert_eq!(
+            EmailDomain::parse(" @Example.COM ")
+                .map(|d| d.as_str().to_owned())
+                .ok(),
+            Some("example.com".into())
+        );
+        for bad in [
+            "",
+            "localhost",
+            "exa mple.com",
+            "-x.com",
+            "x..com",
+            "a_b.com",
+        ] {
+            assert_eq!(
+                EmailDomain::parse(bad).expect_err(bad).field(),
+                Some("domain"),
+                "{bad}"
+            );
+        }
+        let domain = EmailDomain::parse("example.com").expect("valid");
+        assert!(domain.accepts("EXAMPLE.com"));
+        assert!(!domain.accepts("mail.example.com"));
+    }
+}

@@ -178,6 +178,31 @@ pub fn authorize_platform(actor: &Actor) -> Result<PlatformAuthorized, DomainErr
     }
 }
 
+/// Decides whether `actor` may hand the organization to another member: its current owner
+/// (who must still be an active member) or a SuperAdmin.
+pub fn authorize_ownership_transfer(
+    actor: &Actor,
+    organization: OrganizationId,
+    current_owner: Option<UserId>,
+) -> Result<Authorized<ManageOrganization>, DomainError> {
+    if !actor.can_see(organization) {
+        return Err(DomainError::NotFound {
+            what: "the organization",
+        });
+    }
+    if actor.is_super_admin() || current_owner == Some(actor.user) {
+        Ok(Authorized {
+            actor: actor.user,
+            organization,
+            capability: PhantomData,
+        })
+    } else {
+        Err(DomainError::forbidden(
+            "only the organization's owner or a SuperAdmin can transfer its ownership",
+        ))
+    }
+}
+
 /// Whether `actor` may see the user `target`, who is an active or invited member of
 /// `target_organizations`: themselves always; others with `USERS/VIEW` in a shared
 /// organization. Anyone else does not exist for the actor.
@@ -257,6 +282,23 @@ mod tests {
         assert!(authorize_platform(&actor).is_ok());
         let nobody = Actor::new(UserId::new(), None, []);
         assert!(authorize_platform(&nobody).is_err());
+    }
+
+    #[test]
+    fn only_the_owner_or_a_super_admin_transfers_ownership() {
+        let acme = OrganizationId::new();
+        let owner = member(BuiltInRole::Administrator, acme);
+        let other_admin = member(BuiltInRole::Administrator, acme);
+        assert!(authorize_ownership_transfer(&owner, acme, Some(owner.user)).is_ok());
+        assert!(matches!(
+            authorize_ownership_transfer(&other_admin, acme, Some(owner.user)),
+            Err(DomainError::Forbidden { .. })
+        ));
+        let stranger = member(BuiltInRole::Administrator, OrganizationId::new());
+        assert!(matches!(
+            authorize_ownership_transfer(&stranger, acme, Some(owner.user)),
+            Err(DomainError::NotFound { .. })
+        ));
     }
 
     #[test]

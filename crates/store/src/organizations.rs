@@ -1,8 +1,8 @@
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
-use steward_domain::organization::Name;
+use steward_domain::organization::{EmailDomain, Name};
 use steward_domain::permission::BuiltInRole;
-use steward_domain::policy::{Authorized, ManageUsers, PlatformAuthorized};
+use steward_domain::policy::{Authorized, ManageOrganization, ManageUsers, PlatformAuthorized};
 use steward_domain::{DomainError, MembershipId, OrganizationId, RoleId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -353,6 +353,203 @@ impl Store {
             let mut count = QueryBuilder::new("SELECT COUNT(*) FROM organizations");
             push_filter!(count);
             let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(Into::into).collect(), total))
+    }
+
+    /// Renames the proof's organization.
+    pub async fn rename_organization(
+        &self,
+        proof: &Authorized<ManageOrganization>,
+        name: &Name,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let organization = proof.organization();
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1")
+                .bind(organization.as_uuid())
+                .bind(name.as_str())
+                .bind(Timestamp::from(entry.at))
+                .execute(conn)
+                .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::OrganizationRenamed, AuditOutcome::Success)
+                .target("organization", organization)
+                .organization(organization)
+                .detail(serde_json::json!({ "name": name.as_str() })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Hands the organization to another of its active members.
+    pub async fn transfer_ownership(
+        &self,
+        proof: &Authorized<ManageOrganization>,
+        new_owner: UserId,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let organization = proof.organization();
+        let mut tx = self.begin().await?;
+        let (active_member, previous): (i64, Option<Uuid>) = on_tx!(&mut tx, |conn| {
+            let active_member = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.organization_id = $1 AND m.user_id = $2 AND m.status = 'ACTIVE' AND u.status = 'ACTIVE'",
+            )
+            .bind(organization.as_uuid())
+            .bind(new_owner.as_uuid())
+            .fetch_one(&mut *conn)
+            .await?;
+            let previous =
+                sqlx::query_scalar("SELECT owner_user_id FROM organizations WHERE id = $1")
+                    .bind(organization.as_uuid())
+                    .fetch_one(conn)
+                    .await?;
+            (active_member, previous)
+        });
+        if active_member == 0 {
+            return Err(DomainError::invalid(
+                "owner",
+                "must be an active member of the organization; add them as a member first",
+            )
+            .into());
+        }
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE organizations SET owner_user_id = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(organization.as_uuid())
+            .bind(new_owner.as_uuid())
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::OwnershipTransferred, AuditOutcome::Success)
+                .target("organization", organization)
+                .organization(organization)
+                .detail(serde_json::json!({
+                    "from": previous.map(|id| id.to_string()),
+                    "to": new_owner.to_string(),
+                })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// Adds an allowed e-mail domain; an organization with none accepts any domain.
+    pub async fn add_email_domain(
+        &self,
+        proof: &Authorized<ManageOrganization>,
+        domain: &EmailDomain,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let organization = proof.organization();
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("INSERT INTO organization_email_domains (organization_id, domain, created_at) VALUES ($1, $2, $3)")
+                .bind(organization.as_uuid())
+                .bind(domain.as_str())
+                .bind(Timestamp::from(entry.at))
+                .execute(conn)
+                .await
+                .map_err(|error| crate::error::on_unique(error, &[("domain", "domain", "is on the list already")]))?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::EmailDomainAdded, AuditOutcome::Success)
+                .target("organization", organization)
+                .organization(organization)
+                .detail(serde_json::json!({ "domain": domain.as_str() })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn remove_email_domain(
+        &self,
+        proof: &Authorized<ManageOrganization>,
+        domain: &EmailDomain,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let organization = proof.organization();
+        let mut tx = self.begin().await?;
+        let removed = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "DELETE FROM organization_email_domains WHERE organization_id = $1 AND domain = $2",
+            )
+            .bind(organization.as_uuid())
+            .bind(domain.as_str())
+            .execute(conn)
+            .await?
+            .rows_affected()
+        });
+        if removed == 0 {
+            return Err(DomainError::NotFound { what: "the domain" }.into());
+        }
+        tx.audit(
+            &entry
+                .event(AuditAction::EmailDomainRemoved, AuditOutcome::Success)
+                .target("organization", organization)
+                .organization(organization)
+                .detail(serde_json::json!({ "domain": domain.as_str() })),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    /// The allowed e-mail domains of several organizations, sorted.
+    pub async fn email_domains_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<(OrganizationId, String)>> {
+        if organizations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(Uuid, String)> = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT organization_id, domain FROM organization_email_domains WHERE organization_id IN (",
+            );
+            let mut separated = query.separated(", ");
+            for id in organizations {
+                separated.push_bind(id.as_uuid());
+            }
+            query.push(") ORDER BY domain");
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(organization, domain)| (OrganizationId(organization), domain))
+            .collect())
+    }
+
+    /// A page of an organization's memberships in user-id order, and how many there are.
+    pub async fn members_page(
+        &self,
+        organization: OrganizationId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<MembershipRecord>, i64)> {
+        let (rows, total) = on_pool!(self, |pool| {
+            let rows = sqlx::query_as::<_, MembershipRow>(
+                "SELECT id, organization_id, user_id, status, default_role_id, created_at FROM memberships \
+                 WHERE organization_id = $1 AND ($2 IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3",
+            )
+            .bind(organization.as_uuid())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let total: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1")
+                    .bind(organization.as_uuid())
+                    .fetch_one(pool)
+                    .await?;
             (rows, total)
         });
         Ok((rows.into_iter().map(Into::into).collect(), total))

@@ -5,8 +5,11 @@ use std::sync::Arc;
 
 use async_graphql::ErrorExtensions as _;
 use async_graphql::dataloader::{DataLoader, Loader};
-use steward_domain::{OrganizationId, RoleId, UserId};
-use steward_store::{MembershipRecord, OrganizationRecord, RoleRecord, Store, UserRecord};
+use steward_domain::{OrganizationId, ProjectId, RoleId, UserId};
+use steward_store::{
+    BindingSubject, MembershipRecord, OrganizationRecord, ProjectRecord, RoleBindingRecord,
+    RoleRecord, Store, UserRecord,
+};
 
 use crate::error::AppError;
 
@@ -128,6 +131,102 @@ impl Loader<OrganizationId> for RolesOfOrganizationLoader {
     }
 }
 
+/// The allowed e-mail domains of organizations.
+pub struct EmailDomainsOfOrganizationLoader(Store);
+
+impl Loader<OrganizationId> for EmailDomainsOfOrganizationLoader {
+    type Value = Vec<String>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, Vec<String>>, LoadError> {
+        let domains = self
+            .0
+            .email_domains_of_organizations(keys)
+            .await
+            .map_err(load_error)?;
+        let mut by_organization: HashMap<OrganizationId, Vec<String>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for (organization, domain) in domains {
+            by_organization
+                .entry(organization)
+                .or_default()
+                .push(domain);
+        }
+        Ok(by_organization)
+    }
+}
+
+pub struct ProjectsOfOrganizationLoader(Store);
+
+impl Loader<OrganizationId> for ProjectsOfOrganizationLoader {
+    type Value = Vec<ProjectRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, Vec<ProjectRecord>>, LoadError> {
+        let projects = self
+            .0
+            .projects_of_organizations(keys)
+            .await
+            .map_err(load_error)?;
+        let mut by_organization: HashMap<OrganizationId, Vec<ProjectRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for project in projects {
+            by_organization
+                .entry(project.organization)
+                .or_default()
+                .push(project);
+        }
+        Ok(by_organization)
+    }
+}
+
+pub struct ProjectLoader(Store);
+
+impl Loader<ProjectId> for ProjectLoader {
+    type Value = ProjectRecord;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ProjectId],
+    ) -> Result<HashMap<ProjectId, ProjectRecord>, LoadError> {
+        let projects = self.0.projects_by_ids(keys).await.map_err(load_error)?;
+        Ok(projects
+            .into_iter()
+            .map(|project| (project.id, project))
+            .collect())
+    }
+}
+
+/// The direct role bindings of users, keyed by user.
+pub struct BindingsOfUserLoader(Store);
+
+impl Loader<UserId> for BindingsOfUserLoader {
+    type Value = Vec<RoleBindingRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[UserId],
+    ) -> Result<HashMap<UserId, Vec<RoleBindingRecord>>, LoadError> {
+        let bindings = self.0.bindings_of_users(keys).await.map_err(load_error)?;
+        let mut by_user: HashMap<UserId, Vec<RoleBindingRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for binding in bindings {
+            if let BindingSubject::User(user) = binding.subject {
+                by_user.entry(user).or_default().push(binding);
+            }
+        }
+        Ok(by_user)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub users: DataLoader<UserLoader>,
@@ -135,6 +234,10 @@ pub struct Loaders {
     pub memberships_of_user: DataLoader<MembershipsOfUserLoader>,
     pub roles: DataLoader<RoleLoader>,
     pub roles_of_organization: DataLoader<RolesOfOrganizationLoader>,
+    pub email_domains_of_organization: DataLoader<EmailDomainsOfOrganizationLoader>,
+    pub projects_of_organization: DataLoader<ProjectsOfOrganizationLoader>,
+    pub projects: DataLoader<ProjectLoader>,
+    pub bindings_of_user: DataLoader<BindingsOfUserLoader>,
 }
 
 impl Loaders {
@@ -151,6 +254,16 @@ impl Loaders {
                 RolesOfOrganizationLoader(store.clone()),
                 tokio::spawn,
             ),
+            email_domains_of_organization: DataLoader::new(
+                EmailDomainsOfOrganizationLoader(store.clone()),
+                tokio::spawn,
+            ),
+            projects_of_organization: DataLoader::new(
+                ProjectsOfOrganizationLoader(store.clone()),
+                tokio::spawn,
+            ),
+            projects: DataLoader::new(ProjectLoader(store.clone()), tokio::spawn),
+            bindings_of_user: DataLoader::new(BindingsOfUserLoader(store.clone()), tokio::spawn),
         }
     }
 }

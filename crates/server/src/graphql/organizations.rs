@@ -1,14 +1,16 @@
 //! Organizations: who can see which, creating them, adding members.
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
-use steward_domain::organization::Name;
-use steward_domain::policy::{ManageUsers, authorize, authorize_platform};
-use steward_domain::{DomainError, OrganizationId, RoleId, UserId};
+use steward_domain::organization::{EmailDomain, Name};
+use steward_domain::policy::{
+    ManageOrganization, ManageUsers, authorize, authorize_ownership_transfer, authorize_platform,
+};
+use steward_domain::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
 
 use crate::error::{AppError, refused};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
-use crate::graphql::types::{Organization, UserError};
+use crate::graphql::types::{Organization, Project, UserError};
 
 /// A store result split into an expected refusal (for the payload) or an internal failure.
 pub fn expected<T>(
@@ -169,5 +171,306 @@ impl OrganizationMutation {
                 },
             },
         )
+    }
+}
+
+#[derive(InputObject)]
+pub struct RenameOrganizationInput {
+    pub organization: ID,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct TransferOrganizationOwnershipInput {
+    pub organization: ID,
+    /// An active member of the organization.
+    pub owner: ID,
+}
+
+#[derive(InputObject)]
+pub struct EmailDomainInput {
+    pub organization: ID,
+    /// For example `example.com`.
+    pub domain: String,
+}
+
+/// The organization after a change of its settings.
+#[derive(SimpleObject, Default)]
+pub struct OrganizationPayload {
+    pub organization: Option<Organization>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct CreateProjectInput {
+    pub organization: ID,
+    pub name: String,
+}
+
+#[derive(InputObject)]
+pub struct RenameProjectInput {
+    pub project: ID,
+    pub name: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ProjectPayload {
+    pub project: Option<Project>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct OrganizationSettingsMutation;
+
+impl OrganizationSettingsMutation {
+    /// The organization, reloaded after a change, or the refusal.
+    async fn organization_payload(
+        ctx: &Context<'_>,
+        organization: OrganizationId,
+        outcome: Result<(), DomainError>,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        Ok(match outcome {
+            Ok(()) => OrganizationPayload {
+                organization: ctx
+                    .app()?
+                    .store
+                    .organizations_by_ids(&[organization])
+                    .await
+                    .map_err(AppError::from)?
+                    .into_iter()
+                    .next()
+                    .map(Organization),
+                errors: Vec::new(),
+            },
+            Err(error) => OrganizationPayload {
+                organization: None,
+                errors: vec![UserError::from_domain("input", &error)],
+            },
+        })
+    }
+
+    async fn project_payload(
+        ctx: &Context<'_>,
+        project: ProjectId,
+        outcome: Result<(), DomainError>,
+    ) -> async_graphql::Result<ProjectPayload> {
+        Ok(match outcome {
+            Ok(()) => ProjectPayload {
+                project: ctx
+                    .app()?
+                    .store
+                    .projects_by_ids(&[project])
+                    .await
+                    .map_err(AppError::from)?
+                    .into_iter()
+                    .next()
+                    .map(Project),
+                errors: Vec::new(),
+            },
+            Err(error) => ProjectPayload {
+                project: None,
+                errors: vec![UserError::from_domain("input", &error)],
+            },
+        })
+    }
+
+    /// The organization of a project the caller can see; others do not exist for the caller.
+    async fn organization_of_project(
+        ctx: &Context<'_>,
+        project: ProjectId,
+    ) -> async_graphql::Result<OrganizationId> {
+        let not_found = || {
+            refused(DomainError::NotFound {
+                what: "the project",
+            })
+        };
+        let project = ctx
+            .loaders()?
+            .projects
+            .load_one(project)
+            .await?
+            .ok_or_else(not_found)?;
+        if actor(ctx).await?.can_see(project.organization) {
+            Ok(project.organization)
+        } else {
+            Err(not_found())
+        }
+    }
+}
+
+fn parse_name(value: &str) -> Result<Name, DomainError> {
+    Name::parse("name", value)
+}
+
+#[Object]
+impl OrganizationSettingsMutation {
+    /// Renames an organization. Needs `ORGANIZATION/MANAGE`.
+    async fn rename_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: RenameOrganizationInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let outcome = match parse_name(&input.name) {
+            Ok(name) => expected(
+                ctx.app()?
+                    .store
+                    .rename_organization(&proof, &name, &ctx.audit_entry()?)
+                    .await,
+            )?,
+            Err(error) => Err(error),
+        };
+        Self::organization_payload(ctx, organization, outcome).await
+    }
+
+    /// Hands the organization to another active member. Its owner or a SuperAdmin only.
+    async fn transfer_organization_ownership(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferOrganizationOwnershipInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let new_owner: UserId = parse_id("owner", &input.owner)?;
+        let actor = actor(ctx).await?;
+        let current_owner = match ctx.loaders()?.organizations.load_one(organization).await? {
+            Some(record) if actor.can_see(organization) => record.owner,
+            _ => {
+                return Err(refused(DomainError::NotFound {
+                    what: "the organization",
+                }));
+            }
+        };
+        let proof =
+            authorize_ownership_transfer(actor, organization, current_owner).map_err(refused)?;
+        let outcome = expected(
+            ctx.app()?
+                .store
+                .transfer_ownership(&proof, new_owner, &ctx.audit_entry()?)
+                .await,
+        )?;
+        Self::organization_payload(ctx, organization, outcome).await
+    }
+
+    /// Accepts e-mail addresses of one more domain. Needs `ORGANIZATION/MANAGE`.
+    async fn add_email_domain(
+        &self,
+        ctx: &Context<'_>,
+        input: EmailDomainInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let outcome = match EmailDomain::parse(&input.domain) {
+            Ok(domain) => expected(
+                ctx.app()?
+                    .store
+                    .add_email_domain(&proof, &domain, &ctx.audit_entry()?)
+                    .await,
+            )?,
+            Err(error) => Err(error),
+        };
+        Self::organization_payload(ctx, organization, outcome).await
+    }
+
+    /// Stops accepting a domain; with none left, any domain is accepted. Needs
+    /// `ORGANIZATION/MANAGE`.
+    async fn remove_email_domain(
+        &self,
+        ctx: &Context<'_>,
+        input: EmailDomainInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let outcome = match EmailDomain::parse(&input.domain) {
+            Ok(domain) => expected(
+                ctx.app()?
+                    .store
+                    .remove_email_domain(&proof, &domain, &ctx.audit_entry()?)
+                    .await,
+            )?,
+            Err(error) => Err(error),
+        };
+        Self::organization_payload(ctx, organization, outcome).await
+    }
+
+    /// Creates a project. Needs `ORGANIZATION/MANAGE`.
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> async_graphql::Result<ProjectPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let name = match parse_name(&input.name) {
+            Ok(name) => name,
+            Err(error) => {
+                return Ok(ProjectPayload {
+                    project: None,
+                    errors: vec![UserError::from_domain("input", &error)],
+                });
+            }
+        };
+        Ok(
+            match expected(
+                ctx.app()?
+                    .store
+                    .create_project(&proof, &name, &ctx.audit_entry()?)
+                    .await,
+            )? {
+                Ok(project) => ProjectPayload {
+                    project: Some(Project(project)),
+                    errors: Vec::new(),
+                },
+                Err(error) => ProjectPayload {
+                    project: None,
+                    errors: vec![UserError::from_domain("input", &error)],
+                },
+            },
+        )
+    }
+
+    /// Renames a project. Needs `ORGANIZATION/MANAGE`.
+    async fn rename_project(
+        &self,
+        ctx: &Context<'_>,
+        input: RenameProjectInput,
+    ) -> async_graphql::Result<ProjectPayload> {
+        let project: ProjectId = parse_id("project", &input.project)?;
+        let organization = Self::organization_of_project(ctx, project).await?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let outcome = match parse_name(&input.name) {
+            Ok(name) => expected(
+                ctx.app()?
+                    .store
+                    .rename_project(&proof, project, &name, &ctx.audit_entry()?)
+                    .await,
+            )?,
+            Err(error) => Err(error),
+        };
+        Self::project_payload(ctx, project, outcome).await
+    }
+
+    /// Archives a project. Needs `ORGANIZATION/MANAGE`.
+    async fn archive_project(
+        &self,
+        ctx: &Context<'_>,
+        project: ID,
+    ) -> async_graphql::Result<ProjectPayload> {
+        let project: ProjectId = parse_id("project", &project)?;
+        let organization = Self::organization_of_project(ctx, project).await?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let outcome = expected(
+            ctx.app()?
+                .store
+                .archive_project(&proof, project, &ctx.audit_entry()?)
+                .await,
+        )?;
+        Self::project_payload(ctx, project, outcome).await
     }
 }

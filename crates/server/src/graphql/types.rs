@@ -2,11 +2,15 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::DomainError;
-use steward_domain::policy::{ViewRoles, ViewUsers, authorize};
-use steward_store::{MembershipRecord, OrganizationRecord, RoleRecord, UserRecord};
+use steward_domain::policy::{ViewOrganization, ViewRoles, ViewUsers, authorize};
+use steward_store::{
+    BindingScope, MembershipRecord, OrganizationRecord, ProjectRecord, RoleBindingRecord,
+    RoleRecord, UserRecord,
+};
 use time::OffsetDateTime;
 
 use crate::error::refused;
+use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor};
 
 /// Account status at platform level.
@@ -147,6 +151,26 @@ impl Membership {
         self.0.created_at
     }
 
+    /// The roles given to the member directly in this organization (group roles come with
+    /// the groups). The member themselves, or `USERS/VIEW` in the organization.
+    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoleBinding>> {
+        let actor = actor(ctx).await?;
+        if actor.user != self.0.user {
+            authorize::<ViewUsers>(actor, self.0.organization).map_err(refused)?;
+        }
+        let bindings = ctx
+            .loaders()?
+            .bindings_of_user
+            .load_one(self.0.user)
+            .await?
+            .unwrap_or_default();
+        Ok(bindings
+            .into_iter()
+            .filter(|binding| binding.organization == self.0.organization)
+            .map(RoleBinding)
+            .collect())
+    }
+
     /// The role in force at login in this organization.
     async fn default_role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
         let Some(role) = self.0.default_role else {
@@ -168,7 +192,12 @@ impl Membership {
             })
     }
 
+    /// The member themselves, or `USERS/VIEW` in the organization.
     async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
+        let actor = actor(ctx).await?;
+        if actor.user != self.0.user {
+            authorize::<ViewUsers>(actor, self.0.organization).map_err(refused)?;
+        }
         ctx.loaders()?
             .users
             .load_one(self.0.user)
@@ -207,6 +236,55 @@ impl Organization {
         Ok(ctx.loaders()?.users.load_one(owner).await?.map(User))
     }
 
+    /// Domains the organization's users' e-mail addresses must have; empty means any domain.
+    /// Needs `ORGANIZATION/VIEW`.
+    async fn email_domains(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        authorize::<ViewOrganization>(actor(ctx).await?, self.0.id).map_err(refused)?;
+        Ok(ctx
+            .loaders()?
+            .email_domains_of_organization
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The organization's projects by name, archived ones included. Needs `ORGANIZATION/VIEW`.
+    async fn projects(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Project>> {
+        authorize::<ViewOrganization>(actor(ctx).await?, self.0.id).map_err(refused)?;
+        let projects = ctx
+            .loaders()?
+            .projects_of_organization
+            .load_one(self.0.id)
+            .await?;
+        Ok(projects
+            .unwrap_or_default()
+            .into_iter()
+            .map(Project)
+            .collect())
+    }
+
+    /// The organization's memberships, by user id. Needs `USERS/VIEW`.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Page<Membership>> {
+        authorize::<ViewUsers>(actor(ctx).await?, self.0.id).map_err(refused)?;
+        let request = PageRequest::parse(first, after)?;
+        let (members, total) = ctx
+            .app()?
+            .store
+            .members_page(self.0.id, request.after, request.fetch)
+            .await
+            .map_err(crate::error::AppError::from)?;
+        let items = members
+            .into_iter()
+            .map(|m| (m.user.as_uuid(), Membership(m)))
+            .collect();
+        Ok(request.page(items, total))
+    }
+
     /// The built-in roles first, then custom roles by name. Needs `ROLES/VIEW`.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
         authorize::<ViewRoles>(actor(ctx).await?, self.0.id).map_err(refused)?;
@@ -216,6 +294,56 @@ impl Organization {
             .load_one(self.0.id)
             .await?;
         Ok(roles.unwrap_or_default().into_iter().map(Role).collect())
+    }
+}
+
+/// A project inside an organization.
+pub struct Project(pub ProjectRecord);
+
+#[Object]
+impl Project {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn archived(&self) -> bool {
+        self.0.archived_at.is_some()
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+}
+
+/// A role given to a member, organization-wide or for one project.
+pub struct RoleBinding(pub RoleBindingRecord);
+
+#[Object]
+impl RoleBinding {
+    /// For `unbindRole`.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
+        Ok(ctx.loaders()?.roles.load_one(self.0.role).await?.map(Role))
+    }
+
+    /// The project the binding is limited to; null for the whole organization.
+    async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Project>> {
+        match self.0.scope {
+            BindingScope::Organization => Ok(None),
+            BindingScope::Project(project) => Ok(ctx
+                .loaders()?
+                .projects
+                .load_one(project)
+                .await?
+                .map(Project)),
+        }
     }
 }
 
