@@ -18,6 +18,11 @@ pub enum AuditAction {
     RoleUnbound,
     RoleSwitched,
     DefaultRoleChanged,
+    GroupCreated,
+    GroupRenamed,
+    GroupArchived,
+    GroupMemberAdded,
+    GroupMemberRemoved,
 }
 
 impl AuditAction {
@@ -38,6 +43,11 @@ impl AuditAction {
             AuditAction::RoleUnbound => "role.unbound",
             AuditAction::RoleSwitched => "session.role_switched",
             AuditAction::DefaultRoleChanged => "membership.default_role_changed",
+            AuditAction::GroupCreated => "group.created",
+            AuditAction::GroupRenamed => "group.renamed",
+            AuditAction::GroupArchived => "group.archived",
+            AuditAction::GroupMemberAdded => "group.member_added",
+            AuditAction::GroupMemberRemoved => "group.member_removed",
         }
     }
 }

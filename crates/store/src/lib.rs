@@ -8,6 +8,7 @@
 
 mod audit;
 mod error;
+mod groups;
 mod organizations;
 mod pool;
 mod roles;
@@ -20,6 +21,7 @@ mod users;
 
 pub use audit::{AuditEntry, AuditEventRecord, NewAuditEvent};
 pub use error::StoreError;
+pub use groups::GroupRecord;
 pub use organizations::{MembershipRecord, OrganizationRecord};
 pub use pool::{Backend, Store, StoreOptions, Tx};
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
