@@ -3,13 +3,19 @@ use time::OffsetDateTime;
 
 use crate::auth::LoginFailure;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::groups::GroupMutation;
 use crate::graphql::organizations::OrganizationMutation;
 use crate::graphql::roles::RoleMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
 
 /// Every mutation, merged from one object per area.
 #[derive(MergedObject, Default)]
-pub struct Mutation(AuthMutation, OrganizationMutation, RoleMutation);
+pub struct Mutation(
+    AuthMutation,
+    OrganizationMutation,
+    RoleMutation,
+    GroupMutation,
+);
 
 #[derive(Default)]
 pub struct AuthMutation;
