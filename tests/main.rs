@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod endpoints;
+mod groups;
 mod login;
 mod organizations;
 mod roles;

@@ -25,6 +25,11 @@ pub enum AuditAction {
     ProjectCreated,
     ProjectRenamed,
     ProjectArchived,
+    GroupCreated,
+    GroupRenamed,
+    GroupArchived,
+    GroupMemberAdded,
+    GroupMemberRemoved,
 }
 
 impl AuditAction {
@@ -52,6 +57,11 @@ impl AuditAction {
             AuditAction::ProjectCreated => "project.created",
             AuditAction::ProjectRenamed => "project.renamed",
             AuditAction::ProjectArchived => "project.archived",
+            AuditAction::GroupCreated => "group.created",
+            AuditAction::GroupRenamed => "group.renamed",
+            AuditAction::GroupArchived => "group.archived",
+            AuditAction::GroupMemberAdded => "group.member_added",
+            AuditAction::GroupMemberRemoved => "group.member_removed",
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod audit;
 mod error;
+mod groups;
 mod organizations;
 mod pool;
 mod projects;
@@ -21,6 +22,7 @@ mod users;
 
 pub use audit::{AuditEntry, AuditEventRecord, NewAuditEvent};
 pub use error::StoreError;
+pub use groups::GroupRecord;
 pub use organizations::{MembershipRecord, OrganizationRecord};
 pub use pool::{Backend, Store, StoreOptions, Tx};
 pub use projects::ProjectRecord;

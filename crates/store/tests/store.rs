@@ -11,11 +11,11 @@ use steward_domain::audit::AuditAction;
 use steward_domain::organization::Name;
 use steward_domain::permission::{Area, BuiltInRole, Level, Permission, PermissionSet};
 use steward_domain::policy::{
-    Actor, Authorized, Capability, ManageRoles, ManageUsers, PlatformAuthorized, authorize,
-    authorize_platform,
+    Actor, Authorized, Capability, ManageGroups, ManageRoles, ManageUsers, PlatformAuthorized,
+    authorize, authorize_platform,
 };
 use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
-use steward_domain::{DomainError, OrganizationId, SessionId, UserId};
+use steward_domain::{DomainError, GroupId, OrganizationId, SessionId, UserId};
 use steward_store::testing::{TestDatabase, backends};
 use steward_store::{
     AuditEntry, Backend, BindingScope, BindingSubject, NewSession, NewSigningKey, NewUser,
@@ -1000,6 +1000,369 @@ async fn a_session_switches_only_to_a_bound_role() {
             .expect("read")
             .expect("live");
         assert_eq!(principal.active, Some((acme, viewer)), "{backend:?}");
+    })
+    .await;
+}
+
+fn is_not_found<T: std::fmt::Debug>(result: &Result<T, StoreError>, what: &str) -> bool {
+    matches!(result, Err(StoreError::Domain(DomainError::NotFound { what: found })) if *found == what)
+}
+
+/// Makes a new user an active member of `organization` with the Viewer role.
+async fn viewer_member(store: &Store, organization: OrganizationId, username: &str) -> UserId {
+    let roles = store
+        .roles_of_organizations(&[organization])
+        .await
+        .expect("roles");
+    let user = store
+        .create_user(
+            &new_user(username, &format!("{username}@example.com")),
+            &entry(T0),
+        )
+        .await
+        .expect("user");
+    store
+        .add_member(
+            &granted::<ManageUsers>(organization),
+            user.id,
+            role_named(&roles, "Viewer"),
+            &entry(T0),
+        )
+        .await
+        .expect("member");
+    user.id
+}
+
+#[tokio::test]
+async fn groups_are_created_renamed_and_archived_once() {
+    on_each_backend(|store, backend| async move {
+        let (acme, _) = organization_with_owner(&store).await;
+        let manage = granted::<ManageGroups>(acme);
+        let admins = store
+            .create_group(&manage, &name("Admins"), &entry(T0))
+            .await
+            .expect("create");
+        assert_eq!(admins.name, "Admins");
+        assert_eq!(admins.organization, acme);
+        assert!(!admins.is_archived());
+        let taken = store
+            .create_group(&manage, &name("ADMINS"), &entry(T0))
+            .await;
+        assert!(
+            matches!(
+                taken,
+                Err(StoreError::Domain(DomainError::Conflict {
+                    field: "name",
+                    ..
+                }))
+            ),
+            "{backend:?}: {taken:?}"
+        );
+
+        let later = T0 + Duration::minutes(1);
+        let renamed = store
+            .rename_group(&manage, admins.id, &name("Operators"), &entry(later))
+            .await
+            .expect("rename");
+        assert_eq!(renamed.name, "Operators");
+        assert_eq!(renamed.updated_at, later);
+        let zeta = store
+            .create_group(&manage, &name("Zeta"), &entry(T0))
+            .await
+            .expect("zeta");
+        let clash = store
+            .rename_group(&manage, zeta.id, &name("operators"), &entry(later))
+            .await;
+        assert!(
+            matches!(
+                clash,
+                Err(StoreError::Domain(DomainError::Conflict {
+                    field: "name",
+                    ..
+                }))
+            ),
+            "{backend:?}: {clash:?}"
+        );
+
+        let archived = store
+            .archive_group(&manage, renamed.id, &entry(later))
+            .await
+            .expect("archive");
+        assert_eq!(archived.archived_at, Some(later));
+        let again = store
+            .archive_group(&manage, renamed.id, &entry(later))
+            .await;
+        match again {
+            Err(StoreError::Domain(error @ DomainError::InvalidTransition { .. })) => {
+                assert!(error.to_string().contains("archived already"), "{error}")
+            }
+            other => panic!("{backend:?}: expected a refusal, got {other:?}"),
+        }
+
+        let listed = store.groups_of_organizations(&[acme]).await.expect("list");
+        let names: Vec<_> = listed
+            .iter()
+            .map(|group| (group.name.as_str(), group.is_archived()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![("Zeta", false), ("Operators", true)],
+            "{backend:?}: groups in use first"
+        );
+        let loaded = store
+            .groups_by_ids(&[archived.id, GroupId::new()])
+            .await
+            .expect("by id");
+        assert_eq!(loaded, vec![archived], "{backend:?}: reads back equal");
+
+        for (action, count) in [
+            (AuditAction::GroupCreated, 2),
+            (AuditAction::GroupRenamed, 1),
+            (AuditAction::GroupArchived, 1),
+        ] {
+            let events = store
+                .recent_audit_events(Some(action), 10)
+                .await
+                .expect("audit");
+            assert_eq!(events.len(), count, "{backend:?}: {action:?}");
+            assert!(
+                events
+                    .iter()
+                    .all(|event| event.organization_id == Some(acme.as_uuid()))
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn only_members_of_the_organization_join_a_group_and_members_page_by_id() {
+    on_each_backend(|store, backend| async move {
+        let (acme, owner) = organization_with_owner(&store).await;
+        let manage = granted::<ManageGroups>(acme);
+        let ann = viewer_member(&store, acme, "ann").await;
+        let bob = viewer_member(&store, acme, "bob").await;
+        let stranger = store
+            .create_user(&new_user("stranger", "stranger@example.com"), &entry(T0))
+            .await
+            .expect("stranger");
+        let group = store
+            .create_group(&manage, &name("Team"), &entry(T0))
+            .await
+            .expect("group");
+        for user in [owner, ann, bob] {
+            store
+                .add_group_member(&manage, group.id, user, &entry(T0))
+                .await
+                .expect("add");
+        }
+        let outsider = store
+            .add_group_member(&manage, group.id, stranger.id, &entry(T0))
+            .await;
+        assert!(
+            is_not_found(&outsider, "the member"),
+            "{backend:?}: {outsider:?}"
+        );
+        let twice = store
+            .add_group_member(&manage, group.id, ann, &entry(T0))
+            .await;
+        assert!(
+            matches!(
+                twice,
+                Err(StoreError::Domain(DomainError::Conflict {
+                    field: "user",
+                    ..
+                }))
+            ),
+            "{backend:?}: {twice:?}"
+        );
+        let unknown = store
+            .add_group_member(&manage, GroupId::new(), ann, &entry(T0))
+            .await;
+        assert!(is_not_found(&unknown, "the group"), "{unknown:?}");
+
+        let mut all = [owner, ann, bob];
+        all.sort();
+        let (first, total) = store
+            .group_members_page(group.id, None, 2)
+            .await
+            .expect("page");
+        assert_eq!(
+            (first.clone(), total),
+            (all[..2].to_vec(), 3),
+            "{backend:?}"
+        );
+        let (rest, total) = store
+            .group_members_page(group.id, Some(first[1].as_uuid()), 2)
+            .await
+            .expect("page");
+        assert_eq!((rest, total), (all[2..].to_vec(), 3), "{backend:?}");
+
+        store
+            .remove_group_member(&manage, group.id, bob, &entry(T0))
+            .await
+            .expect("remove");
+        let gone = store
+            .remove_group_member(&manage, group.id, bob, &entry(T0))
+            .await;
+        assert!(is_not_found(&gone, "the group member"), "{gone:?}");
+        let (_, total) = store
+            .group_members_page(group.id, None, 10)
+            .await
+            .expect("page");
+        assert_eq!(total, 2, "{backend:?}");
+
+        let of_users = store.groups_of_users(&[ann, bob]).await.expect("of users");
+        assert_eq!(of_users, vec![(ann, group.clone())], "{backend:?}");
+
+        store
+            .archive_group(&manage, group.id, &entry(T0))
+            .await
+            .expect("archive");
+        let into_archived = store
+            .add_group_member(&manage, group.id, bob, &entry(T0))
+            .await;
+        assert!(
+            is_not_found(&into_archived, "the group"),
+            "{into_archived:?}"
+        );
+        store
+            .remove_group_member(&manage, group.id, ann, &entry(T0))
+            .await
+            .expect("an archived group can still be emptied");
+        let events = store
+            .recent_audit_events(Some(AuditAction::GroupMemberAdded), 10)
+            .await
+            .expect("audit");
+        assert_eq!(events.len(), 3, "{backend:?}: only what took effect");
+        assert_eq!(events[0].target_id, Some(group.id.to_string()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_role_bound_to_a_group_gives_its_members_the_permission_until_it_is_archived() {
+    on_each_backend(|store, backend| async move {
+        let (acme, _) = organization_with_owner(&store).await;
+        let roles = store.roles_of_organizations(&[acme]).await.expect("roles");
+        let editor = role_named(&roles, "Editor");
+        let ann = viewer_member(&store, acme, "ann").await;
+        let manage = granted::<ManageGroups>(acme);
+        let group = store
+            .create_group(&manage, &name("Editors"), &entry(T0))
+            .await
+            .expect("group");
+        store
+            .add_group_member(&manage, group.id, ann, &entry(T0))
+            .await
+            .expect("add");
+        store
+            .bind_role(
+                &granted::<ManageRoles>(acme),
+                editor,
+                BindingSubject::Group(group.id),
+                BindingScope::Organization,
+                &entry(T0),
+            )
+            .await
+            .expect("bind");
+
+        assert!(
+            store
+                .role_bound_to_user(ann, acme, editor)
+                .await
+                .expect("bound")
+        );
+        let as_editor = store
+            .member_grants(ann, Some((acme, editor)))
+            .await
+            .expect("grants");
+        assert_eq!(
+            as_editor[0].permissions,
+            BuiltInRole::Editor.permissions(),
+            "{backend:?}"
+        );
+
+        store
+            .archive_group(&manage, group.id, &entry(T0))
+            .await
+            .expect("archive");
+        let after = store
+            .member_grants(ann, Some((acme, editor)))
+            .await
+            .expect("grants");
+        assert!(
+            after[0].permissions.is_empty(),
+            "{backend:?}: an archived group gives nothing"
+        );
+        let (members, _) = store
+            .group_members_page(group.id, None, 10)
+            .await
+            .expect("page");
+        assert_eq!(members, vec![ann], "{backend:?}: and keeps its members");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_proof_for_another_organization_cannot_reach_its_groups() {
+    on_each_backend(|store, backend| async move {
+        let (acme, owner) = organization_with_owner(&store).await;
+        let other_owner = store
+            .create_user(&new_user("other", "other@example.com"), &entry(T0))
+            .await
+            .expect("user");
+        let globex = store
+            .create_organization(&platform(), &name("Globex"), other_owner.id, &entry(T0))
+            .await
+            .expect("globex");
+        let group = store
+            .create_group(&granted::<ManageGroups>(acme), &name("Team"), &entry(T0))
+            .await
+            .expect("group");
+        store
+            .add_group_member(&granted::<ManageGroups>(acme), group.id, owner, &entry(T0))
+            .await
+            .expect("add");
+        let wrong = granted::<ManageGroups>(globex.id);
+
+        let rename = store
+            .rename_group(&wrong, group.id, &name("Mine"), &entry(T0))
+            .await;
+        assert!(
+            is_not_found(&rename, "the group"),
+            "{backend:?}: {rename:?}"
+        );
+        let archive = store.archive_group(&wrong, group.id, &entry(T0)).await;
+        assert!(
+            is_not_found(&archive, "the group"),
+            "{backend:?}: {archive:?}"
+        );
+        let add = store
+            .add_group_member(&wrong, group.id, other_owner.id, &entry(T0))
+            .await;
+        assert!(is_not_found(&add, "the group"), "{backend:?}: {add:?}");
+        let remove = store
+            .remove_group_member(&wrong, group.id, owner, &entry(T0))
+            .await;
+        assert!(
+            is_not_found(&remove, "the group"),
+            "{backend:?}: {remove:?}"
+        );
+
+        let unchanged = store.groups_by_ids(&[group.id]).await.expect("read");
+        assert_eq!(unchanged, vec![group], "{backend:?}");
+        let nowhere = store
+            .create_group(
+                &granted::<ManageGroups>(OrganizationId::new()),
+                &name("Ghost"),
+                &entry(T0),
+            )
+            .await;
+        assert!(
+            is_not_found(&nowhere, "the organization"),
+            "{backend:?}: {nowhere:?}"
+        );
     })
     .await;
 }

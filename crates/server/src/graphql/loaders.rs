@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use async_graphql::ErrorExtensions as _;
 use async_graphql::dataloader::{DataLoader, Loader};
-use steward_domain::{OrganizationId, ProjectId, RoleId, UserId};
+use steward_domain::{GroupId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
-    BindingSubject, MembershipRecord, OrganizationRecord, ProjectRecord, RoleBindingRecord,
-    RoleRecord, Store, UserRecord,
+    BindingSubject, GroupRecord, MembershipRecord, OrganizationRecord, ProjectRecord,
+    RoleBindingRecord, RoleRecord, Store, UserRecord,
 };
 
 use crate::error::AppError;
@@ -227,6 +227,64 @@ impl Loader<UserId> for BindingsOfUserLoader {
     }
 }
 
+pub struct GroupLoader(Store);
+
+impl Loader<GroupId> for GroupLoader {
+    type Value = GroupRecord;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[GroupId]) -> Result<HashMap<GroupId, GroupRecord>, LoadError> {
+        let groups = self.0.groups_by_ids(keys).await.map_err(load_error)?;
+        Ok(groups.into_iter().map(|group| (group.id, group)).collect())
+    }
+}
+
+/// The groups of organizations, archived ones included, keyed by organization.
+pub struct GroupsOfOrganizationLoader(Store);
+
+impl Loader<OrganizationId> for GroupsOfOrganizationLoader {
+    type Value = Vec<GroupRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, Vec<GroupRecord>>, LoadError> {
+        let groups = self
+            .0
+            .groups_of_organizations(keys)
+            .await
+            .map_err(load_error)?;
+        let mut by_organization: HashMap<OrganizationId, Vec<GroupRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for group in groups {
+            by_organization
+                .entry(group.organization)
+                .or_default()
+                .push(group);
+        }
+        Ok(by_organization)
+    }
+}
+
+/// The groups users are in, archived ones included, keyed by user.
+pub struct GroupsOfUserLoader(Store);
+
+impl Loader<UserId> for GroupsOfUserLoader {
+    type Value = Vec<GroupRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, Vec<GroupRecord>>, LoadError> {
+        let groups = self.0.groups_of_users(keys).await.map_err(load_error)?;
+        let mut by_user: HashMap<UserId, Vec<GroupRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for (user, group) in groups {
+            by_user.entry(user).or_default().push(group);
+        }
+        Ok(by_user)
+    }
+}
+
 /// The loaders of one request.
 pub struct Loaders {
     pub users: DataLoader<UserLoader>,
@@ -238,6 +296,9 @@ pub struct Loaders {
     pub projects_of_organization: DataLoader<ProjectsOfOrganizationLoader>,
     pub projects: DataLoader<ProjectLoader>,
     pub bindings_of_user: DataLoader<BindingsOfUserLoader>,
+    pub groups: DataLoader<GroupLoader>,
+    pub groups_of_organization: DataLoader<GroupsOfOrganizationLoader>,
+    pub groups_of_user: DataLoader<GroupsOfUserLoader>,
 }
 
 impl Loaders {
@@ -264,6 +325,12 @@ impl Loaders {
             ),
             projects: DataLoader::new(ProjectLoader(store.clone()), tokio::spawn),
             bindings_of_user: DataLoader::new(BindingsOfUserLoader(store.clone()), tokio::spawn),
+            groups: DataLoader::new(GroupLoader(store.clone()), tokio::spawn),
+            groups_of_organization: DataLoader::new(
+                GroupsOfOrganizationLoader(store.clone()),
+                tokio::spawn,
+            ),
+            groups_of_user: DataLoader::new(GroupsOfUserLoader(store.clone()), tokio::spawn),
         }
     }
 }

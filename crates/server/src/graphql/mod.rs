@@ -4,6 +4,7 @@
 
 pub mod connection;
 pub mod context;
+mod groups;
 pub mod loaders;
 mod mutation;
 mod organizations;

@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 
 use crate::auth::LoginFailure;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::groups::GroupMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::roles::RoleMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
@@ -13,6 +14,7 @@ pub struct Mutation(
     AuthMutation,
     OrganizationMutation,
     OrganizationSettingsMutation,
+    GroupMutation,
     RoleMutation,
 );
 

@@ -4,12 +4,13 @@ use steward_domain::DomainError;
 
 use crate::error::refused;
 use crate::graphql::context::ContextExt as _;
+use crate::graphql::groups::GroupQuery;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::types::User;
 
 /// Every query, merged from one object per area.
 #[derive(MergedObject, Default)]
-pub struct Query(ViewerQuery, OrganizationQuery, ServerQuery);
+pub struct Query(ViewerQuery, OrganizationQuery, GroupQuery, ServerQuery);
 
 #[derive(Default)]
 pub struct ViewerQuery;

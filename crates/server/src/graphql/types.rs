@@ -2,7 +2,7 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::DomainError;
-use steward_domain::policy::{ViewOrganization, ViewRoles, ViewUsers, authorize};
+use steward_domain::policy::{ViewGroups, ViewOrganization, ViewRoles, ViewUsers, authorize};
 use steward_store::{
     BindingScope, MembershipRecord, OrganizationRecord, ProjectRecord, RoleBindingRecord,
     RoleRecord, UserRecord,
@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use crate::error::refused;
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor};
+use crate::graphql::groups::Group;
 
 /// Account status at platform level.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +130,22 @@ impl User {
             .unwrap_or_default()
             .into_iter()
             .map(Membership)
+            .collect())
+    }
+
+    /// The groups the user is in, those in use first: all of them for the user themselves,
+    /// else those of organizations where the caller has `GROUPS/VIEW`.
+    async fn groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Group>> {
+        let actor = actor(ctx).await?;
+        let groups = ctx.loaders()?.groups_of_user.load_one(self.0.id).await?;
+        Ok(groups
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|group| {
+                actor.user == self.0.id
+                    || authorize::<ViewGroups>(actor, group.organization).is_ok()
+            })
+            .map(Group)
             .collect())
     }
 }
@@ -294,6 +311,17 @@ impl Organization {
             .load_one(self.0.id)
             .await?;
         Ok(roles.unwrap_or_default().into_iter().map(Role).collect())
+    }
+
+    /// The groups in use first, then the archived ones, each by name. Needs `GROUPS/VIEW`.
+    async fn groups(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Group>> {
+        authorize::<ViewGroups>(actor(ctx).await?, self.0.id).map_err(refused)?;
+        let groups = ctx
+            .loaders()?
+            .groups_of_organization
+            .load_one(self.0.id)
+            .await?;
+        Ok(groups.unwrap_or_default().into_iter().map(Group).collect())
     }
 }
 
