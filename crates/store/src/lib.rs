@@ -18,7 +18,7 @@ pub mod testing;
 mod timestamp;
 mod users;
 
-pub use audit::{AuditEntry, AuditEventRecord, NewAuditEvent};
+pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use error::StoreError;
 pub use organizations::{MembershipRecord, OrganizationRecord};
 pub use pool::{Backend, Store, StoreOptions, Tx};
