@@ -3,13 +3,14 @@ use async_graphql::{Context, MergedObject, Object};
 use steward_domain::DomainError;
 
 use crate::error::refused;
+use crate::graphql::audit::AuditQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::types::User;
 
 /// Every query, merged from one object per area.
 #[derive(MergedObject, Default)]
-pub struct Query(ViewerQuery, OrganizationQuery, ServerQuery);
+pub struct Query(ViewerQuery, OrganizationQuery, AuditQuery, ServerQuery);
 
 #[derive(Default)]
 pub struct ViewerQuery;
