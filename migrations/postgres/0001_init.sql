@@ -171,3 +171,5 @@ CREATE TABLE audit_events (
 );
 CREATE INDEX audit_events_occurred_at ON audit_events (occurred_at);
 CREATE INDEX audit_events_actor ON audit_events (actor_user_id, occurred_at);
+-- An organization's trail, newest first, and its count.
+CREATE INDEX audit_events_organization ON audit_events (organization_id, occurred_at);

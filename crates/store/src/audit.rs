@@ -1,4 +1,5 @@
 use serde_json::Value;
+use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::{AuditEventId, OrganizationId, UserId};
@@ -80,6 +81,23 @@ pub struct AuditEventRecord {
     pub detail: Json<Value>,
 }
 
+/// Which audit events to list. Every field narrows the list; `None` does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// `None`: every event, platform events (no organization) included, as a SuperAdmin sees
+    /// them. `Some(list)`: only events of those organizations; an empty list matches nothing.
+    pub organizations: Option<Vec<OrganizationId>>,
+    pub actor: Option<UserId>,
+    /// An action code, such as `role.created`.
+    pub action: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    /// Events at or after this instant.
+    pub from: Option<OffsetDateTime>,
+    /// Events before this instant.
+    pub to: Option<OffsetDateTime>,
+}
+
 impl Tx {
     /// Appends an audit event to this transaction.
     pub async fn audit(&mut self, event: &NewAuditEvent) -> Result<()> {
@@ -133,5 +151,90 @@ impl Store {
             .await?
         });
         Ok(events)
+    }
+
+    /// A page of events matching `filter`, newest first (by time, then id), continuing after
+    /// the event `after`, and how many match in all.
+    ///
+    /// The cursor is the last event's id; its time is looked up in the same statement, so
+    /// events sharing one instant are neither repeated nor skipped across pages. Audit events
+    /// are never deleted, so the cursor's event is always found.
+    pub async fn audit_events_page(
+        &self,
+        filter: &AuditFilter,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<AuditEventRecord>, i64)> {
+        if filter.organizations.as_ref().is_some_and(Vec::is_empty) {
+            return Ok((Vec::new(), 0));
+        }
+        let from = filter.from.map(Timestamp::from);
+        let to = filter.to.map(Timestamp::from);
+        // A macro, not a closure: it is expanded once per backend's query builder.
+        macro_rules! push_filter {
+            ($query:expr) => {
+                $query.push(" WHERE 1 = 1");
+                if let Some(organizations) = &filter.organizations {
+                    $query.push(" AND organization_id IN (");
+                    let mut separated = $query.separated(", ");
+                    for id in organizations {
+                        separated.push_bind(id.as_uuid());
+                    }
+                    $query.push(")");
+                }
+                if let Some(actor) = filter.actor {
+                    $query
+                        .push(" AND actor_user_id = ")
+                        .push_bind(actor.as_uuid());
+                }
+                if let Some(action) = &filter.action {
+                    $query.push(" AND action = ").push_bind(action.as_str());
+                }
+                if let Some(target_type) = &filter.target_type {
+                    $query
+                        .push(" AND target_type = ")
+                        .push_bind(target_type.as_str());
+                }
+                if let Some(target_id) = &filter.target_id {
+                    $query
+                        .push(" AND target_id = ")
+                        .push_bind(target_id.as_str());
+                }
+                if let Some(from) = from {
+                    $query.push(" AND occurred_at >= ").push_bind(from);
+                }
+                if let Some(to) = to {
+                    $query.push(" AND occurred_at < ").push_bind(to);
+                }
+            };
+        }
+        let (events, total) = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT id, occurred_at, actor_user_id, action, target_type, target_id, \
+                 organization_id, client_address, outcome, detail FROM audit_events",
+            );
+            push_filter!(query);
+            if let Some(after) = after {
+                query
+                    .push(
+                        " AND (occurred_at, id) < \
+                         (SELECT occurred_at, id FROM audit_events WHERE id = ",
+                    )
+                    .push_bind(after)
+                    .push(")");
+            }
+            query
+                .push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
+                .push_bind(limit);
+            let events = query
+                .build_query_as::<AuditEventRecord>()
+                .fetch_all(pool)
+                .await?;
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM audit_events");
+            push_filter!(count);
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
+            (events, total)
+        });
+        Ok((events, total))
     }
 }

@@ -20,7 +20,7 @@ pub mod testing;
 mod timestamp;
 mod users;
 
-pub use audit::{AuditEntry, AuditEventRecord, NewAuditEvent};
+pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use error::StoreError;
 pub use groups::GroupRecord;
 pub use organizations::{MembershipRecord, OrganizationRecord};

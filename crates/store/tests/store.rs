@@ -18,8 +18,8 @@ use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserS
 use steward_domain::{DomainError, GroupId, OrganizationId, SessionId, UserId};
 use steward_store::testing::{TestDatabase, backends};
 use steward_store::{
-    AuditEntry, Backend, BindingScope, BindingSubject, NewSession, NewSigningKey, NewUser,
-    RoleDefinition, Store, StoreError,
+    AuditEntry, AuditFilter, Backend, BindingScope, BindingSubject, NewSession, NewSigningKey,
+    NewUser, RoleDefinition, Store, StoreError,
 };
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -1362,6 +1362,257 @@ async fn a_proof_for_another_organization_cannot_reach_its_groups() {
         assert!(
             is_not_found(&nowhere, "the organization"),
             "{backend:?}: {nowhere:?}"
+        );
+    })
+    .await;
+}
+
+/// Records one event at `at`, by `actor`, in `organization`, about the user `target`.
+async fn record(
+    store: &Store,
+    at: OffsetDateTime,
+    actor: Option<UserId>,
+    action: AuditAction,
+    organization: Option<OrganizationId>,
+    target: UserId,
+) {
+    let entry = AuditEntry {
+        actor,
+        client_address: None,
+        at,
+    };
+    let mut event = entry
+        .event(action, steward_domain::audit::AuditOutcome::Success)
+        .target("user", target);
+    event.organization = organization;
+    store.record_audit_event(&event).await.expect("record");
+}
+
+/// The actions of a page, newest first, and the total.
+async fn audit_actions(store: &Store, filter: &AuditFilter) -> (Vec<String>, i64) {
+    let (events, total) = store
+        .audit_events_page(filter, None, 100)
+        .await
+        .expect("page");
+    (
+        events.into_iter().map(|event| event.action).collect(),
+        total,
+    )
+}
+
+#[tokio::test]
+async fn audit_events_filter_by_organization_actor_action_target_and_time() {
+    on_each_backend(|store, backend| async move {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let (ann, bob, carl) = (UserId::new(), UserId::new(), UserId::new());
+        let minute = Duration::minutes(1);
+        record(&store, T0, None, AuditAction::LoginSucceeded, None, ann).await;
+        record(
+            &store,
+            T0 + minute,
+            Some(ann),
+            AuditAction::MemberAdded,
+            Some(acme),
+            bob,
+        )
+        .await;
+        record(
+            &store,
+            T0 + 2 * minute,
+            Some(ann),
+            AuditAction::RoleCreated,
+            Some(acme),
+            ann,
+        )
+        .await;
+        record(
+            &store,
+            T0 + 3 * minute,
+            Some(bob),
+            AuditAction::MemberAdded,
+            Some(globex),
+            carl,
+        )
+        .await;
+        record(
+            &store,
+            T0 + 4 * minute,
+            Some(bob),
+            AuditAction::RoleBound,
+            Some(acme),
+            carl,
+        )
+        .await;
+
+        let everything = audit_actions(&store, &AuditFilter::default()).await;
+        assert_eq!(
+            everything,
+            (
+                vec![
+                    "role.bound".into(),
+                    "membership.added".into(),
+                    "role.created".into(),
+                    "membership.added".into(),
+                    "login.succeeded".into(),
+                ],
+                5
+            ),
+            "{backend:?}: newest first, platform events included"
+        );
+        let of_acme = AuditFilter {
+            organizations: Some(vec![acme]),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &of_acme).await,
+            (
+                vec![
+                    "role.bound".into(),
+                    "role.created".into(),
+                    "membership.added".into()
+                ],
+                3
+            ),
+            "{backend:?}: no platform event, no other organization's"
+        );
+        let of_both = AuditFilter {
+            organizations: Some(vec![acme, globex]),
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit_actions(&store, &of_both).await.1, 4, "{backend:?}");
+        let of_none = AuditFilter {
+            organizations: Some(Vec::new()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit_actions(&store, &of_none).await, (Vec::new(), 0));
+
+        let by_bob_in_acme = AuditFilter {
+            organizations: Some(vec![acme]),
+            actor: Some(bob),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &by_bob_in_acme).await,
+            (vec!["role.bound".into()], 1),
+            "{backend:?}"
+        );
+        let members_added = AuditFilter {
+            action: Some("membership.added".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &members_added).await.1,
+            2,
+            "{backend:?}"
+        );
+        let about_carl = AuditFilter {
+            target_type: Some("user".into()),
+            target_id: Some(carl.to_string()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &about_carl).await,
+            (vec!["role.bound".into(), "membership.added".into()], 2),
+            "{backend:?}"
+        );
+        let about_organizations = AuditFilter {
+            target_type: Some("organization".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(audit_actions(&store, &about_organizations).await.1, 0);
+
+        // `from` is inclusive and `to` exclusive, so adjacent ranges neither overlap nor
+        // leave a gap; a whole second compares right against fractions on SQLite too.
+        let middle = AuditFilter {
+            from: Some(T0 + minute),
+            to: Some(T0 + 3 * minute),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &middle).await,
+            (vec!["role.created".into(), "membership.added".into()], 2),
+            "{backend:?}"
+        );
+        let just_before = AuditFilter {
+            from: Some(T0 + minute - Duration::milliseconds(500)),
+            to: Some(T0 + minute),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &just_before).await.1,
+            0,
+            "{backend:?}"
+        );
+        let late = AuditFilter {
+            from: Some(T0 + 3 * minute + Duration::microseconds(1)),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            audit_actions(&store, &late).await,
+            (vec!["role.bound".into()], 1),
+            "{backend:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn audit_pages_follow_each_other_without_duplicates_or_gaps() {
+    on_each_backend(|store, backend| async move {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let ann = UserId::new();
+        // Written out of time order, so ids (which grow as events are written) alone do not
+        // give the order; seven events share one instant, so pages must break ties by id;
+        // another organization's event shares it too.
+        let mut events = vec![
+            (2, AuditAction::RoleUpdated, acme),
+            (0, AuditAction::RoleCreated, acme),
+            (1, AuditAction::RoleBound, globex),
+        ];
+        events.extend([(1, AuditAction::RoleBound, acme); 7]);
+        for (second, action, organization) in events {
+            let at = T0 + Duration::seconds(second);
+            record(&store, at, Some(ann), action, Some(organization), ann).await;
+        }
+
+        let filter = AuditFilter {
+            organizations: Some(vec![acme]),
+            ..AuditFilter::default()
+        };
+        let (all, total) = store
+            .audit_events_page(&filter, None, 100)
+            .await
+            .expect("all");
+        assert_eq!((all.len(), total), (9, 9), "{backend:?}");
+        let mut expected: Vec<_> = all.iter().map(|e| (e.occurred_at, e.id)).collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        assert_eq!(
+            all.iter()
+                .map(|e| (e.occurred_at, e.id))
+                .collect::<Vec<_>>(),
+            expected,
+            "{backend:?}: newest first, then by id descending"
+        );
+
+        let mut paged = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, total) = store
+                .audit_events_page(&filter, after, 2)
+                .await
+                .expect("page");
+            assert_eq!(
+                total, 9,
+                "{backend:?}: the total does not depend on the page"
+            );
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            paged.extend(page.iter().map(|event| event.id));
+        }
+        assert_eq!(
+            paged,
+            all.iter().map(|event| event.id).collect::<Vec<_>>(),
+            "{backend:?}: every event once, in order"
         );
     })
     .await;

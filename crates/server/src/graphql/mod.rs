@@ -2,6 +2,7 @@
 //! and mutations are split by area and merged; expected failures of a mutation are `errors`
 //! in its payload; every relation is loaded through a DataLoader.
 
+mod audit;
 pub mod connection;
 pub mod context;
 mod groups;

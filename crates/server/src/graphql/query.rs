@@ -3,6 +3,7 @@ use async_graphql::{Context, MergedObject, Object};
 use steward_domain::DomainError;
 
 use crate::error::refused;
+use crate::graphql::audit::AuditQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupQuery;
 use crate::graphql::organizations::OrganizationQuery;
@@ -10,7 +11,13 @@ use crate::graphql::types::User;
 
 /// Every query, merged from one object per area.
 #[derive(MergedObject, Default)]
-pub struct Query(ViewerQuery, OrganizationQuery, GroupQuery, ServerQuery);
+pub struct Query(
+    ViewerQuery,
+    OrganizationQuery,
+    GroupQuery,
+    AuditQuery,
+    ServerQuery,
+);
 
 #[derive(Default)]
 pub struct ViewerQuery;
