@@ -7,6 +7,7 @@
 mod audit;
 mod endpoints;
 mod groups;
+mod isolation;
 mod login;
 mod organizations;
 mod roles;
