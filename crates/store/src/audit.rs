@@ -176,11 +176,7 @@ impl Store {
                 $query.push(" WHERE 1 = 1");
                 if let Some(organizations) = &filter.organizations {
                     $query.push(" AND organization_id IN (");
-                    let mut separated = $query.separated(", ");
-                    for id in organizations {
-                        separated.push_bind(id.as_uuid());
-                    }
-                    $query.push(")");
+                    push_in_list!($query, organizations.iter().map(|id| id.as_uuid()));
                 }
                 if let Some(actor) = filter.actor {
                     $query

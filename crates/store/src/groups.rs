@@ -355,11 +355,7 @@ impl Store {
                 "SELECT id, organization_id, name, created_at, updated_at, archived_at FROM groups \
                  WHERE id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in ids {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(")");
+            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query.build_query_as::<GroupRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
@@ -380,11 +376,13 @@ impl Store {
                  g.created_at AS created_at, g.updated_at AS updated_at, g.archived_at AS archived_at \
                  FROM groups g WHERE g.organization_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for organization in organizations {
-                separated.push_bind(organization.as_uuid());
-            }
-            query.push(") ORDER BY ").push(GROUP_ORDER);
+            push_in_list!(
+                query,
+                organizations
+                    .iter()
+                    .map(|organization| organization.as_uuid())
+            );
+            query.push(" ORDER BY ").push(GROUP_ORDER);
             query.build_query_as::<GroupRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
@@ -429,11 +427,8 @@ impl Store {
                  g.archived_at AS archived_at FROM group_members gm JOIN groups g ON g.id = gm.group_id \
                  WHERE gm.user_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for user in users {
-                separated.push_bind(user.as_uuid());
-            }
-            query.push(") ORDER BY ").push(GROUP_ORDER);
+            push_in_list!(query, users.iter().map(|user| user.as_uuid()));
+            query.push(" ORDER BY ").push(GROUP_ORDER);
             query
                 .build_query_as::<UserGroupRow>()
                 .fetch_all(pool)

@@ -6,6 +6,18 @@
 //! SQLite keeps sqlx's encodings of them. Every change is written in one transaction together
 //! with its audit event.
 
+/// Binds each value as the next placeholder of an open `IN (` list of a `QueryBuilder`, and
+/// closes the list. Defined before the modules so that all of them can use it.
+macro_rules! push_in_list {
+    ($query:expr, $values:expr) => {{
+        let mut separated = $query.separated(", ");
+        for value in $values {
+            separated.push_bind(value);
+        }
+        $query.push(")");
+    }};
+}
+
 mod audit;
 mod error;
 mod groups;

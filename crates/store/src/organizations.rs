@@ -277,11 +277,7 @@ impl Store {
             let mut query = QueryBuilder::new(
                 "SELECT id, name, owner_user_id, created_at FROM organizations WHERE id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in ids {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(")");
+            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query
                 .build_query_as::<OrganizationRow>()
                 .fetch_all(pool)
@@ -300,11 +296,8 @@ impl Store {
                 "SELECT id, organization_id, user_id, status, default_role_id, created_at FROM memberships \
                  WHERE user_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in users {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(") ORDER BY created_at, id");
+            push_in_list!(query, IntoIterator::into_iter(users).map(|id| id.as_uuid()));
+            query.push(" ORDER BY created_at, id");
             query
                 .build_query_as::<MembershipRow>()
                 .fetch_all(pool)
@@ -330,11 +323,7 @@ impl Store {
                 $query.push(" WHERE 1 = 1");
                 if let Some(only) = only {
                     $query.push(" AND id IN (");
-                    let mut separated = $query.separated(", ");
-                    for id in only {
-                        separated.push_bind(id.as_uuid());
-                    }
-                    $query.push(")");
+                    push_in_list!($query, only.iter().map(|id| id.as_uuid()));
                 }
             };
         }
@@ -515,11 +504,11 @@ impl Store {
             let mut query = QueryBuilder::new(
                 "SELECT organization_id, domain FROM organization_email_domains WHERE organization_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in organizations {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(") ORDER BY domain");
+            push_in_list!(
+                query,
+                IntoIterator::into_iter(organizations).map(|id| id.as_uuid())
+            );
+            query.push(" ORDER BY domain");
             query.build_query_as().fetch_all(pool).await?
         });
         Ok(rows

@@ -192,11 +192,11 @@ impl Store {
             let mut query = QueryBuilder::new(
                 "SELECT id, organization_id, name, created_at, archived_at FROM projects WHERE organization_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in organizations {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(") ORDER BY name_normalized, id");
+            push_in_list!(
+                query,
+                IntoIterator::into_iter(organizations).map(|id| id.as_uuid())
+            );
+            query.push(" ORDER BY name_normalized, id");
             query.build_query_as::<ProjectRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
@@ -211,11 +211,7 @@ impl Store {
             let mut query = QueryBuilder::new(
                 "SELECT id, organization_id, name, created_at, archived_at FROM projects WHERE id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in ids {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(")");
+            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query.build_query_as::<ProjectRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())

@@ -359,11 +359,11 @@ impl Store {
                 "SELECT id, organization_id, name, description, built_in, created_at FROM roles \
                  WHERE organization_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for organization in organizations {
-                separated.push_bind(organization.as_uuid());
-            }
-            query.push(") ORDER BY built_in DESC, name_normalized, id");
+            push_in_list!(
+                query,
+                IntoIterator::into_iter(organizations).map(|organization| organization.as_uuid())
+            );
+            query.push(" ORDER BY built_in DESC, name_normalized, id");
             query.build_query_as::<RoleRow>().fetch_all(pool).await?
         });
         self.with_permissions(rows).await
@@ -378,11 +378,7 @@ impl Store {
             let mut query = QueryBuilder::new(
                 "SELECT id, organization_id, name, description, built_in, created_at FROM roles WHERE id IN (",
             );
-            let mut separated = query.separated(", ");
-            for id in ids {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(")");
+            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query.build_query_as::<RoleRow>().fetch_all(pool).await?
         });
         self.with_permissions(rows).await
@@ -396,11 +392,7 @@ impl Store {
             let mut query = QueryBuilder::new(
                 "SELECT role_id, area, level FROM role_permissions WHERE role_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for row in &rows {
-                separated.push_bind(row.id);
-            }
-            query.push(")");
+            push_in_list!(query, IntoIterator::into_iter(&rows).map(|row| row.id));
             query
                 .build_query_as::<RolePermissionRow>()
                 .fetch_all(pool)
@@ -734,11 +726,11 @@ impl Store {
                 "SELECT id, organization_id, role_id, user_id, group_id, project_id, created_at \
                  FROM role_bindings WHERE user_id IN (",
             );
-            let mut separated = query.separated(", ");
-            for user in users {
-                separated.push_bind(user.as_uuid());
-            }
-            query.push(") ORDER BY created_at, id");
+            push_in_list!(
+                query,
+                IntoIterator::into_iter(users).map(|user| user.as_uuid())
+            );
+            query.push(" ORDER BY created_at, id");
             query.build_query_as::<BindingRow>().fetch_all(pool).await?
         });
         rows.into_iter().map(TryInto::try_into).collect()

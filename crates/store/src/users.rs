@@ -199,11 +199,7 @@ impl Store {
         }
         let rows = on_pool!(self, |pool| {
             let mut query = QueryBuilder::new(concat!(select_users!(), " WHERE id IN ("));
-            let mut separated = query.separated(", ");
-            for id in ids {
-                separated.push_bind(id.as_uuid());
-            }
-            query.push(")");
+            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query.build_query_as::<UserRow>().fetch_all(pool).await?
         });
         rows.into_iter().map(TryInto::try_into).collect()
