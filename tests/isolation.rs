@@ -1,9 +1,11 @@
-//! Tenant isolation, generated from the schema: every query and mutation is called by the
-//! Administrator of organization B with arguments that point at organization A's objects.
-//! Nothing of A may come back and nothing of A may change. The fields come from
-//! introspection, so a field added later is tried without anyone adding it here.
+//! Tenant isolation, generated from the schema. The Administrator of organization B calls
+//! every query and mutation twice over: first with arguments that point at organization A's
+//! objects, then on B's own objects with every nested field selected, the arguments of nested
+//! fields still pointing at A. Nothing of A may come back and nothing of A may change. The
+//! fields come from introspection, so a field added later is tried without anyone adding it
+//! here, and the test fails if any field of any object type was never answered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use steward_domain::OrganizationId;
@@ -12,6 +14,9 @@ use steward_store::AuditFilter;
 use crate::support::{TestApp, on_each_backend};
 
 const PASSWORD: &str = "correct horse battery staple 42";
+
+/// How deep selections go below the root field (the server allows 12 levels).
+const MAX_DEPTH: usize = 8;
 
 /// Words that appear only in organization A's data.
 const MARKERS: [&str; 7] = [
@@ -111,8 +116,17 @@ impl Schema {
         if list { json!([single]) } else { single }
     }
 
-    /// Every field of an object type that needs no argument, a few levels deep.
-    fn selection(&self, type_name: &str, depth: usize) -> String {
+    /// Every field of an object type, each object type expanded once per document (later
+    /// occurrences get `__typename` only), so the document stays within the server's depth and
+    /// complexity limits. Arguments a nested field requires become variables aimed at
+    /// organization A, declared in `variables`.
+    fn selection(
+        &self,
+        type_name: &str,
+        depth: usize,
+        expanded: &mut BTreeSet<String>,
+        variables: &mut Variables,
+    ) -> String {
         let Some(fields) = self
             .types
             .get(type_name)
@@ -120,41 +134,62 @@ impl Schema {
         else {
             return String::new();
         };
+        expanded.insert(type_name.to_owned());
         let mut parts = vec!["__typename".to_owned()];
         for field in fields {
-            if field["args"]
-                .as_array()
-                .is_some_and(|args| args.iter().any(|a| required(&a["type"])))
-            {
-                continue;
-            }
             let name = field["name"].as_str().unwrap_or_default();
+            let mut arguments = Vec::new();
+            for arg in field["args"].as_array().into_iter().flatten() {
+                if !required(&arg["type"]) {
+                    continue;
+                }
+                let arg_name = arg["name"].as_str().unwrap_or_default();
+                let variable = format!("v{}", variables.values.len());
+                variables.values.insert(
+                    variable.clone(),
+                    self.value(arg_name, &arg["type"], &variables.targets, 0, false),
+                );
+                variables
+                    .declarations
+                    .push(format!("${variable}: {}", type_text(&arg["type"])));
+                arguments.push(format!("{arg_name}: ${variable}"));
+            }
+            let call = if arguments.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{name}({})", arguments.join(", "))
+            };
             let (inner, _) = named(&field["type"]);
             match self.kind(&inner) {
-                "OBJECT" if depth < 3 => parts.push(format!(
-                    "{name} {{ {} }}",
-                    self.selection(&inner, depth + 1)
-                )),
-                "OBJECT" => {}
-                _ => parts.push(name.to_owned()),
+                "OBJECT" if depth < MAX_DEPTH && !expanded.contains(&inner) => {
+                    let inner_selection = self.selection(&inner, depth + 1, expanded, variables);
+                    parts.push(format!("{call} {{ {inner_selection} }}"));
+                }
+                "OBJECT" => parts.push(format!("{call} {{ __typename }}")),
+                _ => parts.push(call),
             }
         }
         parts.join(" ")
     }
 
-    /// A document calling `field` with arguments aimed at organization A, and its variables.
-    /// `minimal` leaves optional arguments out, except input objects (filters), filled
+    /// A document calling the root `field` with arguments aimed at `root_targets`, and its
+    /// variables; arguments of nested fields always aim at organization A (`targets`).
+    /// `minimal` leaves optional root arguments out, except input objects (filters), filled
     /// minimally.
     fn document(
         &self,
         operation: &str,
         field: &Value,
-        targets: &BTreeMap<&str, String>,
+        root_targets: &BTreeMap<&'static str, String>,
+        targets: &BTreeMap<&'static str, String>,
         minimal: bool,
     ) -> (String, Value) {
         let name = field["name"].as_str().unwrap_or_default();
-        let mut variables = serde_json::Map::new();
-        let mut declarations = Vec::new();
+        let mut variables = Variables {
+            targets: targets.clone(),
+            values: serde_json::Map::new(),
+            declarations: Vec::new(),
+        };
         let mut arguments = Vec::new();
         for arg in field["args"].as_array().into_iter().flatten() {
             let arg_name = arg["name"].as_str().unwrap_or_default();
@@ -164,19 +199,24 @@ impl Schema {
             }
             // `id` means the object the field is named after (organization, group).
             let target = if arg_name == "id" { name } else { arg_name };
-            variables.insert(
+            variables.values.insert(
                 arg_name.to_owned(),
-                self.value(target, &arg["type"], targets, 0, minimal),
+                self.value(target, &arg["type"], root_targets, 0, minimal),
             );
-            declarations.push(format!("${arg_name}: {}", type_text(&arg["type"])));
+            variables
+                .declarations
+                .push(format!("${arg_name}: {}", type_text(&arg["type"])));
             arguments.push(format!("{arg_name}: ${arg_name}"));
         }
         let (return_type, _) = named(&field["type"]);
         let selection = match self.kind(&return_type) {
-            "OBJECT" => format!("{{ {} }}", self.selection(&return_type, 1)),
+            "OBJECT" => format!(
+                "{{ {} }}",
+                self.selection(&return_type, 1, &mut BTreeSet::new(), &mut variables)
+            ),
             _ => String::new(),
         };
-        let wrap = |items: Vec<String>| {
+        let wrap = |items: &[String]| {
             if items.is_empty() {
                 String::new()
             } else {
@@ -185,10 +225,72 @@ impl Schema {
         };
         let document = format!(
             "{operation}{} {{ {name}{} {selection} }}",
-            wrap(declarations),
-            wrap(arguments)
+            wrap(&variables.declarations),
+            wrap(&arguments)
         );
-        (document, Value::Object(variables))
+        (document, Value::Object(variables.values))
+    }
+
+    /// The object types reachable from `roots` through object fields, the roots included.
+    fn reachable(&self, roots: impl IntoIterator<Item = String>) -> BTreeSet<String> {
+        let mut seen = BTreeSet::new();
+        let mut queue: Vec<String> = roots.into_iter().collect();
+        while let Some(type_name) = queue.pop() {
+            if self.kind(&type_name) != "OBJECT" || !seen.insert(type_name.clone()) {
+                continue;
+            }
+            for field in self.types[&type_name]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                queue.push(named(&field["type"]).0);
+            }
+        }
+        seen
+    }
+
+    /// Every `Type.field` of the schema's object types, introspection's own left out.
+    fn object_fields(&self) -> BTreeSet<String> {
+        self.types
+            .values()
+            .filter(|t| t["kind"] == "OBJECT")
+            .filter_map(|t| {
+                let type_name = t["name"].as_str()?;
+                (!type_name.starts_with("__")).then_some((type_name, t))
+            })
+            .flat_map(|(type_name, t)| {
+                t["fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(move |f| Some(format!("{type_name}.{}", f["name"].as_str()?)))
+            })
+            .collect()
+    }
+}
+
+/// The variables of one document being built.
+struct Variables {
+    targets: BTreeMap<&'static str, String>,
+    values: serde_json::Map<String, Value>,
+    declarations: Vec<String>,
+}
+
+/// Records `Type.field` for every field a server answered, from the `__typename` each
+/// selection carries.
+fn answered(value: &Value, into: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(type_name) = object.get("__typename").and_then(Value::as_str) {
+                for key in object.keys().filter(|k| *k != "__typename") {
+                    into.insert(format!("{type_name}.{key}"));
+                }
+            }
+            object.values().for_each(|v| answered(v, into));
+        }
+        Value::Array(items) => items.iter().for_each(|v| answered(v, into)),
+        _ => {}
     }
 }
 
@@ -201,14 +303,51 @@ fn type_text(type_ref: &Value) -> String {
     }
 }
 
-/// Organization A with one of everything, made by its owner.
-async fn organization_a(app: &TestApp) -> (OrganizationId, BTreeMap<&'static str, String>) {
+/// The names an organization of the test is made with.
+struct Names {
+    organization: &'static str,
+    owner: &'static str,
+    member: &'static str,
+    role: &'static str,
+    group: &'static str,
+    project: &'static str,
+    domain: &'static str,
+}
+
+/// Organization A: every word of it is a marker.
+const ACME: Names = Names {
+    organization: "AcmeSecretOrg",
+    owner: "acmeowner",
+    member: "acmemember",
+    role: "AcmeSecretRole",
+    group: "AcmeSecretGroup",
+    project: "AcmeSecretProject",
+    domain: "acme-secret.example",
+};
+
+/// Organization B, whose Administrator (its owner) probes A.
+const GLOBEX: Names = Names {
+    organization: "Globex",
+    owner: "globexadmin",
+    member: "globexmember",
+    role: "GlobexRole",
+    group: "GlobexGroup",
+    project: "GlobexProject",
+    domain: "globex.example",
+};
+
+/// An organization with one of everything, made by its owner: a member with a custom role
+/// binding, a group with that member, a project and an e-mail domain.
+async fn populate(
+    app: &TestApp,
+    names: &Names,
+) -> (OrganizationId, BTreeMap<&'static str, String>) {
     let admin = app.admin_token().await;
-    let owner = app.create_user("acmeowner", PASSWORD).await;
+    let owner = app.create_user(names.owner, PASSWORD).await;
     let organization = app
-        .create_organization(&admin, "AcmeSecretOrg", &owner)
+        .create_organization(&admin, names.organization, &owner)
         .await;
-    let token = app.token("acmeowner", PASSWORD).await;
+    let token = app.token(names.owner, PASSWORD).await;
     let run = |query: &'static str, variables: Value| {
         let token = token.clone();
         async move { app.graphql(Some(&token), query, variables).await }
@@ -224,15 +363,15 @@ async fn organization_a(app: &TestApp) -> (OrganizationId, BTreeMap<&'static str
         .and_then(|r| r["id"].as_str())
         .expect("Viewer role")
         .to_owned();
-    let member = app.create_user("acmemember", PASSWORD).await;
+    let member = app.create_user(names.member, PASSWORD).await;
     run(
         "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { code } } }",
         json!({ "o": organization, "u": member, "r": viewer }),
     )
     .await;
     let role = run(
-        "mutation($o: ID!) { createRole(input: {organization: $o, name: \"AcmeSecretRole\", permissions: [{area: AUDIT, level: VIEW}]}) { role { id } } }",
-        json!({ "o": organization }),
+        "mutation($o: ID!, $n: String!) { createRole(input: {organization: $o, name: $n, permissions: [{area: AUDIT, level: VIEW}]}) { role { id } } }",
+        json!({ "o": organization, "n": names.role }),
     )
     .await["data"]["createRole"]["role"]["id"]
         .as_str()
@@ -247,8 +386,8 @@ async fn organization_a(app: &TestApp) -> (OrganizationId, BTreeMap<&'static str
         .expect("binding")
         .to_owned();
     let group = run(
-        "mutation($o: ID!) { createGroup(input: {organization: $o, name: \"AcmeSecretGroup\"}) { group { id } } }",
-        json!({ "o": organization }),
+        "mutation($o: ID!, $n: String!) { createGroup(input: {organization: $o, name: $n}) { group { id } } }",
+        json!({ "o": organization, "n": names.group }),
     )
     .await["data"]["createGroup"]["group"]["id"]
         .as_str()
@@ -260,16 +399,16 @@ async fn organization_a(app: &TestApp) -> (OrganizationId, BTreeMap<&'static str
     )
     .await;
     let project = run(
-        "mutation($o: ID!) { createProject(input: {organization: $o, name: \"AcmeSecretProject\"}) { project { id } } }",
-        json!({ "o": organization }),
+        "mutation($o: ID!, $n: String!) { createProject(input: {organization: $o, name: $n}) { project { id } } }",
+        json!({ "o": organization, "n": names.project }),
     )
     .await["data"]["createProject"]["project"]["id"]
         .as_str()
         .expect("project")
         .to_owned();
     run(
-        "mutation($o: ID!) { addEmailDomain(input: {organization: $o, domain: \"acme-secret.example\"}) { errors { code } } }",
-        json!({ "o": organization }),
+        "mutation($o: ID!, $d: String!) { addEmailDomain(input: {organization: $o, domain: $d}) { errors { code } } }",
+        json!({ "o": organization, "d": names.domain }),
     )
     .await;
 
@@ -308,10 +447,8 @@ async fn events_of(app: &TestApp, organization: OrganizationId) -> i64 {
 #[tokio::test]
 async fn a_member_of_another_organization_can_neither_see_nor_change_anything_of_it() {
     on_each_backend(&[], |app| async move {
-        let (acme, targets) = organization_a(&app).await;
-        let admin = app.admin_token().await;
-        let stranger = app.create_user("globexadmin", PASSWORD).await;
-        app.create_organization(&admin, "Globex", &stranger).await;
+        let (acme, targets) = populate(&app, &ACME).await;
+        let (_, own) = populate(&app, &GLOBEX).await;
 
         let introspection = app.graphql(None, INTROSPECTION, json!({})).await;
         let schema = Schema {
@@ -324,41 +461,57 @@ async fn a_member_of_another_organization_can_neither_see_nor_change_anything_of
         };
         let events_before = events_of(&app, acme).await;
         let mut tried = Vec::new();
-        for (operation, root) in [("query", "Query"), ("mutation", "Mutation")] {
-            for field in schema.types[root]["fields"].as_array().expect("fields") {
-                let name = field["name"].as_str().expect("name");
-                for minimal in [false, true] {
-                    let (document, variables) =
-                        schema.document(operation, field, &targets, minimal);
-                    // A fresh login for each call: `logout` and `changePassword` end sessions.
-                    let token = app.token("globexadmin", PASSWORD).await;
-                    let body = app.graphql(Some(&token), &document, variables).await;
-                    let text = body.to_string();
-                    for marker in MARKERS {
+        let mut covered = BTreeSet::new();
+        // The return types of root fields that refused B every time, and of those that answered.
+        let mut refused = BTreeSet::new();
+        let mut returned = BTreeSet::new();
+        // First every root field aimed at A's objects; then every root field on B's own
+        // objects, so that the nested fields run too, their arguments still aimed at A.
+        for (pass, root_targets) in [("A's ids", &targets), ("B's own objects", &own)] {
+            for (operation, root) in [("query", "Query"), ("mutation", "Mutation")] {
+                for field in schema.types[root]["fields"].as_array().expect("fields") {
+                    let name = field["name"].as_str().expect("name");
+                    for minimal in [false, true] {
+                        let (document, variables) =
+                            schema.document(operation, field, root_targets, &targets, minimal);
+                        // A fresh login for each call: `logout` and `changePassword` end
+                        // sessions.
+                        let token = app.token(GLOBEX.owner, PASSWORD).await;
+                        let body = app.graphql(Some(&token), &document, variables).await;
+                        let text = body.to_string();
+                        let context = format!("{:?}, {pass}: {name}", app.backend);
+                        for marker in MARKERS {
+                            assert!(
+                                !text.contains(marker),
+                                "{context} leaked {marker}: {text}\n{document}"
+                            );
+                        }
+                        for (what, id) in &targets {
+                            assert!(
+                                !text.contains(id.as_str()),
+                                "{context} returned A's {what} id: {text}\n{document}"
+                            );
+                        }
+                        // The call reached a resolver: it answered, or a resolver refused
+                        // with a code. A document the server could not even validate
+                        // proves nothing.
+                        let reached = !body["data"].is_null()
+                            || body["errors"][0]["extensions"]["code"].is_string();
                         assert!(
-                            !text.contains(marker),
-                            "{:?}: {name} leaked {marker}: {text}\n{document}",
-                            app.backend
+                            reached,
+                            "{context} never reached a resolver: {text}\n{document}"
                         );
+                        answered(&body["data"], &mut covered);
+                        covered.insert(format!("{root}.{name}"));
+                        let return_type = named(&field["type"]).0;
+                        if body["data"].is_null() {
+                            refused.insert(return_type);
+                        } else {
+                            returned.insert(return_type);
+                        }
                     }
-                    for (what, id) in &targets {
-                        assert!(
-                            !text.contains(id.as_str()),
-                            "{:?}: {name} returned A's {what} id: {text}\n{document}",
-                            app.backend
-                        );
-                    }
-                    // The call reached a resolver: it answered, or a resolver refused with a
-                    // code. A document the server could not even validate proves nothing.
-                    let reached = !body["data"].is_null()
-                        || body["errors"][0]["extensions"]["code"].is_string();
-                    assert!(
-                        reached,
-                        "{:?}: {name} never reached a resolver: {text}\n{document}",
-                        app.backend
-                    );
+                    tried.push(format!("{root}.{name}"));
                 }
-                tried.push(format!("{root}.{name}"));
             }
         }
         assert_eq!(
@@ -380,6 +533,36 @@ async fn a_member_of_another_organization_can_neither_see_nor_change_anything_of
                 "{expected} was not tried: {tried:?}"
             );
         }
+        // Every field of every object type ran at least once with A's ids in reach, except
+        // the fields of types that B cannot reach at all: those only returned by root fields
+        // that refused B every time (`createOrganization`, for SuperAdmins). A field added
+        // later that these probes do not reach fails here rather than passing unseen.
+        let unreachable: BTreeSet<String> = schema
+            .reachable(refused)
+            .difference(&schema.reachable(returned))
+            .cloned()
+            .collect();
+        let missing: Vec<_> = schema
+            .object_fields()
+            .difference(&covered)
+            .filter(|field| {
+                !unreachable
+                    .iter()
+                    .any(|t| field.starts_with(&format!("{t}.")))
+            })
+            .cloned()
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{:?}: fields never answered by the isolation probes: {missing:?} \
+             (unreachable for B: {unreachable:?})",
+            app.backend
+        );
+        assert!(
+            unreachable.len() <= 1,
+            "{:?}: B should reach almost every type; unreachable: {unreachable:?}",
+            app.backend
+        );
         app
     })
     .await;
