@@ -2,6 +2,7 @@
 
 mod admin;
 mod migrate;
+mod outbox;
 mod pg;
 mod schema;
 
@@ -24,6 +25,8 @@ enum Command {
     CreateAdmin(admin::CreateAdmin),
     /// A throwaway PostgreSQL for tests: start, stop, or print its URL.
     Pg(pg::Pg),
+    /// List the notification outbox, or queue failed messages again.
+    Outbox(outbox::Outbox),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +35,7 @@ fn main() -> anyhow::Result<()> {
         Command::Schema(command) => command.run(),
         Command::CreateAdmin(command) => command.run(),
         Command::Pg(command) => command.run(),
+        Command::Outbox(command) => command.run(),
     }
 }
 

@@ -30,6 +30,7 @@ pub enum AuditAction {
     GroupArchived,
     GroupMemberAdded,
     GroupMemberRemoved,
+    NotificationRetried,
 }
 
 impl AuditAction {
@@ -62,6 +63,7 @@ impl AuditAction {
             AuditAction::GroupArchived => "group.archived",
             AuditAction::GroupMemberAdded => "group.member_added",
             AuditAction::GroupMemberRemoved => "group.member_removed",
+            AuditAction::NotificationRetried => "notification.retried",
         }
     }
 }

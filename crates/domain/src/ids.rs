@@ -83,6 +83,10 @@ id_type!(
     /// A role given to a user or group at organization or project scope.
     RoleBindingId
 );
+id_type!(
+    /// One message in the notification outbox.
+    NotificationId
+);
 
 #[cfg(test)]
 mod tests {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod error;
 pub mod ids;
 pub mod login;
+pub mod notification;
 pub mod organization;
 pub mod password;
 pub mod permission;
@@ -15,6 +16,6 @@ pub mod user;
 
 pub use error::DomainError;
 pub use ids::{
-    AuditEventId, GroupId, MembershipId, OrganizationId, ProjectId, RoleBindingId, RoleId,
-    SessionId, SigningKeyId, UserId,
+    AuditEventId, GroupId, MembershipId, NotificationId, OrganizationId, ProjectId, RoleBindingId,
+    RoleId, SessionId, SigningKeyId, UserId,
 };

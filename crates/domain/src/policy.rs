@@ -80,6 +80,21 @@ impl PlatformAuthorized {
     }
 }
 
+/// Proof for a maintainer at the console (`cargo xtask`). Whoever holds the database URL holds
+/// every power already, so this checks nothing: it marks the operations the console may do.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleAuthorized(());
+
+pub fn authorize_console() -> ConsoleAuthorized {
+    ConsoleAuthorized(())
+}
+
+/// Platform-wide powers: a SuperAdmin's, or a maintainer's at the console.
+pub trait PlatformPower {}
+
+impl PlatformPower for PlatformAuthorized {}
+impl PlatformPower for ConsoleAuthorized {}
+
 /// What the actor holds in one organization where its membership is active: the role in
 /// force (the session's active role there, else the membership's default role) and the
 /// permissions that role gives through direct and group bindings.

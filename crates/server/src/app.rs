@@ -15,6 +15,8 @@ use crate::error::AppError;
 pub struct Settings {
     pub access_token_ttl: Duration,
     pub session_ttl: Duration,
+    /// Development mode (`--dev`): the local mailbox is listed in GraphQL.
+    pub dev: bool,
 }
 
 /// Cheap to clone: every part is shared.
@@ -51,6 +53,7 @@ impl App {
             settings: Settings {
                 access_token_ttl: config.access_token_ttl(),
                 session_ttl: config.session_ttl(),
+                dev: config.dev,
             },
         })
     }

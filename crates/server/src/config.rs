@@ -83,6 +83,74 @@ pub struct AdminConfig {
     pub admin_password: Option<String>,
 }
 
+/// How the SMTP connection is secured.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Connect in plain text and upgrade with STARTTLS (refuses servers that cannot). Port 587.
+    Starttls,
+    /// TLS from the first byte (SMTPS). Port 465.
+    Tls,
+    /// No encryption at all: only for a relay on the same host or a test sink.
+    None,
+}
+
+/// Outgoing mail. Without `--smtp-host`, messages go to the local mailbox in the database.
+#[derive(Args, Debug, Clone)]
+pub struct MailConfig {
+    /// SMTP server to send through. Unset: the embedded default keeps mail in a local mailbox
+    /// (`devMailbox` in development mode) and sends nothing over the network.
+    #[arg(long, env = "STEWARD_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port (default: 587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, env = "STEWARD_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// How the SMTP connection is secured.
+    #[arg(long, env = "STEWARD_SMTP_SECURITY", value_enum, default_value_t = SmtpSecurity::Starttls)]
+    pub smtp_security: SmtpSecurity,
+
+    /// SMTP user name, when the server wants a login.
+    #[arg(long, env = "STEWARD_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password.
+    #[arg(long, env = "STEWARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Seconds to wait for the SMTP server before an attempt counts as failed.
+    #[arg(long, env = "STEWARD_SMTP_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub smtp_timeout_seconds: u64,
+
+    /// The From address of every message, optionally with a display name.
+    #[arg(
+        long,
+        env = "STEWARD_MAIL_FROM",
+        default_value = "Steward <steward@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// The product name used in messages.
+    #[arg(long, env = "STEWARD_PRODUCT_NAME", default_value = "Steward")]
+    pub product_name: String,
+
+    /// Delivery attempts per message before it is marked failed (its error is kept).
+    #[arg(long, env = "STEWARD_MAIL_MAX_ATTEMPTS", default_value_t = 10)]
+    pub mail_max_attempts: u32,
+
+    /// Delay before the first retry, in milliseconds; it doubles at each further failure.
+    #[arg(long, env = "STEWARD_MAIL_RETRY_BASE_MS", default_value_t = 30_000)]
+    pub mail_retry_base_ms: u64,
+
+    /// Longest delay between two attempts, in milliseconds.
+    #[arg(long, env = "STEWARD_MAIL_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub mail_retry_max_ms: u64,
+
+    /// How often the delivery worker looks for due messages, in milliseconds.
+    #[arg(long, env = "STEWARD_MAIL_POLL_MS", default_value_t = 1_000)]
+    pub mail_poll_ms: u64,
+}
+
 /// Everything `steward serve` needs.
 #[derive(Args, Debug, Clone)]
 pub struct ServeConfig {
@@ -135,6 +203,14 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub admin: AdminConfig,
+
+    #[command(flatten)]
+    pub mail: MailConfig,
+
+    /// Development mode: `devMailbox` lists the local mailbox to SuperAdmins. Never in
+    /// production.
+    #[arg(long, env = "STEWARD_DEV", default_value_t = false)]
+    pub dev: bool,
 }
 
 impl ServeConfig {

@@ -11,13 +11,14 @@ pub mod error;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod mail;
 pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use time::OffsetDateTime;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::app::App;
@@ -34,16 +35,22 @@ pub struct RunningServer {
     pub app: App,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    stop_mail: watch::Sender<bool>,
+    mail_task: JoinHandle<()>,
 }
 
 impl RunningServer {
     /// Stops accepting connections, lets requests in flight finish, and closes the database.
     pub async fn shutdown(self) -> Result<(), AppError> {
         let _ = self.stop.send(());
+        let _ = self.stop_mail.send(true);
         let served = self
             .task
             .await
             .map_err(|error| AppError::internal(format!("the server task failed: {error}")))?;
+        self.mail_task
+            .await
+            .map_err(|error| AppError::internal(format!("the mail worker failed: {error}")))?;
         self.app.store.close().await;
         served.map_err(|error| AppError::internal(format!("serving failed: {error}")))
     }
@@ -82,6 +89,19 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
         })
         .await
     });
+    let mailer = mail::Mailer::from_config(&config.mail, &config.public_url)?;
+    if mailer.is_local() {
+        tracing::info!("no SMTP server configured: mail goes to the local mailbox");
+    }
+    let (stop_mail, mail_stopped) = watch::channel(false);
+    let mail_task = tokio::spawn(
+        mail::DeliveryWorker {
+            store: app.store.clone(),
+            mailer,
+            policy: mail::DeliveryPolicy::from_config(&config.mail),
+        }
+        .run(mail_stopped),
+    );
     tracing::info!(address = %local_addr, backend = ?app.store.backend(), "steward is listening");
     Ok(RunningServer {
         local_addr,
@@ -89,6 +109,8 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
         app,
         stop,
         task,
+        stop_mail,
+        mail_task,
     })
 }
 

@@ -22,6 +22,7 @@ mod audit;
 mod error;
 mod groups;
 mod organizations;
+mod outbox;
 mod pool;
 mod projects;
 mod roles;
@@ -36,6 +37,10 @@ pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use error::StoreError;
 pub use groups::GroupRecord;
 pub use organizations::{MembershipRecord, OrganizationRecord};
+pub use outbox::{
+    AttemptFailed, ClaimedNotification, DeliveredVia, MailboxMessage, MailboxRecord, OutboxRecord,
+    Recipient,
+};
 pub use pool::{Backend, Store, StoreOptions, Tx};
 pub use projects::ProjectRecord;
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};

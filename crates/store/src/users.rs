@@ -1,5 +1,6 @@
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::notification::Notification;
 use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
 use steward_domain::{SessionId, UserId};
 use time::OffsetDateTime;
@@ -317,6 +318,14 @@ impl Store {
             &entry
                 .event(AuditAction::PasswordChanged, AuditOutcome::Success)
                 .target("user", user),
+        )
+        .await?;
+        tx.notify_user(
+            user,
+            &Notification::PasswordChanged {
+                changed_at: entry.at,
+            },
+            entry.at,
         )
         .await?;
         tx.commit().await

@@ -1617,3 +1617,262 @@ async fn audit_pages_follow_each_other_without_duplicates_or_gaps() {
     })
     .await;
 }
+
+mod outbox {
+    use steward_domain::notification::Notification;
+    use steward_store::{AttemptFailed, DeliveredVia, MailboxMessage, Recipient};
+
+    use super::*;
+
+    fn recipient(address: &str) -> Recipient {
+        Recipient {
+            user: None,
+            address: address.into(),
+            name: "Ann Lee".into(),
+            language: Language::Ru,
+        }
+    }
+
+    fn report() -> Notification {
+        Notification::ReportReady {
+            report: "orphans".into(),
+            job: "j1".into(),
+        }
+    }
+
+    async fn pending(store: &Store) -> i64 {
+        store
+            .outbox_page(Some("PENDING"), None, 100)
+            .await
+            .expect("outbox")
+            .1
+    }
+
+    #[tokio::test]
+    async fn a_changed_password_writes_its_notice_in_the_same_transaction() {
+        on_each_backend(|store, backend| async move {
+            let at = datetime!(2026-03-01 10:00 UTC);
+            let user = store
+                .create_user(&new_user("ann", "ann@example.com"), &entry(at))
+                .await
+                .expect("user");
+            store
+                .change_password(user.id, "$argon2id$new", None, &entry(at))
+                .await
+                .expect("change");
+            let (outbox, total) = store.outbox_page(None, None, 10).await.expect("outbox");
+            assert_eq!(total, 1, "{backend:?}");
+            assert_eq!(outbox[0].kind, "PASSWORD_CHANGED");
+            assert_eq!(outbox[0].recipient_address, "ann@example.com");
+            assert_eq!(outbox[0].status, "PENDING");
+
+            // A message written in a transaction that rolls back is gone with it.
+            let mut tx = store.begin().await.expect("begin");
+            tx.notify(&recipient("bob@example.com"), &report(), at)
+                .await
+                .expect("notify");
+            drop(tx);
+            assert_eq!(pending(&store).await, 1, "{backend:?}: rolled back");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn unsubscribed_users_get_security_messages_and_nothing_else() {
+        on_each_backend(|store, backend| async move {
+            let at = datetime!(2026-03-01 10:00 UTC);
+            let user = store
+                .create_user(&new_user("ann", "ann@example.com"), &entry(at))
+                .await
+                .expect("user");
+            steward_store::on_pool!(&store, |pool| {
+                sqlx::query("UPDATE users SET email_subscription = $2 WHERE id = $1")
+                    .bind(user.id.as_uuid())
+                    .bind(false)
+                    .execute(pool)
+                    .await
+                    .expect("unsubscribe");
+            });
+            let mut tx = store.begin().await.expect("begin");
+            let informational = tx
+                .notify_user(user.id, &report(), at)
+                .await
+                .expect("notify");
+            let security = tx
+                .notify_user(
+                    user.id,
+                    &Notification::MfaDisabled { by: "root".into() },
+                    at,
+                )
+                .await
+                .expect("notify");
+            tx.commit().await.expect("commit");
+            assert_eq!(informational, None, "{backend:?}");
+            assert!(security.is_some(), "{backend:?}");
+            let (outbox, _) = store.outbox_page(None, None, 10).await.expect("outbox");
+            let kinds: Vec<_> = outbox.iter().map(|n| n.kind.as_str()).collect();
+            assert_eq!(kinds, ["MFA_DISABLED"], "{backend:?}");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_claim_holds_until_its_lease_ends_and_a_lost_lease_marks_nothing() {
+        on_each_backend(|store, backend| async move {
+            let at = datetime!(2026-03-01 10:00 UTC);
+            let mut tx = store.begin().await.expect("begin");
+            for n in 0..3 {
+                tx.notify(&recipient(&format!("u{n}@example.com")), &report(), at)
+                    .await
+                    .expect("notify");
+            }
+            tx.commit().await.expect("commit");
+            let lease = Duration::minutes(5);
+
+            let first = store
+                .claim_notifications(at, lease, 2)
+                .await
+                .expect("claim");
+            assert_eq!(first.len(), 2, "{backend:?}");
+            // Claimed a minute later, so its lease outlives the first one's.
+            let second = store
+                .claim_notifications(at + Duration::minutes(1), lease, 10)
+                .await
+                .expect("claim");
+            assert_eq!(second.len(), 1, "{backend:?}: only the unclaimed one");
+            assert!(first.iter().all(|c| c.id != second[0].id));
+            assert!(
+                store
+                    .claim_notifications(at, lease, 10)
+                    .await
+                    .expect("claim")
+                    .is_empty()
+            );
+
+            // The lease of `first` runs out; another worker takes the messages over.
+            let later = at + lease + Duration::seconds(1);
+            let taken_over = store
+                .claim_notifications(later, lease, 10)
+                .await
+                .expect("claim");
+            assert_eq!(taken_over.len(), 2, "{backend:?}");
+            assert!(
+                !store
+                    .mark_notification_sent(&first[0], DeliveredVia::Smtp, later)
+                    .await
+                    .expect("mark"),
+                "{backend:?}: the old holder cannot mark it"
+            );
+            let message = MailboxMessage {
+                message_id: "<m@x>",
+                subject: "s",
+                text: "t",
+                html: "h",
+            };
+            for claimed in &taken_over {
+                assert!(
+                    store
+                        .deliver_to_mailbox(claimed, &message, later)
+                        .await
+                        .expect("deliver")
+                );
+            }
+            let (mailbox, total) = store.mailbox_page(None, None, 10).await.expect("mailbox");
+            assert_eq!(total, 2, "{backend:?}");
+            assert_eq!(mailbox[0].subject, "s");
+            assert_eq!(
+                pending(&store).await,
+                1,
+                "{backend:?}: second[0] is still out"
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_attempt_is_retried_later_then_given_up_and_can_be_retried_by_hand() {
+        on_each_backend(|store, backend| async move {
+            let at = datetime!(2026-03-01 10:00 UTC);
+            let mut tx = store.begin().await.expect("begin");
+            tx.notify(&recipient("ann@example.com"), &report(), at)
+                .await
+                .expect("notify");
+            tx.commit().await.expect("commit");
+            let lease = Duration::minutes(5);
+
+            let claimed = store
+                .claim_notifications(at, lease, 1)
+                .await
+                .expect("claim");
+            let retry_at = at + Duration::minutes(1);
+            store
+                .mark_notification_failed(
+                    &claimed[0],
+                    "connection refused",
+                    AttemptFailed::RetryAt(retry_at),
+                    at,
+                )
+                .await
+                .expect("mark");
+            // Not due before its time, even though no lease holds it.
+            assert!(
+                store
+                    .claim_notifications(at + Duration::seconds(30), lease, 1)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "{backend:?}"
+            );
+            let again = store
+                .claim_notifications(retry_at, lease, 1)
+                .await
+                .expect("claim");
+            assert_eq!(again[0].attempts, 1, "{backend:?}");
+            store
+                .mark_notification_failed(
+                    &again[0],
+                    "550 no such user",
+                    AttemptFailed::GiveUp,
+                    retry_at,
+                )
+                .await
+                .expect("mark");
+            let (failed, _) = store
+                .outbox_page(Some("FAILED"), None, 10)
+                .await
+                .expect("outbox");
+            assert_eq!(failed.len(), 1, "{backend:?}");
+            assert_eq!(failed[0].attempts, 2);
+            assert_eq!(failed[0].last_error.as_deref(), Some("550 no such user"));
+            assert!(
+                store
+                    .claim_notifications(retry_at + Duration::days(1), lease, 1)
+                    .await
+                    .expect("claim")
+                    .is_empty(),
+                "{backend:?}: a failed message stays failed"
+            );
+
+            let id = steward_domain::NotificationId(failed[0].id);
+            let retried = store
+                .retry_notification(&platform(), id, &entry(retry_at))
+                .await
+                .expect("retry");
+            assert_eq!((retried.status.as_str(), retried.attempts), ("PENDING", 0));
+            let claimed = store
+                .claim_notifications(retry_at, lease, 1)
+                .await
+                .expect("claim");
+            store
+                .mark_notification_sent(&claimed[0], DeliveredVia::Smtp, retry_at)
+                .await
+                .expect("sent");
+            let error = store
+                .retry_notification(&platform(), id, &entry(retry_at))
+                .await
+                .expect_err("sent messages are not sent again");
+            assert!(error.to_string().contains("already sent"), "{error}");
+        })
+        .await;
+    }
+}

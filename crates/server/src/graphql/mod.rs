@@ -8,6 +8,7 @@ pub mod context;
 mod groups;
 pub mod loaders;
 mod mutation;
+mod notifications;
 mod organizations;
 mod query;
 mod roles;

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use crate::auth::LoginFailure;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
+use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::roles::RoleMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
@@ -16,6 +17,7 @@ pub struct Mutation(
     OrganizationSettingsMutation,
     GroupMutation,
     RoleMutation,
+    NotificationMutation,
 );
 
 #[derive(Default)]

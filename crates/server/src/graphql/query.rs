@@ -6,6 +6,7 @@ use crate::error::refused;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupQuery;
+use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::types::User;
 
@@ -16,6 +17,7 @@ pub struct Query(
     OrganizationQuery,
     GroupQuery,
     AuditQuery,
+    NotificationQuery,
     ServerQuery,
 );
 
