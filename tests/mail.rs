@@ -362,3 +362,65 @@ async fn a_permanently_refused_message_fails_at_once_and_a_superadmin_can_queue_
     .await;
     sink.stop();
 }
+
+#[tokio::test]
+async fn a_worker_starts_no_attempt_that_could_outlast_its_lease() {
+    for backend in backends() {
+        let database = steward_store::testing::TestDatabase::create(backend)
+            .await
+            .expect("database");
+        let config = test_config(&database.url, &[]);
+        let mut tx = database.store.begin().await.expect("begin");
+        let recipient = Recipient {
+            user: None,
+            address: "slow@example.com".into(),
+            name: "Slow".into(),
+            language: Language::En,
+        };
+        let notice = Notification::Reactivated;
+        tx.notify(&recipient, &notice, time::OffsetDateTime::now_utc())
+            .await
+            .expect("notify");
+        tx.commit().await.expect("commit");
+
+        let mut policy = DeliveryPolicy::from_config(&config.mail);
+        let worker = |policy: DeliveryPolicy| DeliveryWorker {
+            store: database.store.clone(),
+            mailer: Mailer::from_config(&config.mail, &config.public_url).expect("mailer"),
+            policy,
+        };
+        // A lease shorter than one attempt: the message is claimed but not tried.
+        policy.lease = time::Duration::milliseconds(200);
+        assert_eq!(
+            worker(policy.clone()).deliver_due().await.expect("claim"),
+            1
+        );
+        let (mailbox, _) = database
+            .store
+            .mailbox_page(None, None, 10)
+            .await
+            .expect("mailbox");
+        assert!(mailbox.is_empty(), "{backend:?}: nothing was attempted");
+        let (pending, _) = database
+            .store
+            .outbox_page(Some("PENDING"), None, 10)
+            .await
+            .expect("outbox");
+        assert_eq!(
+            pending[0].attempts, 0,
+            "{backend:?}: not counted as a failure"
+        );
+
+        // When the lease has ended, a worker with room for an attempt delivers it.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let roomy = DeliveryPolicy::from_config(&config.mail);
+        assert_eq!(worker(roomy).deliver_due().await.expect("claim"), 1);
+        let (mailbox, _) = database
+            .store
+            .mailbox_page(None, None, 10)
+            .await
+            .expect("mailbox");
+        assert_eq!(mailbox.len(), 1, "{backend:?}");
+        database.store.close().await;
+    }
+}

@@ -234,8 +234,11 @@ pub struct DeliveryPolicy {
     pub retry_base: time::Duration,
     pub retry_max: time::Duration,
     pub poll: Duration,
-    /// How long a claim holds; longer than a batch can take to send.
+    /// How long a claim holds. A worker starts no attempt that could outlast its lease, so
+    /// two workers never try the same message at once.
     pub lease: time::Duration,
+    /// The longest one attempt can take (the SMTP timeout and some slack).
+    pub attempt_timeout: time::Duration,
     pub batch: i64,
 }
 
@@ -250,6 +253,9 @@ impl DeliveryPolicy {
             poll: Duration::from_millis(config.mail_poll_ms.max(10)),
             lease: time::Duration::seconds(
                 i64::try_from(config.smtp_timeout_seconds).unwrap_or(60) * 4 + 60,
+            ),
+            attempt_timeout: time::Duration::seconds(
+                i64::try_from(config.smtp_timeout_seconds).unwrap_or(60) + 10,
             ),
             batch: 20,
         }
@@ -288,17 +294,24 @@ impl DeliveryWorker {
         }
     }
 
-    /// Claims one batch of due messages and attempts each. Returns how many were claimed.
+    /// Claims one batch of due messages and attempts each while the lease leaves room for a
+    /// whole attempt. Messages left over (a slow SMTP server) are claimed again when the lease
+    /// ends. Returns how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, steward_store::StoreError> {
+        let claimed_at = OffsetDateTime::now_utc();
         let claimed = self
             .store
-            .claim_notifications(
-                OffsetDateTime::now_utc(),
-                self.policy.lease,
-                self.policy.batch,
-            )
+            .claim_notifications(claimed_at, self.policy.lease, self.policy.batch)
             .await?;
-        for message in &claimed {
+        let lease_end = claimed_at + self.policy.lease;
+        for (done, message) in claimed.iter().enumerate() {
+            if OffsetDateTime::now_utc() + self.policy.attempt_timeout >= lease_end {
+                tracing::warn!(
+                    left = claimed.len() - done,
+                    "mail delivery is slow: leaving the rest of the batch until its lease ends"
+                );
+                break;
+            }
             self.attempt(message).await;
         }
         Ok(claimed.len())

@@ -10,6 +10,7 @@ mod en;
 mod ru;
 mod zh;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
@@ -251,18 +252,17 @@ fn public_url(site: &Site) -> &str {
     site.public_url.trim_end_matches('/')
 }
 
-/// Percent-encodes all but RFC 3986's unreserved characters, so any token or job id is safe
-/// as a query value or a path segment, whatever alphabet it uses.
+/// Everything but RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`).
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes all but the unreserved characters, so any token or job id is safe as a
+/// query value or a path segment, whatever alphabet it uses.
 fn percent_encode(value: &str) -> String {
-    let mut encoded = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    utf8_percent_encode(value, NOT_UNRESERVED).to_string()
 }
 
 /// `2030-01-02 01:04 UTC`: one unambiguous form for every language and recipient.
