@@ -11,6 +11,7 @@ mod isolation;
 mod login;
 mod mail;
 mod organizations;
+mod preferences;
 mod roles;
 mod smtp_sink;
 mod support;

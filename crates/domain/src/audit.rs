@@ -31,6 +31,7 @@ pub enum AuditAction {
     GroupMemberAdded,
     GroupMemberRemoved,
     NotificationRetried,
+    PreferencesChanged,
 }
 
 impl AuditAction {
@@ -64,6 +65,7 @@ impl AuditAction {
             AuditAction::GroupMemberAdded => "group.member_added",
             AuditAction::GroupMemberRemoved => "group.member_removed",
             AuditAction::NotificationRetried => "notification.retried",
+            AuditAction::PreferencesChanged => "user.preferences_changed",
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod organization;
 pub mod password;
 pub mod permission;
 pub mod policy;
+pub mod preferences;
 pub mod user;
 
 pub use error::DomainError;

@@ -24,6 +24,7 @@ mod groups;
 mod organizations;
 mod outbox;
 mod pool;
+mod preferences;
 mod projects;
 mod roles;
 mod sessions;

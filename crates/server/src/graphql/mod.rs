@@ -10,6 +10,7 @@ pub mod loaders;
 mod mutation;
 mod notifications;
 mod organizations;
+mod preferences;
 mod query;
 mod roles;
 pub mod types;

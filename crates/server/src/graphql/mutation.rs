@@ -6,6 +6,7 @@ use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
 use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
+use crate::graphql::preferences::PreferencesMutation;
 use crate::graphql::roles::RoleMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
 
@@ -18,6 +19,7 @@ pub struct Mutation(
     GroupMutation,
     RoleMutation,
     NotificationMutation,
+    PreferencesMutation,
 );
 
 #[derive(Default)]

@@ -88,6 +88,30 @@ impl User {
         self.0.email_subscription
     }
 
+    /// The settings front-ends keep for this user, by key. Only the user sees them: null for
+    /// anyone else (so that lists of users stay whole).
+    async fn settings(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<crate::graphql::preferences::Setting>>> {
+        let principal = ctx.principal_before_password_change()?;
+        if principal.user_id != self.0.id {
+            return Ok(None);
+        }
+        let settings = ctx
+            .app()?
+            .store
+            .settings_of(self.0.id)
+            .await
+            .map_err(crate::error::AppError::from)?;
+        Ok(Some(
+            settings
+                .into_iter()
+                .map(|(key, value)| crate::graphql::preferences::Setting { key, value })
+                .collect(),
+        ))
+    }
+
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()
