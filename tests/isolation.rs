@@ -19,10 +19,11 @@ const PASSWORD: &str = "correct horse battery staple 42";
 const MAX_DEPTH: usize = 8;
 
 /// Words that appear only in organization A's data.
-const MARKERS: [&str; 7] = [
+const MARKERS: [&str; 8] = [
     "AcmeSecretOrg",
     "acmeowner",
     "acmemember",
+    "acmeinvitee",
     "AcmeSecretRole",
     "AcmeSecretGroup",
     "AcmeSecretProject",
@@ -308,6 +309,7 @@ struct Names {
     organization: &'static str,
     owner: &'static str,
     member: &'static str,
+    invitee: &'static str,
     role: &'static str,
     group: &'static str,
     project: &'static str,
@@ -319,6 +321,7 @@ const ACME: Names = Names {
     organization: "AcmeSecretOrg",
     owner: "acmeowner",
     member: "acmemember",
+    invitee: "acmeinvitee",
     role: "AcmeSecretRole",
     group: "AcmeSecretGroup",
     project: "AcmeSecretProject",
@@ -330,6 +333,7 @@ const GLOBEX: Names = Names {
     organization: "Globex",
     owner: "globexadmin",
     member: "globexmember",
+    invitee: "globexinvitee",
     role: "GlobexRole",
     group: "GlobexGroup",
     project: "GlobexProject",
@@ -411,6 +415,15 @@ async fn populate(
         json!({ "o": organization, "d": names.domain }),
     )
     .await;
+    let invitation = run(
+        "mutation($o: ID!, $e: String!, $r: ID!) { inviteUser(input: {organization: $o, email: $e, fullName: \"Invitee\", roles: [$r]}) { invitation { id } errors { message } } }",
+        json!({ "o": organization, "e": format!("{}@{}", names.invitee, names.domain), "r": viewer }),
+    )
+    .await;
+    let invitation = invitation["data"]["inviteUser"]["invitation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("invitation: {invitation}"))
+        .to_owned();
 
     let id = OrganizationId(uuid::Uuid::parse_str(&organization).expect("uuid"));
     let targets = BTreeMap::from([
@@ -422,6 +435,7 @@ async fn populate(
         ("group", group),
         ("project", project),
         ("actor", member),
+        ("invitation", invitation),
     ]);
     (id, targets)
 }

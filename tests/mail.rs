@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use steward_domain::notification::Notification;
 use steward_domain::user::Language;
+use steward_server::clock::Clock;
 use steward_server::mail::{DeliveryPolicy, DeliveryWorker, Mailer};
 use steward_store::testing::backends;
 use steward_store::{Recipient, Store, StoreOptions};
@@ -207,6 +208,7 @@ async fn two_workers_on_one_database_deliver_a_thousand_messages_once_each() {
                 store,
                 mailer: Mailer::from_config(&config.mail, &config.public_url).expect("mailer"),
                 policy: DeliveryPolicy::from_config(&config.mail),
+                clock: Clock::default(),
             };
             workers.push(tokio::spawn(worker.run(stopped.clone())));
         }
@@ -388,6 +390,7 @@ async fn a_worker_starts_no_attempt_that_could_outlast_its_lease() {
             store: database.store.clone(),
             mailer: Mailer::from_config(&config.mail, &config.public_url).expect("mailer"),
             policy,
+            clock: Clock::default(),
         };
         // A lease shorter than one attempt: the message is claimed but not tried.
         policy.lease = time::Duration::milliseconds(200);

@@ -8,6 +8,7 @@ mod audit;
 mod endpoints;
 mod groups;
 mod isolation;
+mod lifecycle;
 mod login;
 mod mail;
 mod organizations;

@@ -32,6 +32,20 @@ pub enum AuditAction {
     GroupMemberRemoved,
     NotificationRetried,
     PreferencesChanged,
+    UserInvited,
+    InvitationResent,
+    InvitationRevoked,
+    InvitationAccepted,
+    EmailValidated,
+    ValidationResent,
+    UserSuspended,
+    UserReactivated,
+    MembershipDisabled,
+    MembershipEnabled,
+    PasswordResetRequested,
+    PasswordReset,
+    PasswordResetForced,
+    ProfileUpdated,
 }
 
 impl AuditAction {
@@ -66,6 +80,20 @@ impl AuditAction {
             AuditAction::GroupMemberRemoved => "group.member_removed",
             AuditAction::NotificationRetried => "notification.retried",
             AuditAction::PreferencesChanged => "user.preferences_changed",
+            AuditAction::UserInvited => "user.invited",
+            AuditAction::InvitationResent => "invitation.resent",
+            AuditAction::InvitationRevoked => "invitation.revoked",
+            AuditAction::InvitationAccepted => "invitation.accepted",
+            AuditAction::EmailValidated => "user.email_validated",
+            AuditAction::ValidationResent => "user.validation_resent",
+            AuditAction::UserSuspended => "user.suspended",
+            AuditAction::UserReactivated => "user.reactivated",
+            AuditAction::MembershipDisabled => "membership.disabled",
+            AuditAction::MembershipEnabled => "membership.enabled",
+            AuditAction::PasswordResetRequested => "user.password_reset_requested",
+            AuditAction::PasswordReset => "user.password_reset",
+            AuditAction::PasswordResetForced => "user.password_reset_forced",
+            AuditAction::ProfileUpdated => "user.profile_updated",
         }
     }
 }

@@ -88,6 +88,11 @@ id_type!(
     NotificationId
 );
 
+id_type!(
+    /// An invitation of a user into an organization.
+    InvitationId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

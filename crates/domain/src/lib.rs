@@ -6,7 +6,9 @@
 pub mod audit;
 pub mod error;
 pub mod ids;
+pub mod link;
 pub mod login;
+pub mod membership;
 pub mod notification;
 pub mod organization;
 pub mod password;
@@ -17,6 +19,6 @@ pub mod user;
 
 pub use error::DomainError;
 pub use ids::{
-    AuditEventId, GroupId, MembershipId, NotificationId, OrganizationId, ProjectId, RoleBindingId,
-    RoleId, SessionId, SigningKeyId, UserId,
+    AuditEventId, GroupId, InvitationId, MembershipId, NotificationId, OrganizationId, ProjectId,
+    RoleBindingId, RoleId, SessionId, SigningKeyId, UserId,
 };

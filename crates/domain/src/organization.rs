@@ -100,9 +100,42 @@ impl EmailDomain {
     }
 }
 
+/// Checks that `email` may join an organization that accepts `allowed` domains (none listed
+/// means any).
+pub fn check_email_domain(
+    allowed: &[EmailDomain],
+    email: &crate::user::EmailAddress,
+) -> Result<(), DomainError> {
+    if allowed.is_empty() || allowed.iter().any(|domain| domain.accepts(email.domain())) {
+        return Ok(());
+    }
+    let list: Vec<&str> = allowed.iter().map(EmailDomain::as_str).collect();
+    Err(DomainError::invalid(
+        "email",
+        format!(
+            "the organization accepts only addresses at {}; use such an address or ask an \
+             administrator to add the domain",
+            list.join(", ")
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod email_domain_tests {
     use super::*;
+    use crate::user::EmailAddress;
+
+    #[test]
+    fn an_allow_list_admits_only_its_domains_and_an_empty_one_admits_any() {
+        let address = EmailAddress::parse("ann@Acme.example").expect("address");
+        assert!(check_email_domain(&[], &address).is_ok());
+        let acme = EmailDomain::parse("acme.example").expect("domain");
+        let other = EmailDomain::parse("other.example").expect("domain");
+        assert!(check_email_domain(&[other.clone(), acme], &address).is_ok());
+        let error = check_email_domain(&[other], &address).expect_err("refused");
+        assert_eq!(error.field(), Some("email"));
+        assert!(error.to_string().contains("other.example"), "{error}");
+    }
 
     #[test]
     fn email_domains_are_normalized_and_checked() {

@@ -1,8 +1,7 @@
-//! The password policy of NIST SP 800-63B: length limits, no composition rules, and no
-//! password that contains the account's own username or e-mail address.
-//!
-//! The strength estimate (a blocklist of common passwords) belongs to the user lifecycle work;
-//! this module holds the rules every password change already needs.
+//! The password policy of NIST SP 800-63B: length limits, no composition rules, no password
+//! that contains the account's own username or e-mail address, and no weak or common one, as
+//! the zxcvbn strength estimator judges it (score 3 of 4 at least, with the account's own
+//! names counted as known words).
 
 use crate::DomainError;
 
@@ -10,6 +9,8 @@ use crate::DomainError;
 pub struct PasswordPolicy {
     pub min_len: usize,
     pub max_len: usize,
+    /// The least zxcvbn score (0–4) a password must reach.
+    pub min_score: u8,
 }
 
 impl Default for PasswordPolicy {
@@ -17,6 +18,7 @@ impl Default for PasswordPolicy {
         Self {
             min_len: 12,
             max_len: 128,
+            min_score: 3,
         }
     }
 }
@@ -49,6 +51,19 @@ impl PasswordPolicy {
                     format!("must not contain your {what}"),
                 ));
             }
+        }
+        let estimate = zxcvbn::zxcvbn(password, &[username, email]);
+        if u8::from(estimate.score()) < self.min_score {
+            let hint = estimate
+                .feedback()
+                .and_then(|feedback| feedback.warning().map(|warning| format!(" ({warning})")))
+                .unwrap_or_default();
+            return Err(DomainError::invalid(
+                "password",
+                format!(
+                    "is too easy to guess{hint}; use a longer passphrase of several unrelated words"
+                ),
+            ));
         }
         Ok(())
     }
@@ -86,5 +101,33 @@ mod tests {
                 .check("hello-sales-team-2026", "annlee", "sales@example.com")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn weak_and_common_passwords_are_refused_and_strong_ones_pass() {
+        let policy = PasswordPolicy::default();
+        for weak in [
+            "password1234",
+            "qwertyuiop123",
+            "aaaaaaaaaaaa",
+            "123456789012",
+        ] {
+            let error = policy
+                .check(weak, "ann", "ann@example.com")
+                .expect_err(weak);
+            assert!(
+                error.to_string().contains("too easy to guess"),
+                "{weak}: {error}"
+            );
+        }
+        for strong in [
+            "correct horse battery staple 42",
+            "violet-tractor-Mosaic-91",
+        ] {
+            assert!(
+                policy.check(strong, "ann", "ann@example.com").is_ok(),
+                "{strong}"
+            );
+        }
     }
 }

@@ -241,6 +241,82 @@ pub fn authorize_view_user(
     }
 }
 
+/// Proof that `actor` may change `user`'s account as a whole (suspend, reactivate, force a
+/// password reset), which reaches into every organization the user belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountAuthorized {
+    actor: UserId,
+    user: UserId,
+}
+
+impl AccountAuthorized {
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+}
+
+/// Decides whether `actor` may change the account of `user`, who has memberships (of any
+/// status) in `user_organizations`: a SuperAdmin may; an administrator (`USERS/MANAGE`) may
+/// only when they administer every one of the user's organizations, since the change reaches
+/// all of them. Nobody changes their own account this way, and only a SuperAdmin changes a
+/// SuperAdmin's. A user the actor administers in none of their organizations does not exist
+/// for the actor.
+pub fn authorize_account(
+    actor: &Actor,
+    user: UserId,
+    user_is_super_admin: bool,
+    user_organizations: &[OrganizationId],
+) -> Result<AccountAuthorized, DomainError> {
+    let proof = AccountAuthorized {
+        actor: actor.user,
+        user,
+    };
+    if actor.user == user {
+        return Err(DomainError::forbidden(
+            "you cannot do this to your own account; ask another administrator",
+        ));
+    }
+    if actor.is_super_admin() {
+        return Ok(proof);
+    }
+    let administers = |organization: &OrganizationId| {
+        actor
+            .grant(*organization)
+            .is_some_and(|grant| grant.permissions.allows(ManageUsers::PERMISSION))
+    };
+    let visible = user_organizations.iter().any(|organization| {
+        actor
+            .grant(*organization)
+            .is_some_and(|grant| grant.permissions.allows(ViewUsers::PERMISSION))
+    });
+    if !user_organizations.iter().any(administers) {
+        return if visible {
+            Err(DomainError::forbidden(format!(
+                "this needs the {} permission in the organization; ask an administrator",
+                ManageUsers::PERMISSION
+            )))
+        } else {
+            Err(DomainError::NotFound { what: "the user" })
+        };
+    }
+    if user_is_super_admin {
+        return Err(DomainError::forbidden(
+            "only a SuperAdmin can change a SuperAdmin's account",
+        ));
+    }
+    if !user_organizations.iter().all(administers) {
+        return Err(DomainError::forbidden(
+            "the user also belongs to organizations you do not administer, and this would \
+             block them there too; disable their membership in your organization instead",
+        ));
+    }
+    Ok(proof)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +364,34 @@ mod tests {
                 what: "the organization"
             }
         );
+    }
+
+    #[test]
+    fn an_account_is_changed_by_a_super_admin_or_the_administrator_of_all_its_organizations() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let target = UserId::new();
+        let admin = member(BuiltInRole::Administrator, acme);
+        let proof = authorize_account(&admin, target, false, &[acme]).expect("allowed");
+        assert_eq!((proof.actor(), proof.user()), (admin.user, target));
+        let elsewhere = authorize_account(&admin, target, false, &[acme, globex])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            elsewhere.contains("disable their membership"),
+            "{elsewhere}"
+        );
+        assert!(matches!(
+            authorize_account(&admin, target, false, &[globex]),
+            Err(DomainError::NotFound { .. })
+        ));
+        assert!(matches!(
+            authorize_account(&member(BuiltInRole::Viewer, acme), target, false, &[acme]),
+            Err(DomainError::Forbidden { .. })
+        ));
+        assert!(authorize_account(&admin, target, true, &[acme]).is_err());
+        assert!(authorize_account(&admin, admin.user, false, &[acme]).is_err());
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        assert!(authorize_account(&root, target, true, &[]).is_ok());
     }
 
     #[test]

@@ -44,6 +44,28 @@ impl Username {
     pub fn normalized(&self) -> String {
         self.0.to_ascii_lowercase()
     }
+
+    /// A username for someone known only by e-mail address (an invitation): the letters and
+    /// digits of the address's local part, lower-case, padded with `user` when too short and
+    /// cut to fit. `n` above 1 gives the n-th alternative, with `n` appended, for when the
+    /// plain one is taken.
+    pub fn from_email(email: &EmailAddress, n: u32) -> Username {
+        let local = email
+            .as_str()
+            .rsplit_once('@')
+            .map_or("", |(local, _)| local);
+        let mut base: String = local
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if base.len() < Self::MIN_LEN {
+            base.insert_str(0, "user");
+        }
+        let suffix = if n > 1 { n.to_string() } else { String::new() };
+        base.truncate(Self::MAX_LEN - suffix.len());
+        Username(base + &suffix)
+    }
 }
 
 impl fmt::Display for Username {
@@ -166,6 +188,69 @@ impl Language {
     }
 }
 
+/// A country as its ISO 3166-1 alpha-2 code (`DE`, `CN`), stored upper-case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Country(String);
+
+impl Country {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let code = value.trim().to_ascii_uppercase();
+        if code.len() != 2 || isocountry::CountryCode::for_alpha2(&code).is_err() {
+            return Err(DomainError::invalid(
+                "country",
+                format!(
+                    "{:?} is not an ISO 3166-1 alpha-2 country code; expected two letters such \
+                     as DE, US or CN",
+                    value.trim()
+                ),
+            ));
+        }
+        Ok(Self(code))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A telephone number in E.164 form (`+4930123456`), checked against the numbering plan of
+/// its country by the `phonenumber` crate. Spaces, dashes and brackets are accepted on input
+/// and dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim();
+        let invalid = |what: &str| {
+            DomainError::invalid(
+                "phone",
+                format!(
+                    "{what}; expected an international number in E.164 form, a + and the \
+                     country code, such as +4930123456"
+                ),
+            )
+        };
+        if !value.starts_with('+') {
+            return Err(invalid("must start with + and the country code"));
+        }
+        let number =
+            phonenumber::parse(None, value).map_err(|_| invalid("is not a telephone number"))?;
+        if !phonenumber::is_valid(&number) {
+            return Err(invalid(
+                "is not a valid number in its country's numbering plan",
+            ));
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Account status at platform level. Transitions go through [`UserStatus::transition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserStatus {
@@ -278,6 +363,20 @@ mod tests {
     }
 
     #[test]
+    fn usernames_made_from_addresses_are_valid_and_numbered_when_taken() {
+        let email = |value: &str| EmailAddress::parse(value).expect("address");
+        let made = |value: &str, n| Username::from_email(&email(value), n).to_string();
+        assert_eq!(made("Ann.Lee@example.com", 1), "annlee");
+        assert_eq!(made("Ann.Lee@example.com", 3), "annlee3");
+        assert_eq!(made("x@example.com", 1), "userx");
+        let long = made("a.very.long.local.part.indeed@example.com", 12);
+        assert_eq!(long, "averylonglocalpart12");
+        for name in ["annlee", "annlee3", "userx", long.as_str()] {
+            assert!(Username::parse(name).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
     fn username_uniqueness_ignores_case() {
         let upper = Username::parse("AnnLee").map(|u| u.normalized()).ok();
         let lower = Username::parse("annlee").map(|u| u.normalized()).ok();
@@ -299,6 +398,48 @@ mod tests {
         ] {
             let error = EmailAddress::parse(bad).expect_err(bad);
             assert_eq!(error.field(), Some("email"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn countries_are_iso_alpha_2_codes() {
+        assert_eq!(
+            Country::parse(" de ").map(|c| c.as_str().to_owned()).ok(),
+            Some("DE".into())
+        );
+        assert!(Country::parse("CN").is_ok());
+        for bad in ["", "D", "DEU", "XX", "Germany", "1A"] {
+            assert_eq!(
+                Country::parse(bad).expect_err(bad).field(),
+                Some("country"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn phones_are_valid_e164_numbers() {
+        assert_eq!(
+            Phone::parse("+49 30 1234567")
+                .map(|p| p.as_str().to_owned())
+                .ok(),
+            Some("+49301234567".into())
+        );
+        assert!(Phone::parse("+14155552671").is_ok());
+        for bad in [
+            "",
+            "030 1234567",
+            "+",
+            "+12",
+            "+1 000 000 0000",
+            "+49 abc",
+            "phone",
+        ] {
+            assert_eq!(
+                Phone::parse(bad).expect_err(bad).field(),
+                Some("phone"),
+                "{bad}"
+            );
         }
     }
 

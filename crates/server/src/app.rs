@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenKeys;
+use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::error::AppError;
 
@@ -26,6 +27,8 @@ pub struct App {
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
     pub settings: Settings,
+    /// Every request reads the time here.
+    pub clock: Clock,
 }
 
 impl App {
@@ -55,6 +58,7 @@ impl App {
                 session_ttl: config.session_ttl(),
                 dev: config.dev,
             },
+            clock: Clock::default(),
         })
     }
 }

@@ -11,7 +11,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::get;
-use time::OffsetDateTime;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -82,7 +81,7 @@ async fn graphql(
             "mutations and subscriptions must be sent with POST",
         );
     }
-    let now = OffsetDateTime::now_utc();
+    let now = state.app.clock.now();
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());

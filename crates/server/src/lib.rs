@@ -3,9 +3,11 @@
 //! Requests flow one way: HTTP → authentication → GraphQL resolvers → the application flows
 //! in [`auth`] and the domain crate's rules → the store.
 
+pub mod accounts;
 pub mod app;
 pub mod auth;
 pub mod bootstrap;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod graphiql;
@@ -99,6 +101,7 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
             store: app.store.clone(),
             mailer,
             policy: mail::DeliveryPolicy::from_config(&config.mail),
+            clock: app.clock.clone(),
         }
         .run(mail_stopped),
     );

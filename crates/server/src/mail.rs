@@ -20,6 +20,7 @@ use steward_store::{AttemptFailed, ClaimedNotification, DeliveredVia, MailboxMes
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use crate::clock::Clock;
 use crate::config::{MailConfig, SmtpSecurity};
 use crate::error::AppError;
 
@@ -268,6 +269,8 @@ pub struct DeliveryWorker {
     pub store: Store,
     pub mailer: Mailer,
     pub policy: DeliveryPolicy,
+    /// The server's clock, so that messages written "later" by a moved test clock are due.
+    pub clock: Clock,
 }
 
 impl DeliveryWorker {
@@ -298,14 +301,14 @@ impl DeliveryWorker {
     /// whole attempt. Messages left over (a slow SMTP server) are claimed again when the lease
     /// ends. Returns how many were claimed.
     pub async fn deliver_due(&self) -> Result<usize, steward_store::StoreError> {
-        let claimed_at = OffsetDateTime::now_utc();
+        let claimed_at = self.clock.now();
         let claimed = self
             .store
             .claim_notifications(claimed_at, self.policy.lease, self.policy.batch)
             .await?;
         let lease_end = claimed_at + self.policy.lease;
         for (done, message) in claimed.iter().enumerate() {
-            if OffsetDateTime::now_utc() + self.policy.attempt_timeout >= lease_end {
+            if self.clock.now() + self.policy.attempt_timeout >= lease_end {
                 tracing::warn!(
                     left = claimed.len() - done,
                     "mail delivery is slow: leaving the rest of the batch until its lease ends"
@@ -336,7 +339,7 @@ impl DeliveryWorker {
     }
 
     async fn record_failure(&self, claimed: &ClaimedNotification, error: SendError) {
-        let now = OffsetDateTime::now_utc();
+        let now = self.clock.now();
         let attempts = u32::try_from(claimed.attempts).unwrap_or(0) + 1;
         let outcome = if error.permanent || attempts >= self.policy.max_attempts {
             AttemptFailed::GiveUp

@@ -18,9 +18,11 @@ macro_rules! push_in_list {
     }};
 }
 
+mod accounts;
 mod audit;
 mod error;
 mod groups;
+mod invitations;
 mod organizations;
 mod outbox;
 mod pool;
@@ -34,9 +36,11 @@ pub mod testing;
 mod timestamp;
 mod users;
 
+pub use accounts::{Creator, ProfileChanges};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use error::StoreError;
 pub use groups::GroupRecord;
+pub use invitations::{InvitationRecord, LinkHolder, NewInvitation, NewLink};
 pub use organizations::{MembershipRecord, OrganizationRecord};
 pub use outbox::{
     AttemptFailed, ClaimedNotification, DeliveredVia, MailboxMessage, MailboxRecord, OutboxRecord,

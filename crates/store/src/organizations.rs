@@ -1,5 +1,6 @@
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::membership::MembershipStatus;
 use steward_domain::organization::{EmailDomain, Name};
 use steward_domain::permission::BuiltInRole;
 use steward_domain::policy::{Authorized, ManageOrganization, ManageUsers, PlatformAuthorized};
@@ -73,23 +74,43 @@ impl From<MembershipRow> for MembershipRecord {
 
 impl Tx {
     /// Makes `user` an active member with `default_role` bound organization-wide.
-    async fn insert_member(
+    pub(crate) async fn insert_member(
         &mut self,
         organization: OrganizationId,
         user: UserId,
         default_role: RoleId,
         now: Timestamp,
     ) -> Result<()> {
+        self.insert_membership(
+            organization,
+            user,
+            MembershipStatus::Active,
+            default_role,
+            now,
+        )
+        .await
+    }
+
+    /// Makes `user` a member in `status` with `default_role` bound organization-wide.
+    pub(crate) async fn insert_membership(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+        status: MembershipStatus,
+        default_role: RoleId,
+        now: Timestamp,
+    ) -> Result<()> {
         on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO memberships (id, organization_id, user_id, status, default_role_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $5)",
+                 VALUES ($1, $2, $3, $6, $4, $5, $5)",
             )
             .bind(MembershipId::new().as_uuid())
             .bind(organization.as_uuid())
             .bind(user.as_uuid())
             .bind(default_role.as_uuid())
             .bind(now)
+            .bind(status.code())
             .execute(conn)
             .await
             .map_err(|error| {

@@ -2,13 +2,13 @@ use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::notification::Notification;
 use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
-use steward_domain::{SessionId, UserId};
+use steward_domain::{DomainError, SessionId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::on_unique;
 use crate::sessions::NewSession;
-use crate::{AuditEntry, Result, Store, StoreError, Timestamp, on_pool, on_tx};
+use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
 
 /// The columns of [`UserRow`], as a literal so queries stay `&'static str`.
 macro_rules! select_users {
@@ -124,13 +124,16 @@ struct LoginCandidateRow {
     password_hash: Option<String>,
 }
 
-impl Store {
-    /// Creates a user and records who did it.
-    pub async fn create_user(&self, user: &NewUser, entry: &AuditEntry) -> Result<UserRecord> {
+impl Tx {
+    /// Inserts a user and its `user.created` audit event.
+    pub(crate) async fn insert_user(
+        &mut self,
+        user: &NewUser,
+        entry: &AuditEntry,
+    ) -> Result<UserId> {
         let id = UserId::new();
         let now = Timestamp::from(entry.at);
-        let mut tx = self.begin().await?;
-        on_tx!(&mut tx, |conn| {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO users (id, username, username_normalized, email, email_normalized, \
                  full_name, status, platform_role, password_hash, must_change_password, language, \
@@ -161,7 +164,7 @@ impl Store {
                 )
             })?;
         });
-        tx.audit(
+        self.audit(
             &entry
                 .event(AuditAction::UserCreated, AuditOutcome::Success)
                 .target("user", id)
@@ -172,14 +175,30 @@ impl Store {
                 })),
         )
         .await?;
-        let created = on_tx!(&mut tx, |conn| {
+        Ok(id)
+    }
+
+    /// A user, read inside the transaction.
+    pub(crate) async fn user(&mut self, id: UserId) -> Result<UserRecord> {
+        let row = on_tx!(self, |conn| {
             sqlx::query_as::<_, UserRow>(concat!(select_users!(), " WHERE id = $1"))
                 .bind(id.as_uuid())
-                .fetch_one(conn)
+                .fetch_optional(conn)
                 .await?
         });
+        row.ok_or(DomainError::NotFound { what: "the user" })?
+            .try_into()
+    }
+}
+
+impl Store {
+    /// Creates a user and records who did it.
+    pub async fn create_user(&self, user: &NewUser, entry: &AuditEntry) -> Result<UserRecord> {
+        let mut tx = self.begin().await?;
+        let id = tx.insert_user(user, entry).await?;
+        let created = tx.user(id).await?;
         tx.commit().await?;
-        created.try_into()
+        Ok(created)
     }
 
     pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRecord>> {

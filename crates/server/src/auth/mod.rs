@@ -1,5 +1,6 @@
 //! Authentication: who is calling, and the login and password-change flows.
 
+pub mod links;
 pub mod password;
 pub mod tokens;
 

@@ -2,10 +2,12 @@
 //! and mutations are split by area and merged; expected failures of a mutation are `errors`
 //! in its payload; every relation is loaded through a DataLoader.
 
+mod accounts;
 mod audit;
 pub mod connection;
 pub mod context;
 mod groups;
+mod invitations;
 pub mod loaders;
 mod mutation;
 mod notifications;

@@ -2,8 +2,10 @@ use async_graphql::{Context, InputObject, MergedObject, Object, SimpleObject};
 use time::OffsetDateTime;
 
 use crate::auth::LoginFailure;
+use crate::graphql::accounts::AccountMutation;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
+use crate::graphql::invitations::InvitationMutation;
 use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::preferences::PreferencesMutation;
@@ -20,6 +22,8 @@ pub struct Mutation(
     RoleMutation,
     NotificationMutation,
     PreferencesMutation,
+    InvitationMutation,
+    AccountMutation,
 );
 
 #[derive(Default)]

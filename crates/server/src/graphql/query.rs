@@ -6,6 +6,7 @@ use crate::error::refused;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupQuery;
+use crate::graphql::invitations::InvitationQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::types::User;
@@ -18,6 +19,7 @@ pub struct Query(
     GroupQuery,
     AuditQuery,
     NotificationQuery,
+    InvitationQuery,
     ServerQuery,
 );
 

@@ -174,6 +174,17 @@ impl User {
     }
 }
 
+/// A user's standing in one organization.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::membership::MembershipStatus")]
+pub enum MembershipStatus {
+    /// Invited; the invitation is not accepted yet.
+    Invited,
+    Active,
+    /// Blocked from this organization only.
+    Disabled,
+}
+
 /// A user's membership of one organization.
 pub struct Membership(pub MembershipRecord);
 
@@ -183,9 +194,16 @@ impl Membership {
         ID(self.0.id.to_string())
     }
 
-    /// `INVITED`, `ACTIVE` or `DISABLED`.
-    async fn status(&self) -> &str {
-        &self.0.status
+    async fn status(&self) -> async_graphql::Result<MembershipStatus> {
+        steward_domain::membership::MembershipStatus::from_code(&self.0.status)
+            .map(Into::into)
+            .ok_or_else(|| {
+                crate::error::AppError::internal(format!(
+                    "stored membership status {:?}",
+                    self.0.status
+                ))
+                .into()
+            })
     }
 
     async fn created_at(&self) -> OffsetDateTime {

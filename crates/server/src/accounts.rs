@@ -1,0 +1,159 @@
+//! The flows that end in a link from an e-mail: accepting an invitation, validating an
+//! address, resetting a password. They need the password hasher, so they live here rather
+//! than in the resolvers.
+
+use steward_domain::DomainError;
+use steward_domain::link::{LinkPurpose, unknown};
+use steward_domain::password::PasswordPolicy;
+use steward_domain::user::EmailAddress;
+use steward_store::{AuditEntry, InvitationRecord, StoreError, UserRecord};
+
+use crate::app::App;
+use crate::auth::links::{hash_token, new_link};
+use crate::error::AppError;
+
+type Outcome<T> = Result<Result<T, DomainError>, AppError>;
+
+/// A store result with its expected failures apart from its faults.
+fn split<T>(result: Result<T, StoreError>) -> Outcome<T> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(StoreError::Domain(error)) => Ok(Err(error)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+impl App {
+    /// Checks the link of `token` for `purpose` and, when a password is given, the password
+    /// against the policy and the link holder's names, and hashes it. Nothing is hashed for a
+    /// dead link, so made-up tokens cost no hashing.
+    async fn password_for_link(
+        &self,
+        token_hash: &str,
+        purpose: LinkPurpose,
+        password: Option<String>,
+        field: &'static str,
+        entry: &AuditEntry,
+    ) -> Outcome<Option<String>> {
+        let Some(holder) = self.store.link_holder(token_hash).await? else {
+            return Ok(Err(unknown()));
+        };
+        if let Err(error) = holder.state.check(purpose, entry.at) {
+            return Ok(Err(error));
+        }
+        let Some(password) = password else {
+            return Ok(Ok(None));
+        };
+        if let Err(error) =
+            PasswordPolicy::default().check(&password, &holder.user.username, &holder.user.email)
+        {
+            return Ok(Err(renamed(error, field)));
+        }
+        Ok(Ok(Some(self.passwords.hash(password).await?)))
+    }
+
+    /// Accepts an invitation; `password` is for a new user, who sets it here.
+    pub async fn accept_invitation(
+        &self,
+        token: &str,
+        password: Option<String>,
+        entry: &AuditEntry,
+    ) -> Outcome<InvitationRecord> {
+        let token_hash = hash_token(token);
+        let hash = match self
+            .password_for_link(
+                &token_hash,
+                LinkPurpose::Invitation,
+                password,
+                "password",
+                entry,
+            )
+            .await?
+        {
+            Ok(hash) => hash,
+            Err(error) => return Ok(Err(error)),
+        };
+        split(
+            self.store
+                .accept_invitation(&token_hash, hash.as_deref(), entry)
+                .await,
+        )
+    }
+
+    /// Validates an address; `password` is for a user created without one.
+    pub async fn validate_email(
+        &self,
+        token: &str,
+        password: Option<String>,
+        entry: &AuditEntry,
+    ) -> Outcome<UserRecord> {
+        let token_hash = hash_token(token);
+        let hash = match self
+            .password_for_link(
+                &token_hash,
+                LinkPurpose::EmailValidation,
+                password,
+                "password",
+                entry,
+            )
+            .await?
+        {
+            Ok(hash) => hash,
+            Err(error) => return Ok(Err(error)),
+        };
+        split(
+            self.store
+                .validate_email(&token_hash, hash.as_deref(), entry)
+                .await,
+        )
+    }
+
+    /// Sets a new password through a reset link.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        new_password: String,
+        entry: &AuditEntry,
+    ) -> Outcome<UserRecord> {
+        let token_hash = hash_token(token);
+        let hash = match self
+            .password_for_link(
+                &token_hash,
+                LinkPurpose::PasswordReset,
+                Some(new_password),
+                "newPassword",
+                entry,
+            )
+            .await?
+        {
+            Ok(Some(hash)) => hash,
+            Ok(None) => return Err(AppError::internal("a given password was not hashed")),
+            Err(error) => return Ok(Err(error)),
+        };
+        split(self.store.reset_password(&token_hash, &hash, entry).await)
+    }
+
+    /// Sends a reset link if an active account has this address. The answer is the same
+    /// either way, so it tells nobody whether an address is registered.
+    pub async fn request_password_reset(&self, email: &str, entry: &AuditEntry) -> Outcome<()> {
+        let email = match EmailAddress::parse(email) {
+            Ok(email) => email,
+            Err(error) => return Ok(Err(error)),
+        };
+        let link = new_link(entry.at)?;
+        let sent = self
+            .store
+            .request_password_reset(&email.normalized(), &link, entry)
+            .await?;
+        tracing::debug!(sent, "password reset requested");
+        Ok(Ok(()))
+    }
+}
+
+/// The same refusal, about the input field `field`.
+pub fn renamed(error: DomainError, field: &'static str) -> DomainError {
+    match error {
+        DomainError::Invalid { reason, .. } => DomainError::Invalid { field, reason },
+        other => other,
+    }
+}
