@@ -6,6 +6,7 @@ mod audit;
 pub mod connection;
 pub mod context;
 mod groups;
+pub mod keyset;
 pub mod loaders;
 mod mutation;
 mod notifications;
@@ -14,6 +15,7 @@ mod preferences;
 mod query;
 mod roles;
 pub mod types;
+mod users;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 
