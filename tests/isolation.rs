@@ -417,9 +417,12 @@ async fn populate(
         ("organization", organization.clone()),
         ("user", member.clone()),
         ("owner", owner),
-        ("role", role),
+        ("role", role.clone()),
         ("binding", binding),
-        ("group", group),
+        ("group", group.clone()),
+        // Filters of lists (`users`): on B's own objects they find B's member.
+        ("roles", role),
+        ("groups", group),
         ("project", project),
         ("actor", member),
     ]);

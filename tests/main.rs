@@ -16,3 +16,4 @@ mod roles;
 mod smtp_sink;
 mod support;
 mod tokens;
+mod users_list;
