@@ -17,3 +17,4 @@ mod roles;
 mod smtp_sink;
 mod support;
 mod tokens;
+mod users_list;

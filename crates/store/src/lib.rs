@@ -34,6 +34,7 @@ mod signing_keys;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timestamp;
+mod user_directory;
 mod users;
 
 pub use accounts::{Creator, ProfileChanges};
@@ -52,6 +53,10 @@ pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition,
 pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use timestamp::Timestamp;
+pub use user_directory::{
+    ListedUser, SortDirection, UserListFilter, UserOrder, UserPageRequest, UserPosition,
+    UserSearch, UserSortKey,
+};
 pub use users::{LoginCandidate, NewUser, UserRecord};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -40,7 +40,7 @@ pub struct UserRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct UserRow {
+pub(crate) struct UserRow {
     id: Uuid,
     username: String,
     email: String,

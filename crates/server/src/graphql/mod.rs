@@ -8,6 +8,7 @@ pub mod connection;
 pub mod context;
 mod groups;
 mod invitations;
+pub mod keyset;
 pub mod loaders;
 mod mutation;
 mod notifications;
@@ -16,6 +17,7 @@ mod preferences;
 mod query;
 mod roles;
 pub mod types;
+mod users;
 
 use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 

@@ -10,11 +10,13 @@ use crate::graphql::invitations::InvitationQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::types::User;
+use crate::graphql::users::UserQuery;
 
 /// Every query, merged from one object per area.
 #[derive(MergedObject, Default)]
 pub struct Query(
     ViewerQuery,
+    UserQuery,
     OrganizationQuery,
     GroupQuery,
     AuditQuery,
