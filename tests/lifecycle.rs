@@ -75,19 +75,22 @@ async fn accept(app: &TestApp, token: &str, password: Option<&str>) -> Value {
     body["data"]["acceptInvitation"].clone()
 }
 
-/// Waits until `address` has `count` messages in the local mailbox and returns the newest.
-async fn newest_mail(app: &TestApp, address: &str, count: i64) -> Value {
+/// Waits until `address` has `count` messages in the local mailbox and returns them, newest
+/// first, as `{subject, text}`.
+async fn mails(app: &TestApp, address: &str, count: i64) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let (messages, total) = app
             .database
             .store
-            .mailbox_page(Some(address), None, 1)
+            .mailbox_page(Some(address), None, 100)
             .await
             .expect("mailbox");
         if total >= count {
-            let message = &messages[0];
-            return json!({ "subject": message.subject, "text": message.text_body });
+            return messages
+                .iter()
+                .map(|message| json!({ "subject": message.subject, "text": message.text_body }))
+                .collect();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -98,14 +101,21 @@ async fn newest_mail(app: &TestApp, address: &str, count: i64) -> Value {
     }
 }
 
-/// The token of the link in the newest of `count` messages to `address`.
+/// The newest of `count` messages to `address`.
+async fn newest_mail(app: &TestApp, address: &str, count: i64) -> Value {
+    mails(app, address, count).await.swap_remove(0)
+}
+
+/// The token of the link in the newest message with a link, once `address` has `count`
+/// messages.
 async fn link_token(app: &TestApp, address: &str, count: i64) -> String {
-    let mail = newest_mail(app, address, count).await;
-    let text = mail["text"].as_str().unwrap_or_default();
-    let start = text
-        .find("token=")
-        .unwrap_or_else(|| panic!("no link in {text}"))
-        + "token=".len();
+    let mails = mails(app, address, count).await;
+    let text = mails
+        .iter()
+        .filter_map(|mail| mail["text"].as_str())
+        .find(|text| text.contains("token="))
+        .unwrap_or_else(|| panic!("no link in {mails:?}"));
+    let start = text.find("token=").unwrap_or_default() + "token=".len();
     text[start..]
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
@@ -469,8 +479,16 @@ async fn a_created_user_validates_by_mail_and_cannot_be_enabled_before() {
             "{refused}"
         );
 
+        // The user was told of the disabled access, in the same mailbox as the validation.
+        let told = mails(&app, "direct@example.com", 2).await;
+        assert!(
+            told.iter().any(|mail| mail["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("Createco") && s.contains("disabled"))),
+            "{told:?}"
+        );
         // The validation mail sets the password; resending replaces the link.
-        link_token(&app, "direct@example.com", 1).await;
+        link_token(&app, "direct@example.com", 2).await;
         let resent = app
             .graphql(
                 Some(&org.owner_token),
@@ -479,7 +497,7 @@ async fn a_created_user_validates_by_mail_and_cannot_be_enabled_before() {
             )
             .await;
         assert_eq!(resent["data"]["resendValidation"]["errors"], json!([]), "{resent}");
-        let token = link_token(&app, "direct@example.com", 2).await;
+        let token = link_token(&app, "direct@example.com", 3).await;
         let validated = app
             .graphql(
                 None,

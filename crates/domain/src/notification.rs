@@ -51,6 +51,11 @@ pub enum Notification {
     Suspended { reason: Option<String> },
     /// The account was reactivated after a suspension.
     Reactivated,
+    /// The recipient's membership of an organization was disabled; their other
+    /// organizations are not affected.
+    MembershipDisabled { organization: String },
+    /// A disabled membership was enabled again.
+    MembershipEnabled { organization: String },
     /// To the deleted user: the account is deleted.
     AccountDeleted,
     /// To the administrator who deleted a user: what happened to the account and its resources.
@@ -107,6 +112,8 @@ impl Notification {
             Notification::PasswordChanged { .. } => "PASSWORD_CHANGED",
             Notification::Suspended { .. } => "SUSPENDED",
             Notification::Reactivated => "REACTIVATED",
+            Notification::MembershipDisabled { .. } => "MEMBERSHIP_DISABLED",
+            Notification::MembershipEnabled { .. } => "MEMBERSHIP_ENABLED",
             Notification::AccountDeleted => "ACCOUNT_DELETED",
             Notification::DeletionCompleted { .. } => "DELETION_COMPLETED",
             Notification::DeletedUsersResourcesReceived { .. } => {
@@ -131,6 +138,8 @@ impl Notification {
             | Notification::EmailValidation { .. }
             | Notification::Suspended { .. }
             | Notification::Reactivated
+            | Notification::MembershipDisabled { .. }
+            | Notification::MembershipEnabled { .. }
             | Notification::AccountDeleted => Category::Account,
             Notification::DeletionCompleted { .. }
             | Notification::DeletedUsersResourcesReceived { .. }

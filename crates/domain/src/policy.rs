@@ -218,9 +218,11 @@ pub fn authorize_ownership_transfer(
     }
 }
 
-/// Whether `actor` may see the user `target`, who is an active or invited member of
-/// `target_organizations`: themselves always; others with `USERS/VIEW` in a shared
-/// organization. Anyone else does not exist for the actor.
+/// Whether `actor` may see the user `target`, who has memberships of `target_organizations`
+/// (the caller decides which statuses count: `user(id)` passes all of them, so that an
+/// administrator still sees a disabled member to enable again): themselves always; others
+/// with `USERS/VIEW` in one of those organizations. Anyone else does not exist for the
+/// actor.
 pub fn authorize_view_user(
     actor: &Actor,
     target: UserId,

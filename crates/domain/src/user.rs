@@ -475,6 +475,43 @@ mod tests {
     }
 
     #[test]
+    fn every_status_transition_is_allowed_or_refused_with_a_reason() {
+        use UserStatus::*;
+        let allowed = [
+            (PendingValidation, Active),
+            (Active, Suspended),
+            (Suspended, Active),
+            (Active, PendingDeletion),
+            (Suspended, PendingDeletion),
+            (PendingDeletion, Active),
+            (Suspended, Deleted),
+            (PendingDeletion, Deleted),
+        ];
+        for from in UserStatus::ALL {
+            for to in UserStatus::ALL {
+                let result = from.transition(to);
+                if allowed.contains(&(from, to)) {
+                    assert_eq!(result.ok(), Some(to), "{from:?} → {to:?}");
+                } else {
+                    let error = result.expect_err("refused");
+                    let DomainError::InvalidTransition { reason, .. } = error else {
+                        panic!("{from:?} → {to:?}: {error:?}");
+                    };
+                    assert!(!reason.is_empty(), "{from:?} → {to:?}");
+                }
+            }
+        }
+        let error = PendingValidation
+            .transition(Suspended)
+            .expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains("the user must be validated first; resend the activation link")
+        );
+    }
+
+    #[test]
     fn status_codes_round_trip() {
         for status in UserStatus::ALL {
             assert_eq!(UserStatus::from_code(status.code()), Some(status));

@@ -396,11 +396,23 @@ impl Store {
             .execute(conn)
             .await?;
         });
-        let action = if to == MembershipStatus::Disabled {
+        let name: String = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar("SELECT name FROM organizations WHERE id = $1")
+                .bind(organization.as_uuid())
+                .fetch_one(conn)
+                .await?
+        });
+        let (action, notification) = if to == MembershipStatus::Disabled {
             tx.revoke_sessions(user, Some(organization), now).await?;
-            AuditAction::MembershipDisabled
+            (
+                AuditAction::MembershipDisabled,
+                Notification::MembershipDisabled { organization: name },
+            )
         } else {
-            AuditAction::MembershipEnabled
+            (
+                AuditAction::MembershipEnabled,
+                Notification::MembershipEnabled { organization: name },
+            )
         };
         tx.audit(
             &entry
@@ -409,6 +421,7 @@ impl Store {
                 .organization(organization),
         )
         .await?;
+        tx.notify_user(user, &notification, entry.at).await?;
         tx.commit().await
     }
 

@@ -180,6 +180,10 @@ fn values(notification: &Notification, site: &Site) -> Values {
             values.extend(reason.map(|reason| ("reason", reason.to_owned())));
         }
         Notification::Reactivated | Notification::AccountDeleted => {}
+        Notification::MembershipDisabled { organization }
+        | Notification::MembershipEnabled { organization } => {
+            values.push(("organization", organization.clone()));
+        }
         Notification::DeletionCompleted {
             username,
             resources_transferred: count,
@@ -238,8 +242,10 @@ fn link(notification: &Notification, site: &Site) -> Option<String> {
         Notification::PasswordChanged { .. }
         | Notification::NewApiKey { .. }
         | Notification::MfaDisabled { .. } => Some(format!("{base}{ACCOUNT_SECURITY_PATH}")),
+        Notification::MembershipEnabled { .. } => Some(base.to_owned()),
         Notification::Suspended { .. }
         | Notification::Reactivated
+        | Notification::MembershipDisabled { .. }
         | Notification::AccountDeleted
         | Notification::DeletionCompleted { .. }
         | Notification::DeletedUsersResourcesReceived { .. }
@@ -465,6 +471,12 @@ mod tests {
                 reason: Some("Left the company".into()),
             },
             Notification::Reactivated,
+            Notification::MembershipDisabled {
+                organization: "Acme".into(),
+            },
+            Notification::MembershipEnabled {
+                organization: "Acme".into(),
+            },
             Notification::AccountDeleted,
             Notification::DeletionCompleted {
                 username: "bob42".into(),
@@ -548,7 +560,7 @@ mod tests {
     fn every_kind_has_a_sample() {
         let sampled: BTreeSet<String> = samples().iter().map(|n| n.kind().to_owned()).collect();
         assert_eq!(sampled, all_kinds());
-        assert_eq!(sampled.len(), 15);
+        assert_eq!(sampled.len(), 17);
     }
 
     #[test]
@@ -676,6 +688,7 @@ mod tests {
                 "BULK_IMPORT_FINISHED" => Some(format!("{base}/jobs/job-1")),
                 "REPORT_READY" => Some(format!("{base}/jobs/job-2")),
                 "PASSWORD_CHANGED" | "NEW_API_KEY" | "MFA_DISABLED" => security.clone(),
+                "MEMBERSHIP_ENABLED" => Some(base.to_owned()),
                 _ => None,
             };
             assert_eq!(link, expected, "{kind}");

@@ -113,6 +113,31 @@ pub(super) const TEMPLATES: Translations = &[
         },
     ),
     (
+        "MEMBERSHIP_DISABLED",
+        Template {
+            subject: "Ihr Zugang zu {organization} bei {product} wurde deaktiviert",
+            body: &[
+                Text(
+                    "Ein Administrator von {organization} hat Ihren Zugang zu dieser Organisation bei {product} deaktiviert. Ihre anderen Organisationen sind nicht betroffen.",
+                ),
+                Text(
+                    "Falls Sie dies für einen Irrtum halten, wenden Sie sich bitte an einen Administrator von {organization}.",
+                ),
+            ],
+            action: None,
+        },
+    ),
+    (
+        "MEMBERSHIP_ENABLED",
+        Template {
+            subject: "Ihr Zugang zu {organization} bei {product} wurde wiederhergestellt",
+            body: &[Text(
+                "Ein Administrator von {organization} hat Ihren Zugang zu dieser Organisation bei {product} wiederhergestellt.",
+            )],
+            action: Some("{product} öffnen"),
+        },
+    ),
+    (
         "ACCOUNT_DELETED",
         Template {
             subject: "Ihr Konto bei {product} wurde gelöscht",

@@ -90,6 +90,25 @@ pub(super) fn template(notification: &Notification) -> Template {
             )],
             action: None,
         },
+        Notification::MembershipDisabled { .. } => Template {
+            subject: "Your access to {organization} on {product} has been disabled",
+            body: &[
+                Text(
+                    "An administrator of {organization} has disabled your access to it on {product}. Your other organizations are not affected.",
+                ),
+                Text(
+                    "If you think this is a mistake, please contact an administrator of {organization}.",
+                ),
+            ],
+            action: None,
+        },
+        Notification::MembershipEnabled { .. } => Template {
+            subject: "Your access to {organization} on {product} has been restored",
+            body: &[Text(
+                "An administrator of {organization} has restored your access to it on {product}.",
+            )],
+            action: Some("Open {product}"),
+        },
         Notification::AccountDeleted => Template {
             subject: "Your {product} account has been deleted",
             body: &[

@@ -113,6 +113,31 @@ pub(super) const TEMPLATES: Translations = &[
         },
     ),
     (
+        "MEMBERSHIP_DISABLED",
+        Template {
+            subject: "Ваш доступ к {organization} в {product} отключён",
+            body: &[
+                Text(
+                    "Администратор {organization} отключил Ваш доступ к этой организации в {product}. Другие Ваши организации это не затрагивает.",
+                ),
+                Text(
+                    "Если Вы считаете, что это ошибка, обратитесь к администратору {organization}.",
+                ),
+            ],
+            action: None,
+        },
+    ),
+    (
+        "MEMBERSHIP_ENABLED",
+        Template {
+            subject: "Ваш доступ к {organization} в {product} восстановлен",
+            body: &[Text(
+                "Администратор {organization} восстановил Ваш доступ к этой организации в {product}.",
+            )],
+            action: Some("Открыть {product}"),
+        },
+    ),
+    (
         "ACCOUNT_DELETED",
         Template {
             subject: "Ваша учётная запись в {product} удалена",

@@ -95,6 +95,29 @@ pub(super) const TEMPLATES: Translations = &[
         },
     ),
     (
+        "MEMBERSHIP_DISABLED",
+        Template {
+            subject: "您在 {product} 上对 {organization} 的访问已被禁用",
+            body: &[
+                Text(
+                    "{organization} 的管理员已禁用您在 {product} 上对该组织的访问。您的其他组织不受影响。",
+                ),
+                Text("如果您认为这是误操作，请联系 {organization} 的管理员。"),
+            ],
+            action: None,
+        },
+    ),
+    (
+        "MEMBERSHIP_ENABLED",
+        Template {
+            subject: "您在 {product} 上对 {organization} 的访问已恢复",
+            body: &[Text(
+                "{organization} 的管理员已恢复您在 {product} 上对该组织的访问。",
+            )],
+            action: Some("打开 {product}"),
+        },
+    ),
+    (
         "ACCOUNT_DELETED",
         Template {
             subject: "您的 {product} 账户已被删除",
