@@ -66,6 +66,30 @@ impl Tx {
         Ok(())
     }
 
+    /// Stores a validation or reset link for `user` (older ones of its kind stop working) and
+    /// writes the message that carries it.
+    async fn send_link(
+        &mut self,
+        user: UserId,
+        purpose: LinkPurpose,
+        link: &NewLink,
+        at: time::OffsetDateTime,
+    ) -> Result<()> {
+        let (token, expires_at) = (link.token.clone(), link.expires_at);
+        let notification = match purpose {
+            LinkPurpose::EmailValidation => Notification::EmailValidation { token, expires_at },
+            LinkPurpose::PasswordReset => Notification::PasswordReset { token, expires_at },
+            LinkPurpose::Invitation => {
+                return Err(StoreError::Corrupt(
+                    "invitation links are sent with their invitation".to_owned(),
+                ));
+            }
+        };
+        self.insert_link(user, purpose, None, link, at).await?;
+        self.notify_user(user, &notification, at).await?;
+        Ok(())
+    }
+
     /// Ends every live session of `user`, or only those acting in `organization`.
     pub(crate) async fn revoke_sessions(
         &mut self,
@@ -147,20 +171,9 @@ impl Store {
             )
             .await?;
         }
-        tx.insert_link(id, LinkPurpose::EmailValidation, None, link, entry.at)
+        tx.send_link(id, LinkPurpose::EmailValidation, link, entry.at)
             .await?;
-        tx.notify_user(
-            id,
-            &Notification::EmailValidation {
-                token: link.token.clone(),
-                expires_at: link.expires_at,
-            },
-            entry.at,
-        )
-        .await?;
-        let created = tx.user(id).await?;
-        tx.commit().await?;
-        Ok(created)
+        tx.commit_returning(id).await
     }
 
     /// Validates the address of the link's user, who becomes active; a user without a
@@ -182,13 +195,7 @@ impl Store {
                 "this account is validated already; log in with your password",
             )
         })?;
-        let has_password: Option<Option<String>> = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-                .bind(user.as_uuid())
-                .fetch_optional(conn)
-                .await?
-        });
-        let has_password = has_password.flatten().is_some();
+        let has_password = tx.has_password(user).await?;
         let now = Timestamp::from(entry.at);
         match (has_password, password_hash) {
             (false, None) => {
@@ -227,9 +234,7 @@ impl Store {
             .target("user", user),
         )
         .await?;
-        let record = tx.user(user).await?;
-        tx.commit().await?;
-        Ok(record)
+        tx.commit_returning(user).await
     }
 
     /// Sends a user who is still waiting for validation a new link; the old one stops
@@ -247,23 +252,14 @@ impl Store {
                 DomainError::invalid("user", "is validated already; nothing to resend").into(),
             );
         }
-        tx.insert_link(user, LinkPurpose::EmailValidation, None, link, entry.at)
-            .await?;
         tx.audit(
             &entry
                 .event(AuditAction::ValidationResent, AuditOutcome::Success)
                 .target("user", user),
         )
         .await?;
-        tx.notify_user(
-            user,
-            &Notification::EmailValidation {
-                token: link.token.clone(),
-                expires_at: link.expires_at,
-            },
-            entry.at,
-        )
-        .await?;
+        tx.send_link(user, LinkPurpose::EmailValidation, link, entry.at)
+            .await?;
         tx.commit().await
     }
 
@@ -299,9 +295,7 @@ impl Store {
             entry.at,
         )
         .await?;
-        let record = tx.user(user).await?;
-        tx.commit().await?;
-        Ok(record)
+        tx.commit_returning(user).await
     }
 
     /// Reactivates a suspended account and tells the user.
@@ -334,9 +328,7 @@ impl Store {
         .await?;
         tx.notify_user(user, &Notification::Reactivated, entry.at)
             .await?;
-        let record = tx.user(user).await?;
-        tx.commit().await?;
-        Ok(record)
+        tx.commit_returning(user).await
     }
 
     /// Disables or enables `user`'s membership of the proof's organization. Disabling ends
@@ -448,23 +440,14 @@ impl Store {
             return Ok(false);
         }
         let user = UserId(id);
-        tx.insert_link(user, LinkPurpose::PasswordReset, None, link, entry.at)
-            .await?;
         tx.audit(
             &entry
                 .event(AuditAction::PasswordResetRequested, AuditOutcome::Success)
                 .target("user", user),
         )
         .await?;
-        tx.notify_user(
-            user,
-            &Notification::PasswordReset {
-                token: link.token.clone(),
-                expires_at: link.expires_at,
-            },
-            entry.at,
-        )
-        .await?;
+        tx.send_link(user, LinkPurpose::PasswordReset, link, entry.at)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -516,9 +499,7 @@ impl Store {
             entry.at,
         )
         .await?;
-        let record = tx.user(user).await?;
-        tx.commit().await?;
-        Ok(record)
+        tx.commit_returning(user).await
     }
 
     /// An administrator's reset: the user's sessions end, the next login must change the
@@ -550,26 +531,15 @@ impl Store {
             .await?;
         });
         tx.revoke_sessions(user, None, now).await?;
-        tx.insert_link(user, LinkPurpose::PasswordReset, None, link, entry.at)
-            .await?;
         tx.audit(
             &entry
                 .event(AuditAction::PasswordResetForced, AuditOutcome::Success)
                 .target("user", user),
         )
         .await?;
-        tx.notify_user(
-            user,
-            &Notification::PasswordReset {
-                token: link.token.clone(),
-                expires_at: link.expires_at,
-            },
-            entry.at,
-        )
-        .await?;
-        let record = tx.user(user).await?;
-        tx.commit().await?;
-        Ok(record)
+        tx.send_link(user, LinkPurpose::PasswordReset, link, entry.at)
+            .await?;
+        tx.commit_returning(user).await
     }
 
     /// Changes profile fields of `user`, who has been authorized by the caller (the user, or
@@ -633,8 +603,6 @@ impl Store {
                 .detail(serde_json::json!({ "fields": changed })),
         )
         .await?;
-        let record = tx.user(user).await?;
-        tx.commit().await?;
-        Ok(record)
+        tx.commit_returning(user).await
     }
 }

@@ -704,7 +704,7 @@ impl Store {
             (UserStatus::PendingValidation, None) => {
                 // A user who has a password but was never validated (created with a
                 // temporary one) is validated by accepting.
-                let has_password = tx_has_password(&mut tx, user).await?;
+                let has_password = tx.has_password(user).await?;
                 if !has_password {
                     return Err(DomainError::invalid(
                         "password",
@@ -832,14 +832,4 @@ impl Store {
         });
         Ok(row.map(Into::into))
     }
-}
-
-async fn tx_has_password(tx: &mut Tx, user: UserId) -> Result<bool> {
-    let hash: Option<Option<String>> = on_tx!(tx, |conn| {
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(user.as_uuid())
-            .fetch_optional(conn)
-            .await?
-    });
-    Ok(hash.flatten().is_some())
 }

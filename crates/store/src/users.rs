@@ -178,6 +178,24 @@ impl Tx {
         Ok(id)
     }
 
+    /// Whether the user has a password.
+    pub(crate) async fn has_password(&mut self, user: UserId) -> Result<bool> {
+        let hash: Option<Option<String>> = on_tx!(self, |conn| {
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user.as_uuid())
+                .fetch_optional(conn)
+                .await?
+        });
+        Ok(hash.flatten().is_some())
+    }
+
+    /// Commits, and returns the user as the transaction left it.
+    pub(crate) async fn commit_returning(mut self, user: UserId) -> Result<UserRecord> {
+        let record = self.user(user).await?;
+        self.commit().await?;
+        Ok(record)
+    }
+
     /// A user, read inside the transaction.
     pub(crate) async fn user(&mut self, id: UserId) -> Result<UserRecord> {
         let row = on_tx!(self, |conn| {

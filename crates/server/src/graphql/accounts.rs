@@ -10,13 +10,13 @@ use steward_domain::policy::{
 use steward_domain::user::{
     Country, EmailAddress, FullName, Phone, PlatformRole, UserStatus, Username,
 };
-use steward_domain::{DomainError, OrganizationId, RoleId, UserId};
+use steward_domain::{DomainError, OrganizationId, UserId};
 use steward_store::{Creator, NewUser, ProfileChanges, UserRecord};
 
 use crate::accounts::renamed;
 use crate::auth::links::new_link;
 use crate::error::{AppError, refused};
-use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::context::{ContextExt as _, actor, parse_id, parse_role_ids};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Language, Membership, User, UserError};
 
@@ -210,17 +210,7 @@ impl AccountMutation {
             None => Some(authorize_platform(actor).map_err(refused)?),
         };
         let parsed = (|| {
-            let roles = input
-                .roles
-                .iter()
-                .map(|role| {
-                    uuid::Uuid::parse_str(role.as_str())
-                        .map(RoleId)
-                        .map_err(|_| {
-                            DomainError::invalid("roles", "contains an id that is not valid")
-                        })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let roles = parse_role_ids("roles", &input.roles)?;
             let user = NewUser {
                 username: Username::parse(&input.username)?,
                 email: EmailAddress::parse(&input.email)?,

@@ -60,6 +60,21 @@ pub fn parse_id<T: From<uuid::Uuid>>(
         .map_err(|_| refused(DomainError::invalid(field, "is not a valid id")))
 }
 
+/// Parses a list of role ids given in the input field `field`; the first bad one refuses the
+/// whole list.
+pub fn parse_role_ids(
+    field: &'static str,
+    ids: &[async_graphql::ID],
+) -> Result<Vec<steward_domain::RoleId>, DomainError> {
+    ids.iter()
+        .map(|id| {
+            uuid::Uuid::parse_str(id.as_str())
+                .map(steward_domain::RoleId)
+                .map_err(|_| DomainError::invalid(field, "contains an id that is not valid"))
+        })
+        .collect()
+}
+
 pub trait ContextExt {
     fn app(&self) -> async_graphql::Result<&App>;
     fn request(&self) -> async_graphql::Result<&RequestContext>;

@@ -4,14 +4,14 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::policy::{ManageUsers, ViewUsers, authorize};
 use steward_domain::user::{EmailAddress, FullName, Username};
-use steward_domain::{DomainError, InvitationId, OrganizationId, RoleId};
+use steward_domain::{DomainError, InvitationId, OrganizationId};
 use steward_store::{InvitationRecord, NewInvitation};
 use time::OffsetDateTime;
 
 use crate::auth::links::new_link;
 use crate::error::{AppError, refused};
 use crate::graphql::connection::{Page, PageRequest};
-use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::context::{ContextExt as _, actor, parse_id, parse_role_ids};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Language, Organization, User, UserError};
 
@@ -215,15 +215,7 @@ async fn managed_invitation(
 }
 
 fn parse_invite(input: &InviteUserInput) -> Result<NewInvitation, DomainError> {
-    let roles = input
-        .roles
-        .iter()
-        .map(|role| {
-            uuid::Uuid::parse_str(role.as_str())
-                .map(RoleId)
-                .map_err(|_| DomainError::invalid("roles", "contains an id that is not valid"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let roles = parse_role_ids("roles", &input.roles)?;
     Ok(NewInvitation {
         email: EmailAddress::parse(&input.email)?,
         full_name: FullName::parse(&input.full_name)
