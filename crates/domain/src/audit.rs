@@ -46,6 +46,7 @@ pub enum AuditAction {
     PasswordReset,
     PasswordResetForced,
     ProfileUpdated,
+    PasswordRulesChanged,
 }
 
 impl AuditAction {
@@ -94,6 +95,7 @@ impl AuditAction {
             AuditAction::PasswordReset => "user.password_reset",
             AuditAction::PasswordResetForced => "user.password_reset_forced",
             AuditAction::ProfileUpdated => "user.profile_updated",
+            AuditAction::PasswordRulesChanged => "organization.password_rules_changed",
         }
     }
 }

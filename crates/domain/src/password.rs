@@ -1,7 +1,8 @@
 //! The password policy of NIST SP 800-63B: length limits, no composition rules, no password
 //! that contains the account's own username or e-mail address, and no weak or common one, as
 //! the zxcvbn strength estimator judges it (score 3 of 4 at least, with the account's own
-//! names counted as known words).
+//! names counted as known words). Composition rules (an upper-case letter, a digit, ...) are
+//! off unless an organization turns them on for its members.
 
 use crate::DomainError;
 
@@ -11,6 +12,93 @@ pub struct PasswordPolicy {
     pub max_len: usize,
     /// The least zxcvbn score (0–4) a password must reach.
     pub min_score: u8,
+    pub composition: CompositionRules,
+}
+
+/// Rules an organization may impose on its members' passwords, all off by default (NIST SP
+/// 800-63B advises against them). A user in several organizations meets the strictest
+/// combination of theirs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompositionRules {
+    pub lowercase: bool,
+    pub uppercase: bool,
+    pub digit: bool,
+    /// Anything that is neither a letter nor a digit, spaces included.
+    pub symbol: bool,
+    /// A longer minimum than the platform's 12.
+    pub min_len: Option<usize>,
+}
+
+impl CompositionRules {
+    /// The shortest minimum an organization may set: the platform's own.
+    pub const MIN_LEN_RANGE: std::ops::RangeInclusive<usize> = 12..=64;
+
+    /// Checks rules an organization administrator asks for.
+    pub fn validate(self) -> Result<Self, DomainError> {
+        if let Some(min_len) = self.min_len
+            && !Self::MIN_LEN_RANGE.contains(&min_len)
+        {
+            return Err(DomainError::invalid(
+                "minLength",
+                format!(
+                    "must be between {} and {}",
+                    Self::MIN_LEN_RANGE.start(),
+                    Self::MIN_LEN_RANGE.end()
+                ),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Every rule of either.
+    pub fn and(self, other: CompositionRules) -> CompositionRules {
+        CompositionRules {
+            lowercase: self.lowercase || other.lowercase,
+            uppercase: self.uppercase || other.uppercase,
+            digit: self.digit || other.digit,
+            symbol: self.symbol || other.symbol,
+            min_len: self.min_len.max(other.min_len),
+        }
+    }
+
+    fn check(self, password: &str) -> Result<(), DomainError> {
+        let missing = [
+            (
+                self.lowercase,
+                "a lower-case letter",
+                password.chars().any(char::is_lowercase),
+            ),
+            (
+                self.uppercase,
+                "an upper-case letter",
+                password.chars().any(char::is_uppercase),
+            ),
+            (
+                self.digit,
+                "a digit",
+                password.chars().any(|c| c.is_numeric()),
+            ),
+            (
+                self.symbol,
+                "a character that is neither a letter nor a digit",
+                password.chars().any(|c| !c.is_alphanumeric()),
+            ),
+        ]
+        .into_iter()
+        .filter(|(required, _, present)| *required && !present)
+        .map(|(_, what, _)| what)
+        .collect::<Vec<_>>();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(DomainError::invalid(
+            "password",
+            format!(
+                "must contain {}: a rule of your organization",
+                missing.join(", ")
+            ),
+        ))
+    }
 }
 
 impl Default for PasswordPolicy {
@@ -19,18 +107,28 @@ impl Default for PasswordPolicy {
             min_len: 12,
             max_len: 128,
             min_score: 3,
+            composition: CompositionRules::default(),
         }
     }
 }
 
 impl PasswordPolicy {
+    /// The platform's policy with an organization's composition rules on top.
+    pub fn with(composition: CompositionRules) -> Self {
+        Self {
+            composition,
+            ..Self::default()
+        }
+    }
+
     /// Checks a new password for the account with the given username and e-mail address.
     pub fn check(&self, password: &str, username: &str, email: &str) -> Result<(), DomainError> {
         let len = password.chars().count();
-        if len < self.min_len {
+        let min_len = self.min_len.max(self.composition.min_len.unwrap_or(0));
+        if len < min_len {
             return Err(DomainError::invalid(
                 "password",
-                format!("must be at least {} characters long", self.min_len),
+                format!("must be at least {min_len} characters long"),
             ));
         }
         if len > self.max_len {
@@ -52,6 +150,7 @@ impl PasswordPolicy {
                 ));
             }
         }
+        self.composition.check(password)?;
         let estimate = zxcvbn::zxcvbn(password, &[username, email]);
         if u8::from(estimate.score()) < self.min_score {
             let hint = estimate
@@ -129,5 +228,56 @@ mod tests {
                 "{strong}"
             );
         }
+    }
+
+    #[test]
+    fn composition_rules_are_off_by_default_and_enforced_when_an_organization_sets_them() {
+        let strong = "correct horse battery staple";
+        assert!(
+            PasswordPolicy::default()
+                .check(strong, "ann", "ann@example.com")
+                .is_ok()
+        );
+        let strict = PasswordPolicy::with(
+            CompositionRules {
+                uppercase: true,
+                digit: true,
+                ..CompositionRules::default()
+            }
+            .and(CompositionRules {
+                symbol: true,
+                min_len: Some(30),
+                ..CompositionRules::default()
+            }),
+        );
+        let error = strict
+            .check(strong, "ann", "ann@example.com")
+            .expect_err("too short for the stricter organization");
+        assert!(error.to_string().contains("at least 30"), "{error}");
+        let error = strict
+            .check(
+                "correct horse battery staple here",
+                "ann",
+                "ann@example.com",
+            )
+            .expect_err("no upper-case letter or digit");
+        let message = error.to_string();
+        assert!(
+            message.contains("an upper-case letter, a digit") && !message.contains("neither"),
+            "{message}"
+        );
+        assert!(
+            strict
+                .check("Correct horse battery staple 42", "ann", "ann@example.com")
+                .is_ok()
+        );
+        assert!(
+            CompositionRules {
+                min_len: Some(8),
+                ..CompositionRules::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -2,10 +2,10 @@
 //! address, resetting a password. They need the password hasher, so they live here rather
 //! than in the resolvers.
 
-use steward_domain::DomainError;
 use steward_domain::link::{LinkPurpose, unknown};
 use steward_domain::password::PasswordPolicy;
 use steward_domain::user::EmailAddress;
+use steward_domain::{DomainError, UserId};
 use steward_store::{AuditEntry, InvitationRecord, StoreError, UserRecord};
 
 use crate::app::App;
@@ -24,6 +24,14 @@ fn split<T>(result: Result<T, StoreError>) -> Outcome<T> {
 }
 
 impl App {
+    /// The policy a new password of `user` must meet: the platform's, with the strictest
+    /// composition rules of the user's organizations.
+    pub async fn password_policy_for(&self, user: UserId) -> Result<PasswordPolicy, AppError> {
+        Ok(PasswordPolicy::with(
+            self.store.password_rules_for_user(user).await?,
+        ))
+    }
+
     /// Checks the link of `token` for `purpose` and, when a password is given, the password
     /// against the policy and the link holder's names, and hashes it. Nothing is hashed for a
     /// dead link, so made-up tokens cost no hashing.
@@ -44,9 +52,11 @@ impl App {
         let Some(password) = password else {
             return Ok(Ok(None));
         };
-        if let Err(error) =
-            PasswordPolicy::default().check(&password, &holder.user.username, &holder.user.email)
-        {
+        if let Err(error) = self.password_policy_for(holder.user.id).await?.check(
+            &password,
+            &holder.user.username,
+            &holder.user.email,
+        ) {
             return Ok(Err(renamed(error, field)));
         }
         Ok(Ok(Some(self.passwords.hash(password).await?)))

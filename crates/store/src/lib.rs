@@ -25,6 +25,7 @@ mod groups;
 mod invitations;
 mod organizations;
 mod outbox;
+mod password_rules;
 mod pool;
 mod preferences;
 mod projects;

@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom as _;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::login::LoginName;
-use steward_domain::password::PasswordPolicy;
 use steward_domain::policy::{Actor, MemberGrant};
 use steward_domain::user::{PlatformRole, UserStatus};
 use steward_domain::{DomainError, OrganizationId, RoleId, SessionId, UserId};
@@ -311,9 +310,11 @@ impl App {
         if had_password && verification == Verification::Invalid {
             return Ok(Err(DomainError::invalid("currentPassword", "is wrong")));
         }
-        if let Err(error) =
-            PasswordPolicy::default().check(&new_password, &user.username, &user.email)
-        {
+        if let Err(error) = self.password_policy_for(principal.user_id).await?.check(
+            &new_password,
+            &user.username,
+            &user.email,
+        ) {
             return Ok(Err(DomainError::invalid(
                 "newPassword",
                 error_reason(&error),

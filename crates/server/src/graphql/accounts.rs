@@ -209,6 +209,20 @@ impl AccountMutation {
             Some(_) => None,
             None => Some(authorize_platform(actor).map_err(refused)?),
         };
+        let app = ctx.app()?;
+        let policy = match organization {
+            Some(organization) => PasswordPolicy::with(
+                app.store
+                    .password_rules_of_organizations(&[organization])
+                    .await
+                    .map_err(AppError::from)?
+                    .into_iter()
+                    .map(|(_, rules)| rules)
+                    .next()
+                    .unwrap_or_default(),
+            ),
+            None => PasswordPolicy::default(),
+        };
         let parsed = (|| {
             let roles = parse_role_ids("roles", &input.roles)?;
             let user = NewUser {
@@ -223,7 +237,7 @@ impl AccountMutation {
                 language: input.language.into(),
             };
             if let Some(password) = &input.temporary_password {
-                PasswordPolicy::default()
+                policy
                     .check(password, user.username.as_str(), user.email.as_str())
                     .map_err(|error| renamed(error, "temporaryPassword"))?;
             }
@@ -233,7 +247,6 @@ impl AccountMutation {
             Ok(parsed) => parsed,
             Err(error) => return Ok(user_payload(Err(error), "input")),
         };
-        let app = ctx.app()?;
         if let Some(password) = input.temporary_password {
             user.password_hash = Some(app.passwords.hash(password).await?);
         }

@@ -160,6 +160,31 @@ impl Loader<OrganizationId> for EmailDomainsOfOrganizationLoader {
     }
 }
 
+/// The password composition rules of organizations (all off for one without rules).
+pub struct PasswordRulesOfOrganizationLoader(Store);
+
+impl Loader<OrganizationId> for PasswordRulesOfOrganizationLoader {
+    type Value = steward_domain::password::CompositionRules;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[OrganizationId],
+    ) -> Result<HashMap<OrganizationId, Self::Value>, LoadError> {
+        let mut by_organization: HashMap<OrganizationId, Self::Value> = keys
+            .iter()
+            .map(|key| (*key, Self::Value::default()))
+            .collect();
+        by_organization.extend(
+            self.0
+                .password_rules_of_organizations(keys)
+                .await
+                .map_err(load_error)?,
+        );
+        Ok(by_organization)
+    }
+}
+
 pub struct ProjectsOfOrganizationLoader(Store);
 
 impl Loader<OrganizationId> for ProjectsOfOrganizationLoader {
@@ -309,6 +334,7 @@ pub struct Loaders {
     pub roles: DataLoader<RoleLoader>,
     pub roles_of_organization: DataLoader<RolesOfOrganizationLoader>,
     pub email_domains_of_organization: DataLoader<EmailDomainsOfOrganizationLoader>,
+    pub password_rules_of_organization: DataLoader<PasswordRulesOfOrganizationLoader>,
     pub projects_of_organization: DataLoader<ProjectsOfOrganizationLoader>,
     pub projects: DataLoader<ProjectLoader>,
     pub bindings_of_user: DataLoader<BindingsOfUserLoader>,
@@ -326,6 +352,9 @@ impl Loaders {
             roles: batched(RoleLoader(store.clone())),
             roles_of_organization: batched(RolesOfOrganizationLoader(store.clone())),
             email_domains_of_organization: batched(EmailDomainsOfOrganizationLoader(store.clone())),
+            password_rules_of_organization: batched(PasswordRulesOfOrganizationLoader(
+                store.clone(),
+            )),
             projects_of_organization: batched(ProjectsOfOrganizationLoader(store.clone())),
             projects: batched(ProjectLoader(store.clone())),
             bindings_of_user: batched(BindingsOfUserLoader(store.clone())),

@@ -202,6 +202,21 @@ pub struct OrganizationPayload {
 }
 
 #[derive(InputObject)]
+pub struct SetPasswordRulesInput {
+    pub organization: ID,
+    #[graphql(default)]
+    pub require_lowercase: bool,
+    #[graphql(default)]
+    pub require_uppercase: bool,
+    #[graphql(default)]
+    pub require_digit: bool,
+    #[graphql(default)]
+    pub require_symbol: bool,
+    /// 12 to 64; left out, the platform's 12.
+    pub min_length: Option<i32>,
+}
+
+#[derive(InputObject)]
 pub struct CreateProjectInput {
     pub organization: ID,
     pub name: String,
@@ -322,6 +337,35 @@ impl OrganizationSettingsMutation {
             )?,
             Err(error) => Err(error),
         };
+        Self::organization_payload(ctx, organization, outcome).await
+    }
+
+    /// Sets the password composition rules the organization's members must meet from their
+    /// next password on (a member of several organizations meets the strictest of them).
+    /// Rules left out are off; `minLength` is 12 to 64. Needs `ORGANIZATION/MANAGE`.
+    async fn set_password_rules(
+        &self,
+        ctx: &Context<'_>,
+        input: SetPasswordRulesInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let proof =
+            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let rules = steward_domain::password::CompositionRules {
+            lowercase: input.require_lowercase,
+            uppercase: input.require_uppercase,
+            digit: input.require_digit,
+            symbol: input.require_symbol,
+            min_len: input
+                .min_length
+                .map(|length| usize::try_from(length).unwrap_or(0)),
+        };
+        let outcome = expected(
+            ctx.app()?
+                .store
+                .set_password_rules(&proof, rules, &ctx.audit_entry()?)
+                .await,
+        )?;
         Self::organization_payload(ctx, organization, outcome).await
     }
 

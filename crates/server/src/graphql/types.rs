@@ -174,6 +174,32 @@ impl User {
     }
 }
 
+/// Password composition rules of an organization.
+#[derive(SimpleObject, Debug, Clone, Copy)]
+pub struct PasswordRules {
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_digit: bool,
+    /// A character that is neither a letter nor a digit (a space counts).
+    pub require_symbol: bool,
+    /// The shortest password allowed: the platform's 12 unless the organization asks more.
+    pub min_length: i32,
+}
+
+impl From<steward_domain::password::CompositionRules> for PasswordRules {
+    fn from(rules: steward_domain::password::CompositionRules) -> Self {
+        let platform = steward_domain::password::PasswordPolicy::default().min_len;
+        PasswordRules {
+            require_lowercase: rules.lowercase,
+            require_uppercase: rules.uppercase,
+            require_digit: rules.digit,
+            require_symbol: rules.symbol,
+            min_length: i32::try_from(rules.min_len.unwrap_or(platform).max(platform))
+                .unwrap_or(i32::MAX),
+        }
+    }
+}
+
 /// A user's standing in one organization.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "steward_domain::membership::MembershipStatus")]
@@ -305,6 +331,20 @@ impl Organization {
             .load_one(self.0.id)
             .await?
             .unwrap_or_default())
+    }
+
+    /// What the organization demands of its members' passwords beyond the platform's policy
+    /// (12–128 characters, not the username or e-mail, not weak or common). All off by
+    /// default. Needs `ORGANIZATION/VIEW`.
+    async fn password_rules(&self, ctx: &Context<'_>) -> async_graphql::Result<PasswordRules> {
+        authorize::<ViewOrganization>(actor(ctx).await?, self.0.id).map_err(refused)?;
+        let rules = ctx
+            .loaders()?
+            .password_rules_of_organization
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default();
+        Ok(PasswordRules::from(rules))
     }
 
     /// The organization's projects by name, archived ones included. Needs `ORGANIZATION/VIEW`.
