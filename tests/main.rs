@@ -14,6 +14,7 @@ mod mail;
 mod organizations;
 mod preferences;
 mod roles;
+mod sessions;
 mod smtp_sink;
 mod support;
 mod tokens;

@@ -1,6 +1,7 @@
 //! `cargo xtask`: maintainers' commands. One module per command, each with `run`.
 
 mod admin;
+mod keys;
 mod migrate;
 mod outbox;
 mod pg;
@@ -27,6 +28,8 @@ enum Command {
     Pg(pg::Pg),
     /// List the notification outbox, or queue failed messages again.
     Outbox(outbox::Outbox),
+    /// Add a new signing key for access tokens and retire the one in use.
+    RotateSigningKey(keys::RotateSigningKey),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         Command::CreateAdmin(command) => command.run(),
         Command::Pg(command) => command.run(),
         Command::Outbox(command) => command.run(),
+        Command::RotateSigningKey(command) => command.run(),
     }
 }
 

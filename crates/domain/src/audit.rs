@@ -47,6 +47,10 @@ pub enum AuditAction {
     PasswordResetForced,
     ProfileUpdated,
     PasswordRulesChanged,
+    SessionRefreshed,
+    RefreshTokenReused,
+    SessionsRevoked,
+    SigningKeyRotated,
 }
 
 impl AuditAction {
@@ -96,6 +100,10 @@ impl AuditAction {
             AuditAction::PasswordResetForced => "user.password_reset_forced",
             AuditAction::ProfileUpdated => "user.profile_updated",
             AuditAction::PasswordRulesChanged => "organization.password_rules_changed",
+            AuditAction::SessionRefreshed => "session.refreshed",
+            AuditAction::RefreshTokenReused => "session.refresh_token_reused",
+            AuditAction::SessionsRevoked => "session.all_revoked",
+            AuditAction::SigningKeyRotated => "signing_key.rotated",
         }
     }
 }

@@ -61,4 +61,15 @@ impl App {
             clock: Clock::default(),
         })
     }
+
+    /// Follows a signing key rotation made elsewhere (see [`TokenKeys::reload`]).
+    pub async fn reload_signing_keys(&self) -> Result<(), AppError> {
+        self.tokens
+            .reload(
+                &self.store,
+                self.clock.now(),
+                self.settings.access_token_ttl,
+            )
+            .await
+    }
 }

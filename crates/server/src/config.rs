@@ -182,6 +182,11 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_SESSION_TTL_SECONDS", default_value_t = 30 * 24 * 3600)]
     pub session_ttl_seconds: u64,
 
+    /// How often the signing keys are read again from the database, in seconds, so that a
+    /// rotation (`cargo xtask rotate-signing-key`) reaches every running instance.
+    #[arg(long, env = "STEWARD_SIGNING_KEY_RELOAD_SECONDS", default_value_t = 60)]
+    pub signing_key_reload_seconds: u64,
+
     /// Log line format.
     #[arg(long, env = "STEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

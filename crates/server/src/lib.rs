@@ -37,15 +37,17 @@ pub struct RunningServer {
     pub app: App,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    stop_mail: watch::Sender<bool>,
+    /// Stops the background workers (mail delivery, signing key reload).
+    stop_workers: watch::Sender<bool>,
     mail_task: JoinHandle<()>,
+    key_task: JoinHandle<()>,
 }
 
 impl RunningServer {
     /// Stops accepting connections, lets requests in flight finish, and closes the database.
     pub async fn shutdown(self) -> Result<(), AppError> {
         let _ = self.stop.send(());
-        let _ = self.stop_mail.send(true);
+        let _ = self.stop_workers.send(true);
         let served = self
             .task
             .await
@@ -53,6 +55,9 @@ impl RunningServer {
         self.mail_task
             .await
             .map_err(|error| AppError::internal(format!("the mail worker failed: {error}")))?;
+        self.key_task.await.map_err(|error| {
+            AppError::internal(format!("the signing key reload failed: {error}"))
+        })?;
         self.app.store.close().await;
         served.map_err(|error| AppError::internal(format!("serving failed: {error}")))
     }
@@ -95,7 +100,12 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
     if mailer.is_local() {
         tracing::info!("no SMTP server configured: mail goes to the local mailbox");
     }
-    let (stop_mail, mail_stopped) = watch::channel(false);
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let key_task = tokio::spawn(reload_signing_keys(
+        app.clone(),
+        std::time::Duration::from_secs(config.signing_key_reload_seconds.max(1)),
+        workers_stopped.clone(),
+    ));
     let mail_task = tokio::spawn(
         mail::DeliveryWorker {
             store: app.store.clone(),
@@ -103,7 +113,7 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
             policy: mail::DeliveryPolicy::from_config(&config.mail),
             clock: app.clock.clone(),
         }
-        .run(mail_stopped),
+        .run(workers_stopped),
     );
     tracing::info!(address = %local_addr, backend = ?app.store.backend(), "steward is listening");
     Ok(RunningServer {
@@ -112,9 +122,30 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
         app,
         stop,
         task,
-        stop_mail,
+        stop_workers,
         mail_task,
+        key_task,
     })
+}
+
+/// Reads the signing keys again every `every` until told to stop.
+async fn reload_signing_keys(
+    app: App,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if let Err(error) = app.reload_signing_keys().await {
+            tracing::error!(error = %error.describe(), "reloading the signing keys failed");
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

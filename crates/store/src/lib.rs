@@ -29,6 +29,7 @@ mod password_rules;
 mod pool;
 mod preferences;
 mod projects;
+mod refresh_tokens;
 mod roles;
 mod sessions;
 mod signing_keys;
@@ -50,6 +51,7 @@ pub use outbox::{
 };
 pub use pool::{Backend, Store, StoreOptions, Tx};
 pub use projects::ProjectRecord;
+pub use refresh_tokens::{NewRefreshToken, Refreshed, SessionRecord};
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
 pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};

@@ -83,4 +83,42 @@ impl Store {
         .await?;
         tx.commit().await
     }
+
+    /// Adds `key` and retires every key in use, in one transaction: new tokens are signed
+    /// with `key`, and the retired keys still verify (and stay published) until tokens they
+    /// signed have expired.
+    pub async fn rotate_signing_key(&self, key: &NewSigningKey, entry: &AuditEntry) -> Result<()> {
+        let id = SigningKeyId::new();
+        let now = Timestamp::from(entry.at);
+        let mut tx = self.begin().await?;
+        let retired: Vec<String> = on_tx!(&mut tx, |conn| {
+            let retired = sqlx::query_scalar(
+                "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL RETURNING kid",
+            )
+            .bind(now)
+            .fetch_all(&mut *conn)
+            .await?;
+            sqlx::query(
+                "INSERT INTO signing_keys (id, kid, algorithm, private_key, public_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id.as_uuid())
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(now)
+            .execute(conn)
+            .await?;
+            retired
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::SigningKeyRotated, AuditOutcome::Success)
+                .target("signing_key", &key.kid)
+                .detail(serde_json::json!({ "algorithm": key.algorithm, "retired": retired })),
+        )
+        .await?;
+        tx.commit().await
+    }
 }

@@ -284,9 +284,26 @@ impl Store {
         rehashed_password: Option<&str>,
         entry: &AuditEntry,
     ) -> Result<()> {
+        self.record_login_with_refresh(session, rehashed_password, None, entry)
+            .await
+    }
+
+    /// [`Store::record_login`], with the session's first refresh token in the same
+    /// transaction.
+    pub async fn record_login_with_refresh(
+        &self,
+        session: &NewSession,
+        rehashed_password: Option<&str>,
+        refresh: Option<&crate::NewRefreshToken>,
+        entry: &AuditEntry,
+    ) -> Result<()> {
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
         tx.insert_session(session).await?;
+        if let Some(refresh) = refresh {
+            tx.insert_refresh_token(session.id, refresh, entry.at)
+                .await?;
+        }
         on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "UPDATE users SET last_login_at = $2, \

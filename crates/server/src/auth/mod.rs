@@ -12,11 +12,14 @@ use steward_domain::login::LoginName;
 use steward_domain::policy::{Actor, MemberGrant};
 use steward_domain::user::{PlatformRole, UserStatus};
 use steward_domain::{DomainError, OrganizationId, RoleId, SessionId, UserId};
-use steward_store::{AuditEntry, NewSession, SessionPrincipal, UserRecord};
+use steward_store::{
+    AuditEntry, NewRefreshToken, NewSession, Refreshed, SessionPrincipal, UserRecord,
+};
 use time::OffsetDateTime;
 
 use crate::app::App;
 use crate::error::AppError;
+use links::hash_token;
 use password::Verification;
 
 /// `bytes` random bytes from the operating system, URL-safe base64 encoded.
@@ -69,7 +72,19 @@ pub struct ClientInfo {
 pub struct LoginSuccess {
     pub access_token: String,
     pub expires_at: OffsetDateTime,
+    /// Opaque; exchanged for a new pair by `refreshSession`, once.
+    pub refresh_token: String,
+    pub refresh_expires_at: OffsetDateTime,
     pub user: UserRecord,
+}
+
+/// A session renewed with a refresh token.
+#[derive(Debug, Clone)]
+pub struct RefreshSuccess {
+    pub access_token: String,
+    pub expires_at: OffsetDateTime,
+    pub refresh_token: String,
+    pub refresh_expires_at: OffsetDateTime,
 }
 
 /// An expected reason a login fails.
@@ -240,8 +255,9 @@ impl App {
             actor: Some(candidate.id),
             ..entry
         };
+        let refresh = self.new_refresh_token(now)?;
         self.store
-            .record_login(&session, rehashed.as_deref(), &entry)
+            .record_login_with_refresh(&session, rehashed.as_deref(), Some(&refresh.1), &entry)
             .await?;
         let (access_token, expires_at) = self.tokens.issue(
             candidate.id,
@@ -258,7 +274,68 @@ impl App {
         Ok(Ok(LoginSuccess {
             access_token,
             expires_at,
+            refresh_token: refresh.0,
+            refresh_expires_at: refresh.1.expires_at,
             user,
+        }))
+    }
+
+    /// A new refresh token (for the client) and what the store keeps of it.
+    fn new_refresh_token(
+        &self,
+        now: OffsetDateTime,
+    ) -> Result<(String, NewRefreshToken), AppError> {
+        let token = random_token(32)?;
+        let stored = NewRefreshToken {
+            token_hash: hash_token(&token),
+            expires_at: now + self.settings.session_ttl,
+        };
+        Ok((token, stored))
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token; the one
+    /// given is used up. A token presented a second time ends its session.
+    pub async fn refresh_session(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> Result<Result<RefreshSuccess, DomainError>, AppError> {
+        let entry = AuditEntry {
+            actor: None,
+            client_address: client.address.clone(),
+            at: now,
+        };
+        let next = self.new_refresh_token(now)?;
+        let refreshed = match self
+            .store
+            .refresh_session(&hash_token(refresh_token), &next.1, &entry)
+            .await
+        {
+            Ok(refreshed) => refreshed,
+            Err(steward_store::StoreError::Domain(error)) => return Ok(Err(error)),
+            Err(error) => return Err(error.into()),
+        };
+        let Refreshed::Rotated {
+            session,
+            user,
+            active,
+        } = refreshed
+        else {
+            return Ok(Err(DomainError::invalid(
+                "refreshToken",
+                "this refresh token was used before, so a copy of it may be in other hands: \
+                 the session has been ended for safety; log in again",
+            )));
+        };
+        let (access_token, expires_at) =
+            self.tokens
+                .issue(user, session, active, now, self.settings.access_token_ttl)?;
+        Ok(Ok(RefreshSuccess {
+            access_token,
+            expires_at,
+            refresh_token: next.0,
+            refresh_expires_at: next.1.expires_at,
         }))
     }
 

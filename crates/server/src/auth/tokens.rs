@@ -58,6 +58,8 @@ impl AccessClaims {
 
 struct LoadedKey {
     kid: String,
+    /// A retired key verifies tokens it signed before the rotation, and signs nothing.
+    retired: bool,
     encoding: EncodingKey,
     decoding: DecodingKey,
     public_key: Vec<u8>,
@@ -117,6 +119,46 @@ impl TokenKeys {
         })
     }
 
+    /// Reads the keys again, so that a rotation made elsewhere (`cargo xtask
+    /// rotate-signing-key`, another instance) is followed: its new key signs from now on, and
+    /// a retired key is dropped once every token it signed has expired. Keeps the keys it has
+    /// when none of those read is usable.
+    pub async fn reload(
+        &self,
+        store: &Store,
+        now: OffsetDateTime,
+        token_ttl: std::time::Duration,
+    ) -> Result<(), AppError> {
+        let records = store.signing_keys(now - token_ttl).await?;
+        let keys = records
+            .iter()
+            .map(load_key)
+            .collect::<Result<Vec<_>, _>>()?;
+        if !keys.iter().any(|key| !key.retired) {
+            return Err(AppError::internal(
+                "no signing key in use was found; keeping the loaded keys",
+            ));
+        }
+        let changed = {
+            let current = self.snapshot();
+            current
+                .iter()
+                .map(|key| &key.kid)
+                .ne(keys.iter().map(|key| &key.kid))
+        };
+        if changed {
+            tracing::info!(
+                keys = ?keys.iter().map(|key| (&key.kid, key.retired)).collect::<Vec<_>>(),
+                "signing keys reloaded"
+            );
+        }
+        match self.keys.write() {
+            Ok(mut slot) => *slot = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
+        Ok(())
+    }
+
     fn snapshot(&self) -> Arc<Vec<LoadedKey>> {
         match self.keys.read() {
             Ok(keys) => keys.clone(),
@@ -135,8 +177,9 @@ impl TokenKeys {
     ) -> Result<(String, OffsetDateTime), AppError> {
         let keys = self.snapshot();
         let key = keys
-            .first()
-            .ok_or_else(|| AppError::internal("no signing key is loaded"))?;
+            .iter()
+            .find(|key| !key.retired)
+            .ok_or_else(|| AppError::internal("no signing key in use is loaded"))?;
         let expires_at = now + ttl;
         let claims = AccessClaims {
             iss: self.issuer.clone(),
@@ -229,6 +272,7 @@ fn load_key(record: &SigningKeyRecord) -> Result<LoadedKey, AppError> {
         .map_err(|_| AppError::internal(format!("signing key {} is damaged", record.kid)))?;
     Ok(LoadedKey {
         kid: record.kid.clone(),
+        retired: record.retired_at.is_some(),
         encoding: EncodingKey::from_ed_der(&record.private_key),
         decoding: DecodingKey::from_ed_der(&record.public_key),
         public_key: record.public_key.clone(),

@@ -10,6 +10,7 @@ use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::preferences::PreferencesMutation;
 use crate::graphql::roles::RoleMutation;
+use crate::graphql::sessions::SessionMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
 
 /// Every mutation, merged from one object per area.
@@ -24,6 +25,7 @@ pub struct Mutation(
     PreferencesMutation,
     InvitationMutation,
     AccountMutation,
+    SessionMutation,
 );
 
 #[derive(Default)]
@@ -42,6 +44,10 @@ pub struct LoginPayload {
     pub access_token: Option<String>,
     /// When the access token stops working.
     pub expires_at: Option<OffsetDateTime>,
+    /// Keep it safe: `refreshSession` exchanges it, once, for a new access token and a new
+    /// refresh token. It is good for 30 days from its last use.
+    pub refresh_token: Option<String>,
+    pub refresh_expires_at: Option<OffsetDateTime>,
     pub user: Option<User>,
     pub errors: Vec<UserError>,
 }
@@ -84,6 +90,8 @@ impl AuthMutation {
             Ok(success) => LoginPayload {
                 access_token: Some(success.access_token),
                 expires_at: Some(success.expires_at),
+                refresh_token: Some(success.refresh_token),
+                refresh_expires_at: Some(success.refresh_expires_at),
                 user: Some(User(success.user)),
                 errors: Vec::new(),
             },
