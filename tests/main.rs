@@ -9,6 +9,7 @@ mod endpoints;
 mod groups;
 mod isolation;
 mod lifecycle;
+mod lockout;
 mod login;
 mod mail;
 mod organizations;

@@ -51,6 +51,8 @@ pub enum AuditAction {
     RefreshTokenReused,
     SessionsRevoked,
     SigningKeyRotated,
+    LoginLockedOut,
+    LoginLockoutCleared,
 }
 
 impl AuditAction {
@@ -104,6 +106,8 @@ impl AuditAction {
             AuditAction::RefreshTokenReused => "session.refresh_token_reused",
             AuditAction::SessionsRevoked => "session.all_revoked",
             AuditAction::SigningKeyRotated => "signing_key.rotated",
+            AuditAction::LoginLockedOut => "login.locked_out",
+            AuditAction::LoginLockoutCleared => "login.lockout_cleared",
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod preferences;
+pub mod throttle;
 pub mod user;
 
 pub use error::DomainError;

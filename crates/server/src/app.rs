@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use steward_domain::throttle::ThrottlePolicy;
 use steward_store::Store;
 use time::OffsetDateTime;
 
@@ -18,6 +19,9 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// Development mode (`--dev`): the local mailbox is listed in GraphQL.
     pub dev: bool,
+    /// Lockouts after failed logins, per account and per client address.
+    pub account_throttle: ThrottlePolicy,
+    pub address_throttle: ThrottlePolicy,
 }
 
 /// Cheap to clone: every part is shared.
@@ -57,6 +61,8 @@ impl App {
                 access_token_ttl: config.access_token_ttl(),
                 session_ttl: config.session_ttl(),
                 dev: config.dev,
+                account_throttle: config.throttle_policies().0,
+                address_throttle: config.throttle_policies().1,
             },
             clock: Clock::default(),
         })

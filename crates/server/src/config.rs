@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use steward_domain::throttle::ThrottlePolicy;
 
 /// Where the data lives. Shared by `serve`, `migrate` and the maintainers' `cargo xtask`.
 #[derive(Args, Debug, Clone)]
@@ -187,6 +188,27 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_SIGNING_KEY_RELOAD_SECONDS", default_value_t = 60)]
     pub signing_key_reload_seconds: u64,
 
+    /// Failed logins of one account before it is locked out (Keycloak's default: 30).
+    #[arg(long, env = "STEWARD_LOCKOUT_FAILURES", default_value_t = 30)]
+    pub lockout_failures: u32,
+
+    /// Failed logins from one client address before it is locked out. Higher than for an
+    /// account: many people may share an address.
+    #[arg(long, env = "STEWARD_LOCKOUT_ADDRESS_FAILURES", default_value_t = 100)]
+    pub lockout_address_failures: u32,
+
+    /// The first lockout's length in seconds, added again at every further failure.
+    #[arg(long, env = "STEWARD_LOCKOUT_WAIT_SECONDS", default_value_t = 60)]
+    pub lockout_wait_seconds: u64,
+
+    /// The longest lockout, in seconds.
+    #[arg(long, env = "STEWARD_LOCKOUT_MAX_WAIT_SECONDS", default_value_t = 15 * 60)]
+    pub lockout_max_wait_seconds: u64,
+
+    /// Seconds after the last failure when the count starts again.
+    #[arg(long, env = "STEWARD_LOCKOUT_RESET_SECONDS", default_value_t = 12 * 3600)]
+    pub lockout_reset_seconds: u64,
+
     /// Log line format.
     #[arg(long, env = "STEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -219,6 +241,23 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The lockout policies for accounts and for client addresses.
+    pub fn throttle_policies(&self) -> (ThrottlePolicy, ThrottlePolicy) {
+        let seconds =
+            |value: u64| time::Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX));
+        let account = ThrottlePolicy {
+            max_failures: self.lockout_failures,
+            wait_increment: seconds(self.lockout_wait_seconds),
+            max_wait: seconds(self.lockout_max_wait_seconds),
+            reset_after: seconds(self.lockout_reset_seconds),
+        };
+        let address = ThrottlePolicy {
+            max_failures: self.lockout_address_failures,
+            ..account
+        };
+        (account, address)
+    }
+
     pub fn access_token_ttl(&self) -> Duration {
         Duration::from_secs(self.access_token_ttl_seconds)
     }

@@ -35,6 +35,7 @@ mod sessions;
 mod signing_keys;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod throttles;
 mod timestamp;
 mod user_directory;
 mod users;

@@ -96,6 +96,12 @@ pub enum LoginFailure {
     WrongCredentials,
     /// The password is right but the account may not log in now.
     NotActive(UserStatus),
+    /// Too many failures for the account or the client address; the password was not
+    /// checked.
+    LockedOut {
+        until: OffsetDateTime,
+        now: OffsetDateTime,
+    },
 }
 
 impl LoginFailure {
@@ -110,6 +116,9 @@ impl LoginFailure {
                 "the account is suspended; ask an administrator to reactivate it".to_owned()
             }
             LoginFailure::NotActive(_) => "the account has been deleted".to_owned(),
+            LoginFailure::LockedOut { until, now } => {
+                steward_domain::throttle::locked_out(*until, *now)
+            }
         }
     }
 
@@ -118,6 +127,7 @@ impl LoginFailure {
             LoginFailure::Invalid(_) => "invalid_input",
             LoginFailure::WrongCredentials => "wrong_credentials",
             LoginFailure::NotActive(_) => "account_not_active",
+            LoginFailure::LockedOut { .. } => "locked_out",
         }
     }
 }
@@ -212,8 +222,8 @@ impl App {
             client_address: client.address.clone(),
             at: now,
         };
-        let candidate = match LoginName::parse(login) {
-            Ok(name) => self.store.login_candidate(&name.normalized()).await?,
+        let name = match LoginName::parse(login) {
+            Ok(name) => name,
             Err(error) => {
                 // A malformed login still costs a hash, so input shape reveals nothing.
                 self.passwords.verify(password, None).await?;
@@ -222,6 +232,22 @@ impl App {
                     .await;
             }
         };
+        let candidate = self.store.login_candidate(&name.normalized()).await?;
+        // An unknown name is throttled under its own key, exactly like an account, so a
+        // lockout does not tell whether the account exists.
+        let mut keys = vec![match &candidate {
+            Some(candidate) => format!("account:{}", candidate.id),
+            None => format!("login:{}", name.normalized()),
+        }];
+        if let Some(address) = &client.address {
+            keys.push(format!("address:{address}"));
+        }
+        if let Some(until) = self.store.login_locked_until(&keys, now).await? {
+            let actor = candidate.as_ref().map(|candidate| candidate.id);
+            return self
+                .login_failed(&entry, actor, login, LoginFailure::LockedOut { until, now })
+                .await;
+        }
         let stored_hash = candidate
             .as_ref()
             .and_then(|candidate| candidate.password_hash.clone());
@@ -230,11 +256,13 @@ impl App {
             (Some(candidate), Verification::Valid { rehashed }) => (candidate, rehashed),
             (candidate, _) => {
                 let actor = candidate.map(|candidate| candidate.id);
+                self.count_login_failure(&entry, actor, &keys).await?;
                 return self
                     .login_failed(&entry, actor, login, LoginFailure::WrongCredentials)
                     .await;
             }
         };
+        self.store.clear_login_throttle(&keys[0]).await?;
         if !candidate.status.can_log_in() {
             let failure = LoginFailure::NotActive(candidate.status);
             return self
@@ -337,6 +365,64 @@ impl App {
             refresh_token: next.0,
             refresh_expires_at: next.1.expires_at,
         }))
+    }
+
+    /// Counts a wrong password against each key; a key this failure locks gets an audit
+    /// event of its own.
+    async fn count_login_failure(
+        &self,
+        entry: &AuditEntry,
+        user: Option<UserId>,
+        keys: &[String],
+    ) -> Result<(), AppError> {
+        for key in keys {
+            let policy = if key.starts_with("address:") {
+                &self.settings.address_throttle
+            } else {
+                &self.settings.account_throttle
+            };
+            if let Some(until) = self
+                .store
+                .record_login_failure(key, policy, entry.at)
+                .await?
+            {
+                let mut event = AuditEntry {
+                    actor: user,
+                    ..entry.clone()
+                }
+                .event(AuditAction::LoginLockedOut, AuditOutcome::Failure)
+                .detail(serde_json::json!({
+                    "key": key.split(':').next().unwrap_or_default(),
+                    "until": until.format(&time::format_description::well_known::Rfc3339).ok(),
+                }));
+                if let Some(user) = user {
+                    event = event.target("user", user);
+                }
+                self.store.record_audit_event(&event).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the lockout of an account the caller may administer.
+    pub async fn clear_login_lockout(
+        &self,
+        user: UserId,
+        entry: &AuditEntry,
+    ) -> Result<bool, AppError> {
+        let cleared = self
+            .store
+            .clear_login_throttle(&format!("account:{user}"))
+            .await?;
+        self.store
+            .record_audit_event(
+                &entry
+                    .event(AuditAction::LoginLockoutCleared, AuditOutcome::Success)
+                    .target("user", user)
+                    .detail(serde_json::json!({ "hadFailures": cleared })),
+            )
+            .await?;
+        Ok(cleared)
     }
 
     async fn login_failed(

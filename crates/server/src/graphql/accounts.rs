@@ -46,6 +46,13 @@ pub struct MembershipPayload {
 }
 
 #[derive(SimpleObject)]
+pub struct ClearLoginLockoutPayload {
+    /// Whether the account had failed logins counted against it.
+    pub cleared: bool,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
 pub struct RequestPasswordResetPayload {
     /// The same whether or not the address belongs to an account.
     pub message: String,
@@ -421,6 +428,23 @@ impl AccountMutation {
                 .await,
         )?;
         Ok(user_payload(result, "user"))
+    }
+
+    /// Lets a user who was locked out after failed logins try again at once (the lockout of
+    /// their client address, if any, stays). Same permissions as `suspendUser`.
+    async fn clear_login_lockout(
+        &self,
+        ctx: &Context<'_>,
+        user: ID,
+    ) -> async_graphql::Result<ClearLoginLockoutPayload> {
+        let user: UserId = parse_id("user", &user)?;
+        account_proof(ctx, user).await?;
+        let entry = ctx.audit_entry()?;
+        let cleared = ctx.app()?.clear_login_lockout(user, &entry).await?;
+        Ok(ClearLoginLockoutPayload {
+            cleared,
+            errors: Vec::new(),
+        })
     }
 
     /// An administrator edits a user's profile (never the e-mail address). Same permissions

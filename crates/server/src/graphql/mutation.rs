@@ -162,5 +162,10 @@ fn login_error(failure: &LoginFailure) -> UserError {
             code: UserErrorCode::AccountNotActive,
             message: failure.message(),
         },
+        LoginFailure::LockedOut { .. } => UserError {
+            field: Vec::new(),
+            code: UserErrorCode::LockedOut,
+            message: failure.message(),
+        },
     }
 }

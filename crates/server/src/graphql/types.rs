@@ -563,6 +563,9 @@ pub enum UserErrorCode {
     WrongCredentials,
     /// The account may not log in in its current status.
     AccountNotActive,
+    /// Too many failed logins for the account or the client address: wait, or ask an
+    /// administrator to clear the lockout.
+    LockedOut,
 }
 
 impl UserError {
