@@ -47,6 +47,8 @@ pub enum AuditAction {
     PasswordResetForced,
     ProfileUpdated,
     PasswordRulesChanged,
+    SshKeyAdded,
+    SshKeyRemoved,
 }
 
 impl AuditAction {
@@ -96,6 +98,8 @@ impl AuditAction {
             AuditAction::PasswordResetForced => "user.password_reset_forced",
             AuditAction::ProfileUpdated => "user.profile_updated",
             AuditAction::PasswordRulesChanged => "organization.password_rules_changed",
+            AuditAction::SshKeyAdded => "ssh_key.added",
+            AuditAction::SshKeyRemoved => "ssh_key.removed",
         }
     }
 }
