@@ -32,6 +32,7 @@ mod projects;
 mod roles;
 mod sessions;
 mod signing_keys;
+mod ssh_keys;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timestamp;
@@ -53,6 +54,7 @@ pub use projects::ProjectRecord;
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
 pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
+pub use ssh_keys::{MAX_SSH_KEYS_PER_USER, SshKeyRecord};
 pub use timestamp::Timestamp;
 pub use user_directory::{
     ListedUser, SortDirection, UserListFilter, UserOrder, UserPageRequest, UserPosition,
