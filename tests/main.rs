@@ -15,6 +15,7 @@ mod organizations;
 mod preferences;
 mod roles;
 mod smtp_sink;
+mod ssh_keys;
 mod support;
 mod tokens;
 mod users_list;

@@ -16,6 +16,7 @@ mod organizations;
 mod preferences;
 mod query;
 mod roles;
+mod ssh_keys;
 pub mod types;
 mod users;
 

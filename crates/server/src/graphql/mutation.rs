@@ -10,6 +10,7 @@ use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::preferences::PreferencesMutation;
 use crate::graphql::roles::RoleMutation;
+use crate::graphql::ssh_keys::SshKeyMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
 
 /// Every mutation, merged from one object per area.
@@ -24,6 +25,7 @@ pub struct Mutation(
     PreferencesMutation,
     InvitationMutation,
     AccountMutation,
+    SshKeyMutation,
 );
 
 #[derive(Default)]

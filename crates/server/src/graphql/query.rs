@@ -9,6 +9,7 @@ use crate::graphql::groups::GroupQuery;
 use crate::graphql::invitations::InvitationQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
+use crate::graphql::ssh_keys::SshKeyQuery;
 use crate::graphql::types::User;
 use crate::graphql::users::UserQuery;
 
@@ -22,6 +23,7 @@ pub struct Query(
     AuditQuery,
     NotificationQuery,
     InvitationQuery,
+    SshKeyQuery,
     ServerQuery,
 );
 
