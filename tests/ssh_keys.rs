@@ -248,8 +248,14 @@ async fn a_key_belongs_to_one_account_on_the_whole_platform() {
     .await;
 }
 
-/// An organization owned by `owner` with `members` as Viewers.
-async fn organization_with_viewers(app: &TestApp, name: &str, owner: &str, members: &[&str]) {
+/// An organization owned by `owner` with `members` as Viewers; returns its id and the id of
+/// its Viewer role.
+async fn organization_with_viewers(
+    app: &TestApp,
+    name: &str,
+    owner: &str,
+    members: &[&str],
+) -> (String, String) {
     let admin = app.admin_token().await;
     let organization = app.create_organization(&admin, name, owner).await;
     let roles = app
@@ -276,6 +282,7 @@ async fn organization_with_viewers(app: &TestApp, name: &str, owner: &str, membe
             .await;
         assert_eq!(added["data"]["addMember"]["errors"], json!([]), "{added}");
     }
+    (organization, viewer)
 }
 
 #[tokio::test]
@@ -285,7 +292,9 @@ async fn keys_are_listed_and_removed_by_their_owner_and_the_owners_administrator
         let eve = app.create_user("ssheve", PASSWORD).await;
         let vic = app.create_user("sshvic", PASSWORD).await;
         app.create_user("sshstranger", PASSWORD).await;
-        organization_with_viewers(&app, "Keyholders", &boss, &[&eve, &vic]).await;
+        let invitee = app.create_user("sshinvitee", PASSWORD).await;
+        let (organization, viewer) =
+            organization_with_viewers(&app, "Keyholders", &boss, &[&eve, &vic]).await;
         let eve_token = app.token("ssheve", PASSWORD).await;
         let boss_token = app.token("sshboss", PASSWORD).await;
         let vic_token = app.token("sshvic", PASSWORD).await;
@@ -316,6 +325,29 @@ async fn keys_are_listed_and_removed_by_their_owner_and_the_owners_administrator
             key.as_str(),
             "the refused removals changed nothing"
         );
+
+        // Inviting a user gives the organization no power over their keys until they accept.
+        let invited = app
+            .graphql(
+                Some(&boss_token),
+                "mutation($o: ID!, $r: ID!) { inviteUser(input: {organization: $o, \
+                 email: \"sshinvitee@example.com\", fullName: \"Invitee\", roles: [$r]}) { \
+                 errors { message } } }",
+                json!({ "o": organization, "r": viewer }),
+            )
+            .await;
+        assert_eq!(
+            invited["data"]["inviteUser"]["errors"],
+            json!([]),
+            "{invited}"
+        );
+        let invitee_token = app.token("sshinvitee", PASSWORD).await;
+        assert_eq!(
+            add(&app, &invitee_token, ED25519_OTHER, None).await["errors"],
+            json!([])
+        );
+        let listed = list(&app, &boss_token, Some(&invitee)).await;
+        assert_eq!(error_code(&listed), "NOT_FOUND", "{listed}");
 
         let removed = remove(&app, &boss_token, &key).await;
         assert_eq!(
