@@ -85,7 +85,9 @@ impl SshPublicKey {
                  ~/.ssh/id_ed25519.pub",
             ));
         }
-        if value.contains("PRIVATE KEY") || value.starts_with("PuTTY-User-Key-File") {
+        let private = (value.starts_with("-----BEGIN") && value.contains("PRIVATE KEY"))
+            || value.starts_with("PuTTY-User-Key-File");
+        if private {
             return Err(DomainError::invalid(
                 FIELD,
                 "this is a private key; paste the .pub file instead (such as \
@@ -422,6 +424,16 @@ mod tests {
         );
         assert!(refusal("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n").contains("private key"));
         assert!(refusal("-----BEGIN PUBLIC KEY-----\nMIIB\n").contains("PEM"));
+        assert!(
+            refusal("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n")
+                .contains("private key")
+        );
+        // A comment is the user's own words: it is not mistaken for a private key.
+        let commented = format!(
+            "{} not my PRIVATE KEY",
+            ED25519.trim_end_matches(" ann@laptop")
+        );
+        assert!(SshPublicKey::parse(&commented).is_ok());
         assert!(refusal("---- BEGIN SSH2 PUBLIC KEY ----\nAAAA\n").contains("ssh-keygen -i"));
         assert!(
             refusal("sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t")
