@@ -19,7 +19,7 @@ const PASSWORD: &str = "correct horse battery staple 42";
 const MAX_DEPTH: usize = 8;
 
 /// Words that appear only in organization A's data.
-const MARKERS: [&str; 8] = [
+const MARKERS: [&str; 9] = [
     "AcmeSecretOrg",
     "acmeowner",
     "acmemember",
@@ -28,6 +28,7 @@ const MARKERS: [&str; 8] = [
     "AcmeSecretGroup",
     "AcmeSecretProject",
     "acme-secret.example",
+    "AcmeSecretKey",
 ];
 
 const INTROSPECTION: &str = "{ __schema { queryType { name } mutationType { name } types { name kind \
@@ -314,6 +315,10 @@ struct Names {
     group: &'static str,
     project: &'static str,
     domain: &'static str,
+    /// The title of the member's SSH key.
+    ssh_key: &'static str,
+    /// The member's SSH public key.
+    public_key: &'static str,
 }
 
 /// Organization A: every word of it is a marker.
@@ -326,6 +331,8 @@ const ACME: Names = Names {
     group: "AcmeSecretGroup",
     project: "AcmeSecretProject",
     domain: "acme-secret.example",
+    ssh_key: "AcmeSecretKey",
+    public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBdIaQxXGnf+b9/H5E0Z5xaZQwH5SykbCve24Ot/fWh+",
 };
 
 /// Organization B, whose Administrator (its owner) probes A.
@@ -338,10 +345,12 @@ const GLOBEX: Names = Names {
     group: "GlobexGroup",
     project: "GlobexProject",
     domain: "globex.example",
+    ssh_key: "GlobexKey",
+    public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFgEVOuz0p9+6RNybnGHAqQG2+Q+HEr/OPBw8+egITjI",
 };
 
 /// An organization with one of everything, made by its owner: a member with a custom role
-/// binding, a group with that member, a project and an e-mail domain.
+/// binding and an SSH key, a group with that member, a project and an e-mail domain.
 async fn populate(
     app: &TestApp,
     names: &Names,
@@ -425,6 +434,19 @@ async fn populate(
         .unwrap_or_else(|| panic!("invitation: {invitation}"))
         .to_owned();
 
+    let member_token = app.token(names.member, PASSWORD).await;
+    let ssh_key = app
+        .graphql(
+            Some(&member_token),
+            "mutation($k: String!, $t: String!) { addSshKey(input: {publicKey: $k, title: $t}) { sshKey { id } errors { message } } }",
+            json!({ "k": names.public_key, "t": names.ssh_key }),
+        )
+        .await;
+    let ssh_key = ssh_key["data"]["addSshKey"]["sshKey"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("SSH key: {ssh_key}"))
+        .to_owned();
+
     let id = OrganizationId(uuid::Uuid::parse_str(&organization).expect("uuid"));
     let targets = BTreeMap::from([
         ("organization", organization.clone()),
@@ -439,6 +461,8 @@ async fn populate(
         ("project", project),
         ("actor", member),
         ("invitation", invitation),
+        // `removeSshKey(id)`: the member's key.
+        ("removeSshKey", ssh_key),
     ]);
     (id, targets)
 }
@@ -540,6 +564,18 @@ async fn a_member_of_another_organization_can_neither_see_nor_change_anything_of
             events_of(&app, acme).await,
             events_before,
             "{:?}: nothing of A changed",
+            app.backend
+        );
+        // SSH keys belong to users, not organizations: their events have no organization.
+        let acme_key = uuid::Uuid::parse_str(&targets["removeSshKey"]).expect("uuid");
+        assert!(
+            app.database
+                .store
+                .ssh_key_by_id(steward_domain::SshKeyId(acme_key))
+                .await
+                .expect("key")
+                .is_some(),
+            "{:?}: A's member's SSH key is still there",
             app.backend
         );
         for expected in [

@@ -17,6 +17,7 @@ mod preferences;
 mod roles;
 mod sessions;
 mod smtp_sink;
+mod ssh_keys;
 mod support;
 mod tokens;
 mod users_list;

@@ -53,6 +53,8 @@ pub enum AuditAction {
     SigningKeyRotated,
     LoginLockedOut,
     LoginLockoutCleared,
+    SshKeyAdded,
+    SshKeyRemoved,
 }
 
 impl AuditAction {
@@ -108,6 +110,8 @@ impl AuditAction {
             AuditAction::SigningKeyRotated => "signing_key.rotated",
             AuditAction::LoginLockedOut => "login.locked_out",
             AuditAction::LoginLockoutCleared => "login.lockout_cleared",
+            AuditAction::SshKeyAdded => "ssh_key.added",
+            AuditAction::SshKeyRemoved => "ssh_key.removed",
         }
     }
 }

@@ -93,6 +93,11 @@ id_type!(
     InvitationId
 );
 
+id_type!(
+    /// An SSH public key registered to a user's account.
+    SshKeyId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,11 +15,12 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod preferences;
+pub mod ssh;
 pub mod throttle;
 pub mod user;
 
 pub use error::DomainError;
 pub use ids::{
     AuditEventId, GroupId, InvitationId, MembershipId, NotificationId, OrganizationId, ProjectId,
-    RoleBindingId, RoleId, SessionId, SigningKeyId, UserId,
+    RoleBindingId, RoleId, SessionId, SigningKeyId, SshKeyId, UserId,
 };

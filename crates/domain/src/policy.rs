@@ -319,6 +319,125 @@ pub fn authorize_account(
     Ok(proof)
 }
 
+/// What may be done to a user's SSH keys. Each kind of access has its own proof type, so a
+/// proof to list keys cannot add one.
+pub trait SshKeyAccess {
+    /// Whether an administrator of the user may do it, besides the user and a SuperAdmin.
+    const ADMINISTRATORS: bool;
+}
+
+/// Adding a key: the user themselves, or a SuperAdmin. An administrator may not, since a key
+/// opens the user's tunnels and must come from the person who holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct AddSshKey;
+
+impl SshKeyAccess for AddSshKey {
+    const ADMINISTRATORS: bool = false;
+}
+
+/// Listing and removing keys: also an administrator of the user, who must be able to cut off
+/// a lost or leaked key.
+#[derive(Debug, Clone, Copy)]
+pub struct ManageSshKeys;
+
+impl SshKeyAccess for ManageSshKeys {
+    const ADMINISTRATORS: bool = true;
+}
+
+/// Proof that `actor` may do `A` to the SSH keys of `owner`.
+#[derive(Debug, Clone, Copy)]
+pub struct SshKeysAuthorized<A> {
+    actor: UserId,
+    owner: UserId,
+    access: PhantomData<A>,
+}
+
+impl<A> SshKeysAuthorized<A> {
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+
+    /// The user whose keys these are.
+    pub fn owner(&self) -> UserId {
+        self.owner
+    }
+}
+
+/// Decides whether `actor` may do `A` to the SSH keys of `owner`, a member of
+/// `owner_organizations` (only memberships the owner accepted count: an administrator must
+/// not gain power over a user by inviting them). The owner and a SuperAdmin may; for
+/// [`ManageSshKeys`] also whoever holds `USERS/MANAGE` in one of those organizations, unless
+/// the owner is a SuperAdmin. A viewer of the owner is refused; to anyone else the owner does
+/// not exist.
+pub fn authorize_ssh_keys<A: SshKeyAccess>(
+    actor: &Actor,
+    owner: UserId,
+    owner_is_super_admin: bool,
+    owner_organizations: &[OrganizationId],
+) -> Result<SshKeysAuthorized<A>, DomainError> {
+    let proof = SshKeysAuthorized {
+        actor: actor.user,
+        owner,
+        access: PhantomData,
+    };
+    if actor.user == owner || actor.is_super_admin() {
+        return Ok(proof);
+    }
+    let holds = |permission: Permission| {
+        owner_organizations.iter().any(|organization| {
+            actor
+                .grant(*organization)
+                .is_some_and(|grant| grant.permissions.allows(permission))
+        })
+    };
+    if !holds(ViewUsers::PERMISSION) {
+        return Err(DomainError::NotFound { what: "the user" });
+    }
+    if !A::ADMINISTRATORS {
+        return Err(DomainError::forbidden(
+            "only the user can add SSH keys to their account",
+        ));
+    }
+    if !holds(ManageUsers::PERMISSION) {
+        return Err(DomainError::forbidden(format!(
+            "this needs the {} permission in one of the user's organizations; ask an \
+             administrator",
+            ManageUsers::PERMISSION
+        )));
+    }
+    if owner_is_super_admin {
+        return Err(DomainError::forbidden(
+            "only a SuperAdmin can manage a SuperAdmin's SSH keys",
+        ));
+    }
+    Ok(proof)
+}
+
+/// Proof that `actor` may look SSH keys up by fingerprint across the whole platform.
+#[derive(Debug, Clone, Copy)]
+pub struct SshKeyLookupAuthorized {
+    actor: UserId,
+}
+
+impl SshKeyLookupAuthorized {
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+}
+
+/// Decides whether `actor` may look keys up by fingerprint, as the platform's SSH tunnel
+/// service does: a SuperAdmin. (The tunnel service will call with an API key holding a
+/// platform permission for this once API keys exist; until then it calls as a SuperAdmin.)
+pub fn authorize_ssh_key_lookup(actor: &Actor) -> Result<SshKeyLookupAuthorized, DomainError> {
+    if actor.is_super_admin() {
+        Ok(SshKeyLookupAuthorized { actor: actor.user })
+    } else {
+        Err(DomainError::forbidden(
+            "only a SuperAdmin can look SSH keys up by fingerprint",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,5 +558,56 @@ mod tests {
             authorize_view_user(&stranger, target, &[acme]),
             Err(DomainError::NotFound { what: "the user" })
         );
+    }
+
+    #[test]
+    fn ssh_keys_are_the_owners_and_their_administrators_may_list_and_remove_but_not_add_them() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let owner = member(BuiltInRole::Viewer, acme);
+        let admin = member(BuiltInRole::Administrator, acme);
+        let viewer = member(BuiltInRole::Viewer, acme);
+        let stranger = member(BuiltInRole::Administrator, globex);
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        let of = [acme];
+        for actor in [&owner, &root] {
+            assert!(authorize_ssh_keys::<AddSshKey>(actor, owner.user, false, &of).is_ok());
+            let proof = authorize_ssh_keys::<ManageSshKeys>(actor, owner.user, false, &of)
+                .expect("allowed");
+            assert_eq!((proof.actor(), proof.owner()), (actor.user, owner.user));
+        }
+        assert!(authorize_ssh_keys::<ManageSshKeys>(&admin, owner.user, false, &of).is_ok());
+        assert!(matches!(
+            authorize_ssh_keys::<AddSshKey>(&admin, owner.user, false, &of),
+            Err(DomainError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            authorize_ssh_keys::<ManageSshKeys>(&admin, owner.user, true, &of),
+            Err(DomainError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            authorize_ssh_keys::<ManageSshKeys>(&viewer, owner.user, false, &of),
+            Err(DomainError::Forbidden { .. })
+        ));
+        for refused in [
+            authorize_ssh_keys::<ManageSshKeys>(&stranger, owner.user, false, &of).map(|_| ()),
+            authorize_ssh_keys::<AddSshKey>(&stranger, owner.user, false, &of).map(|_| ()),
+            authorize_ssh_keys::<ManageSshKeys>(&admin, owner.user, false, &[]).map(|_| ()),
+        ] {
+            assert_eq!(refused, Err(DomainError::NotFound { what: "the user" }));
+        }
+    }
+
+    #[test]
+    fn only_a_super_admin_looks_ssh_keys_up_by_fingerprint() {
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        assert_eq!(
+            authorize_ssh_key_lookup(&root).map(|proof| proof.actor()),
+            Ok(root.user)
+        );
+        let admin = member(BuiltInRole::Administrator, OrganizationId::new());
+        assert!(matches!(
+            authorize_ssh_key_lookup(&admin),
+            Err(DomainError::Forbidden { .. })
+        ));
     }
 }

@@ -33,6 +33,7 @@ mod refresh_tokens;
 mod roles;
 mod sessions;
 mod signing_keys;
+mod ssh_keys;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttles;
@@ -56,6 +57,7 @@ pub use refresh_tokens::{NewRefreshToken, Refreshed, SessionRecord};
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
 pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
+pub use ssh_keys::{MAX_SSH_KEYS_PER_USER, SshKeyRecord};
 pub use timestamp::Timestamp;
 pub use user_directory::{
     ListedUser, SortDirection, UserListFilter, UserOrder, UserPageRequest, UserPosition,

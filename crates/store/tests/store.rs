@@ -1876,3 +1876,80 @@ mod outbox {
         .await;
     }
 }
+
+#[tokio::test]
+async fn an_ssh_key_is_on_one_account_only_and_is_removed_only_by_its_owners_proof() {
+    use steward_domain::policy::{
+        AddSshKey, ManageSshKeys, authorize_ssh_key_lookup, authorize_ssh_keys,
+    };
+    use steward_domain::ssh::{SshFingerprint, SshPublicKey};
+
+    on_each_backend(|store, backend| async move {
+        let ann = store
+            .create_user(&new_user("sshann", "ann@example.com"), &entry(T0))
+            .await
+            .expect("ann");
+        let bob = store
+            .create_user(&new_user("sshbob", "bob@example.com"), &entry(T0))
+            .await
+            .expect("bob");
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        let key = SshPublicKey::parse(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBdIaQxXGnf+b9/H5E0Z5xaZQwH5SykbCve24Ot/fWh+ ann@laptop",
+        )
+        .expect("key");
+        let title = key.title(None).expect("title");
+        let add = |owner: UserId| {
+            authorize_ssh_keys::<AddSshKey>(&root, owner, false, &[]).expect("super admin")
+        };
+        let manage = |owner: UserId| {
+            authorize_ssh_keys::<ManageSshKeys>(&root, owner, false, &[]).expect("super admin")
+        };
+
+        let added = store
+            .add_ssh_key(&add(ann.id), &key, &title, &entry(T0))
+            .await
+            .expect("added");
+        assert_eq!(added.user, ann.id);
+        assert_eq!(store.ssh_key_by_id(added.id).await.expect("read"), Some(added.clone()), "{backend:?}");
+
+        let taken = store
+            .add_ssh_key(&add(bob.id), &key, &title, &entry(T0))
+            .await
+            .expect_err("taken");
+        assert!(
+            matches!(&taken, StoreError::Domain(DomainError::Conflict { field: "publicKey", reason }) if reason.contains("another account")),
+            "{backend:?}: {taken}"
+        );
+
+        let wrong_owner = store
+            .remove_ssh_key(&manage(bob.id), added.id, &entry(T0))
+            .await
+            .expect_err("not bob's");
+        assert!(matches!(wrong_owner, StoreError::Domain(DomainError::NotFound { .. })));
+
+        let lookup = authorize_ssh_key_lookup(&root).expect("super admin");
+        let fingerprint =
+            SshFingerprint::parse("fingerprint", key.fingerprint().as_str()).expect("fingerprint");
+        let found = store
+            .ssh_key_by_fingerprint(&lookup, &fingerprint)
+            .await
+            .expect("lookup");
+        assert_eq!(found.map(|key| key.user), Some(ann.id));
+
+        store
+            .remove_ssh_key(&manage(ann.id), added.id, &entry(T0))
+            .await
+            .expect("removed");
+        assert_eq!(store.ssh_keys_of(&manage(ann.id)).await.expect("list"), vec![]);
+        assert_eq!(
+            store
+                .recent_audit_events(Some(AuditAction::SshKeyRemoved), 5)
+                .await
+                .expect("audit")
+                .len(),
+            1
+        );
+    })
+    .await;
+}

@@ -17,6 +17,7 @@ mod preferences;
 mod query;
 mod roles;
 mod sessions;
+mod ssh_keys;
 pub mod types;
 mod users;
 

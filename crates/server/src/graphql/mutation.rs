@@ -11,6 +11,7 @@ use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMu
 use crate::graphql::preferences::PreferencesMutation;
 use crate::graphql::roles::RoleMutation;
 use crate::graphql::sessions::SessionMutation;
+use crate::graphql::ssh_keys::SshKeyMutation;
 use crate::graphql::types::{User, UserError, UserErrorCode};
 
 /// Every mutation, merged from one object per area.
@@ -26,6 +27,7 @@ pub struct Mutation(
     InvitationMutation,
     AccountMutation,
     SessionMutation,
+    SshKeyMutation,
 );
 
 #[derive(Default)]

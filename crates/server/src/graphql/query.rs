@@ -10,6 +10,7 @@ use crate::graphql::invitations::InvitationQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::sessions::SessionQuery;
+use crate::graphql::ssh_keys::SshKeyQuery;
 use crate::graphql::types::User;
 use crate::graphql::users::UserQuery;
 
@@ -24,6 +25,7 @@ pub struct Query(
     NotificationQuery,
     InvitationQuery,
     SessionQuery,
+    SshKeyQuery,
     ServerQuery,
 );
 
