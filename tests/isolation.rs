@@ -446,6 +446,19 @@ async fn populate(
         .as_str()
         .unwrap_or_else(|| panic!("SSH key: {ssh_key}"))
         .to_owned();
+    // An API key of the member, limited to the organization; its name carries the role's
+    // marker.
+    let api_key = app
+        .graphql(
+            Some(&member_token),
+            "mutation($o: ID!, $n: String!) { createApiKey(input: {organization: $o, name: $n}) { token errors { message } } }",
+            json!({ "o": organization, "n": format!("{}Key", names.role) }),
+        )
+        .await;
+    assert!(
+        api_key["data"]["createApiKey"]["token"].is_string(),
+        "API key: {api_key}"
+    );
 
     let id = OrganizationId(uuid::Uuid::parse_str(&organization).expect("uuid"));
     let targets = BTreeMap::from([

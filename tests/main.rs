@@ -4,6 +4,7 @@
 // A test binary: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod api_keys;
 mod audit;
 mod endpoints;
 mod groups;

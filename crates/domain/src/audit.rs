@@ -55,6 +55,9 @@ pub enum AuditAction {
     LoginLockoutCleared,
     SshKeyAdded,
     SshKeyRemoved,
+    ApiKeyCreated,
+    ApiKeyRegenerated,
+    ApiKeyRevoked,
 }
 
 impl AuditAction {
@@ -112,6 +115,9 @@ impl AuditAction {
             AuditAction::LoginLockoutCleared => "login.lockout_cleared",
             AuditAction::SshKeyAdded => "ssh_key.added",
             AuditAction::SshKeyRemoved => "ssh_key.removed",
+            AuditAction::ApiKeyCreated => "api_key.created",
+            AuditAction::ApiKeyRegenerated => "api_key.regenerated",
+            AuditAction::ApiKeyRevoked => "api_key.revoked",
         }
     }
 }

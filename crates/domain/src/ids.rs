@@ -98,6 +98,11 @@ id_type!(
     SshKeyId
 );
 
+id_type!(
+    /// An API key of a user.
+    ApiKeyId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,6 @@ pub mod user;
 
 pub use error::DomainError;
 pub use ids::{
-    AuditEventId, GroupId, InvitationId, MembershipId, NotificationId, OrganizationId, ProjectId,
-    RoleBindingId, RoleId, SessionId, SigningKeyId, SshKeyId, UserId,
+    ApiKeyId, AuditEventId, GroupId, InvitationId, MembershipId, NotificationId, OrganizationId,
+    ProjectId, RoleBindingId, RoleId, SessionId, SigningKeyId, SshKeyId, UserId,
 };

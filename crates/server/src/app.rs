@@ -1,6 +1,10 @@
 //! The application context every request shares.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use steward_domain::ApiKeyId;
 
 use steward_domain::throttle::ThrottlePolicy;
 use steward_store::Store;
@@ -33,6 +37,32 @@ pub struct App {
     pub settings: Settings,
     /// Every request reads the time here.
     pub clock: Clock,
+    /// API key uses not yet written.
+    pub api_key_uses: ApiKeyUses,
+}
+
+/// When API keys were last used, kept in memory and written in batches, so that a request
+/// made with a key costs no write.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeyUses(Arc<Mutex<HashMap<ApiKeyId, OffsetDateTime>>>);
+
+impl ApiKeyUses {
+    pub fn note(&self, key: ApiKeyId, at: OffsetDateTime) {
+        let mut uses = match self.0.lock() {
+            Ok(uses) => uses,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        uses.insert(key, at);
+    }
+
+    /// The noted uses, forgotten here.
+    pub fn take(&self) -> Vec<(ApiKeyId, OffsetDateTime)> {
+        let mut uses = match self.0.lock() {
+            Ok(uses) => uses,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        uses.drain().collect()
+    }
 }
 
 impl App {
@@ -65,6 +95,7 @@ impl App {
                 address_throttle: config.throttle_policies().1,
             },
             clock: Clock::default(),
+            api_key_uses: ApiKeyUses::default(),
         })
     }
 

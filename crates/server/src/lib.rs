@@ -128,7 +128,8 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
     })
 }
 
-/// Reads the signing keys again every `every` until told to stop.
+/// Every `every` until told to stop: reads the signing keys again and writes the API key
+/// uses noted since the last time.
 async fn reload_signing_keys(
     app: App,
     every: std::time::Duration,
@@ -136,14 +137,20 @@ async fn reload_signing_keys(
 ) {
     loop {
         tokio::select! {
-            _ = stop.changed() => return,
+            _ = stop.changed() => {}
             () = tokio::time::sleep(every) => {}
         }
         if *stop.borrow() {
+            if let Err(error) = app.flush_api_key_uses().await {
+                tracing::error!(error = %error.describe(), "recording API key uses failed");
+            }
             return;
         }
         if let Err(error) = app.reload_signing_keys().await {
             tracing::error!(error = %error.describe(), "reloading the signing keys failed");
+        }
+        if let Err(error) = app.flush_api_key_uses().await {
+            tracing::error!(error = %error.describe(), "recording API key uses failed");
         }
     }
 }

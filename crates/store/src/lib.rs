@@ -19,6 +19,7 @@ macro_rules! push_in_list {
 }
 
 mod accounts;
+mod api_keys;
 mod audit;
 mod error;
 mod groups;
@@ -42,6 +43,7 @@ mod user_directory;
 mod users;
 
 pub use accounts::{Creator, ProfileChanges};
+pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use error::StoreError;
 pub use groups::GroupRecord;

@@ -11,7 +11,7 @@ use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::login::LoginName;
 use steward_domain::policy::{Actor, MemberGrant};
 use steward_domain::user::{PlatformRole, UserStatus};
-use steward_domain::{DomainError, OrganizationId, RoleId, SessionId, UserId};
+use steward_domain::{ApiKeyId, DomainError, OrganizationId, RoleId, SessionId, UserId};
 use steward_store::{
     AuditEntry, NewRefreshToken, NewSession, Refreshed, SessionPrincipal, UserRecord,
 };
@@ -46,7 +46,8 @@ pub enum Authentication {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
-    pub session_id: SessionId,
+    /// What the caller presented.
+    pub credential: Credential,
     pub platform_role: Option<PlatformRole>,
     pub must_change_password: bool,
     /// The organization and role the token acts in; checked against the bindings on every
@@ -54,9 +55,34 @@ pub struct Principal {
     pub active: Option<(OrganizationId, RoleId)>,
 }
 
+/// The credential behind a principal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An access token of a login session.
+    Session(SessionId),
+    /// An API key; with an organization, it acts only there, with `roles` of its owner (none:
+    /// the owner's default role).
+    ApiKey {
+        key: ApiKeyId,
+        organization: Option<OrganizationId>,
+        roles: Vec<RoleId>,
+    },
+}
+
 impl Principal {
     pub fn is_super_admin(&self) -> bool {
         self.platform_role == Some(PlatformRole::SuperAdmin)
+    }
+
+    /// The login session, for what only a session may do (log out, switch role, manage
+    /// sessions and keys); an API key is refused.
+    pub fn session(&self) -> Result<SessionId, DomainError> {
+        match &self.credential {
+            Credential::Session(session) => Ok(*session),
+            Credential::ApiKey { .. } => Err(DomainError::forbidden(
+                "this needs a login session; an API key cannot do it",
+            )),
+        }
     }
 }
 
@@ -135,15 +161,69 @@ impl LoginFailure {
 impl App {
     /// What the principal holds in each of its organizations, for the policy. One statement.
     pub async fn actor(&self, principal: &Principal) -> Result<Actor, AppError> {
-        let grants: Vec<MemberGrant> = self
-            .store
-            .member_grants(principal.user_id, principal.active)
-            .await?;
+        let grants: Vec<MemberGrant> = match &principal.credential {
+            Credential::ApiKey {
+                organization: Some(organization),
+                roles,
+                ..
+            } => {
+                self.api_key_grants(principal.user_id, *organization, roles)
+                    .await?
+            }
+            _ => {
+                self.store
+                    .member_grants(principal.user_id, principal.active)
+                    .await?
+            }
+        };
         Ok(Actor::new(
             principal.user_id,
             principal.platform_role,
             grants,
         ))
+    }
+
+    /// What a key limited to `organization` holds there: the union of `roles` (or the
+    /// default role), as far as they are still bound to its owner. Nothing elsewhere.
+    async fn api_key_grants(
+        &self,
+        user: UserId,
+        organization: OrganizationId,
+        roles: &[RoleId],
+    ) -> Result<Vec<MemberGrant>, AppError> {
+        let actives: Vec<Option<(OrganizationId, RoleId)>> = if roles.is_empty() {
+            vec![None]
+        } else {
+            roles
+                .iter()
+                .map(|role| Some((organization, *role)))
+                .collect()
+        };
+        let mut merged: Option<MemberGrant> = None;
+        for active in actives {
+            let grant = self
+                .store
+                .member_grants(user, active)
+                .await?
+                .into_iter()
+                .find(|grant| grant.organization == organization);
+            let Some(grant) = grant else { continue };
+            match &mut merged {
+                None => merged = Some(grant),
+                Some(merged) => {
+                    for permission in grant.permissions.iter() {
+                        merged.permissions.insert(permission);
+                    }
+                    for (project, permissions) in grant.project_permissions {
+                        let entry = merged.project_permissions.entry(project).or_default();
+                        for permission in permissions.iter() {
+                            entry.insert(permission);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(merged.into_iter().collect())
     }
 
     /// Makes another of the caller's roles (in any of the caller's organizations) the active
@@ -155,15 +235,13 @@ impl App {
         role: RoleId,
         entry: &AuditEntry,
     ) -> Result<Result<(String, OffsetDateTime), DomainError>, AppError> {
+        let session = match principal.session() {
+            Ok(session) => session,
+            Err(error) => return Ok(Err(error)),
+        };
         match self
             .store
-            .switch_session_role(
-                principal.session_id,
-                principal.user_id,
-                organization,
-                role,
-                entry,
-            )
+            .switch_session_role(session, principal.user_id, organization, role, entry)
             .await
         {
             Ok(()) => {}
@@ -172,7 +250,7 @@ impl App {
         }
         let token = self.tokens.issue(
             principal.user_id,
-            principal.session_id,
+            session,
             Some((organization, role)),
             entry.at,
             self.settings.access_token_ttl,
@@ -197,7 +275,11 @@ impl App {
                 "the Authorization header must be `Bearer <access token>`",
             ));
         };
-        let claims = match self.tokens.verify(token.trim(), now) {
+        let token = token.trim();
+        if tokens::claims_api_key(token) {
+            return self.authenticate_api_key(token, now).await;
+        }
+        let claims = match self.tokens.verify(token, now) {
             Ok(claims) => claims,
             Err(rejected) => return Ok(Authentication::Rejected(rejected.0)),
         };
@@ -207,6 +289,48 @@ impl App {
             ));
         };
         Ok(principal_of(session, claims.user_id(), claims.active()))
+    }
+
+    /// An API key is found by its hash: revoked keys, suspended owners and disabled
+    /// memberships stop it on its next request, whichever instance answers. Its use is noted
+    /// in memory and written in batches ([`App::flush_api_key_uses`]).
+    async fn authenticate_api_key(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Authentication, AppError> {
+        let key = match self
+            .store
+            .api_key_principal(&hash_token(token), now)
+            .await?
+        {
+            Ok(key) => key,
+            Err(reason) => return Ok(Authentication::Rejected(reason)),
+        };
+        self.api_key_uses.note(key.key, now);
+        Ok(Authentication::Session(Principal {
+            user_id: key.user,
+            // A key limited to an organization carries no platform power.
+            platform_role: key
+                .organization
+                .is_none()
+                .then_some(key.platform_role)
+                .flatten(),
+            must_change_password: false,
+            active: None,
+            credential: Credential::ApiKey {
+                key: key.key,
+                organization: key.organization,
+                roles: key.roles,
+            },
+        }))
+    }
+
+    /// Writes the noted API key uses.
+    pub async fn flush_api_key_uses(&self) -> Result<(), AppError> {
+        let uses = self.api_key_uses.take();
+        self.store.record_api_key_uses(&uses).await?;
+        Ok(())
     }
 
     /// Checks a login and opens a session. Every attempt leaves an audit event.
@@ -496,7 +620,7 @@ impl App {
             at: now,
         };
         self.store
-            .change_password(principal.user_id, &hash, Some(principal.session_id), &entry)
+            .change_password(principal.user_id, &hash, principal.session().ok(), &entry)
             .await?;
         let user = self
             .store
@@ -527,7 +651,7 @@ fn principal_of(
     }
     Authentication::Session(Principal {
         user_id: session.user_id,
-        session_id: session.session_id,
+        credential: Credential::Session(session.session_id),
         platform_role: session.platform_role,
         must_change_password: session.must_change_password,
         active,

@@ -3,6 +3,7 @@
 //! in its payload; every relation is loaded through a DataLoader.
 
 mod accounts;
+mod api_keys;
 mod audit;
 pub mod connection;
 pub mod context;

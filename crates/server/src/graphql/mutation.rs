@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 
 use crate::auth::LoginFailure;
 use crate::graphql::accounts::AccountMutation;
+use crate::graphql::api_keys::ApiKeyMutation;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
 use crate::graphql::invitations::InvitationMutation;
@@ -28,6 +29,7 @@ pub struct Mutation(
     AccountMutation,
     SessionMutation,
     SshKeyMutation,
+    ApiKeyMutation,
 );
 
 #[derive(Default)]
@@ -141,7 +143,7 @@ impl AuthMutation {
         let logged_out = ctx
             .app()?
             .store
-            .revoke_session(principal.session_id, &entry)
+            .revoke_session(principal.session().map_err(crate::error::refused)?, &entry)
             .await
             .map_err(crate::error::AppError::from)?;
         Ok(LogoutPayload {

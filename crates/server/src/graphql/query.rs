@@ -3,6 +3,7 @@ use async_graphql::{Context, MergedObject, Object};
 use steward_domain::DomainError;
 
 use crate::error::refused;
+use crate::graphql::api_keys::ApiKeyQuery;
 use crate::graphql::audit::AuditQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupQuery;
@@ -25,6 +26,7 @@ pub struct Query(
     NotificationQuery,
     InvitationQuery,
     SessionQuery,
+    ApiKeyQuery,
     SshKeyQuery,
     ServerQuery,
 );

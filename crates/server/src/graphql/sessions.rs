@@ -5,7 +5,7 @@ use steward_domain::SessionId;
 use steward_store::SessionRecord;
 use time::OffsetDateTime;
 
-use crate::error::AppError;
+use crate::error::{AppError, refused};
 use crate::graphql::context::{ContextExt as _, parse_id};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::UserError;
@@ -60,6 +60,7 @@ impl SessionQuery {
     /// The caller's live sessions, newest first.
     async fn sessions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Session>> {
         let principal = ctx.principal()?;
+        principal.session().map_err(refused)?;
         let now = ctx.request()?.now;
         let records = ctx
             .app()?
@@ -70,7 +71,9 @@ impl SessionQuery {
         Ok(records
             .into_iter()
             .map(|record| Session {
-                current: record.id == principal.session_id.as_uuid(),
+                current: principal
+                    .session()
+                    .is_ok_and(|session| session.as_uuid() == record.id),
                 record,
             })
             .collect())
@@ -135,6 +138,7 @@ impl SessionMutation {
         id: ID,
     ) -> async_graphql::Result<RevokeSessionsPayload> {
         let principal = ctx.principal()?;
+        principal.session().map_err(refused)?;
         let session: SessionId = parse_id("id", &id)?;
         let entry = ctx.audit_entry()?;
         Ok(
@@ -164,15 +168,12 @@ impl SessionMutation {
         #[graphql(default = true)] keep_current: bool,
     ) -> async_graphql::Result<RevokeSessionsPayload> {
         let principal = ctx.principal()?;
+        let session = principal.session().map_err(refused)?;
         let entry = ctx.audit_entry()?;
         let revoked = ctx
             .app()?
             .store
-            .revoke_all_sessions_of_user(
-                principal.user_id,
-                keep_current.then_some(principal.session_id),
-                &entry,
-            )
+            .revoke_all_sessions_of_user(principal.user_id, keep_current.then_some(session), &entry)
             .await
             .map_err(AppError::from)?;
         Ok(RevokeSessionsPayload {
