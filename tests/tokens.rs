@@ -250,3 +250,38 @@ async fn issued_tokens_verify_against_the_published_jwks() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn tokens_of_unknown_keys_and_forged_api_keys_are_refused() {
+    on_each_backend(&[], |app| async move {
+        let token = app.admin_token().await;
+        let claims = claims_of(&token);
+        let kid = header_of(&token)["kid"].as_str().expect("kid").to_owned();
+        // A well-formed Ed25519 token from a key the server never made.
+        let stranger = steward_server::auth::tokens::generate_signing_key().expect("key");
+        let sign = |kid: &str| {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.to_owned());
+            jsonwebtoken::encode(
+                &header,
+                &claims,
+                &EncodingKey::from_ed_der(&stranger.private_key),
+            )
+            .expect("sign")
+        };
+        assert_unauthenticated(&app, &sign(&stranger.kid), "unknown kid").await;
+        assert_unauthenticated(&app, &sign(&kid), "the server's kid, another key").await;
+
+        // An API key is looked up by its hash, so no forged one matches, however it is signed.
+        let mut api_claims = claims.clone();
+        api_claims["token_use"] = json!("api_key");
+        let none_header =
+            URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT", "kid": kid }).to_string());
+        let payload = URL_SAFE_NO_PAD.encode(api_claims.to_string());
+        assert_unauthenticated(&app, &format!("{none_header}.{payload}."), "forged API key").await;
+        let signed = sign_with_server_key(&app, &api_claims).await;
+        assert_unauthenticated(&app, &signed, "an API key the server never issued").await;
+        app
+    })
+    .await;
+}
