@@ -228,16 +228,7 @@ async fn users_list_and_end_their_own_sessions_only() {
 }
 
 async fn published_kids(app: &TestApp) -> Vec<Value> {
-    let jwks: Value = app
-        .client
-        .get(format!("{}/.well-known/jwks.json", app.base))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
-    jwks["keys"]
+    app.jwks().await["keys"]
         .as_array()
         .expect("keys")
         .iter()

@@ -78,6 +78,18 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// The published JSON Web Key Set.
+    pub async fn jwks(&self) -> Value {
+        self.client
+            .get(format!("{}/.well-known/jwks.json", self.base))
+            .send()
+            .await
+            .expect("jwks")
+            .json()
+            .await
+            .expect("json")
+    }
+
     /// The `login` payload.
     pub async fn login(&self, login: &str, password: &str) -> Value {
         let body = self

@@ -156,15 +156,7 @@ async fn unsigned_and_wrong_algorithm_tokens_are_refused() {
         assert_unauthenticated(&app, &format!("{none_header}.{payload}."), "alg none").await;
 
         // The classic confusion: HS256 keyed with the published public key.
-        let jwks: Value = app
-            .client
-            .get(format!("{}/.well-known/jwks.json", app.base))
-            .send()
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("json");
+        let jwks = app.jwks().await;
         let public = URL_SAFE_NO_PAD
             .decode(jwks["keys"][0]["x"].as_str().expect("x"))
             .expect("x");
@@ -221,15 +213,7 @@ async fn anonymous_callers_get_unauthenticated_from_me() {
 async fn issued_tokens_verify_against_the_published_jwks() {
     on_each_backend(&[], |app| async move {
         let token = app.admin_token().await;
-        let jwks: Value = app
-            .client
-            .get(format!("{}/.well-known/jwks.json", app.base))
-            .send()
-            .await
-            .expect("jwks")
-            .json()
-            .await
-            .expect("json");
+        let jwks = app.jwks().await;
         let header = header_of(&token);
         assert_eq!(header["alg"], "EdDSA");
         let key = jwks["keys"]

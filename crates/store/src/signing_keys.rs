@@ -3,7 +3,7 @@ use steward_domain::audit::{AuditAction, AuditOutcome};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{AuditEntry, Result, Store, Timestamp, on_pool, on_tx};
+use crate::{AuditEntry, Result, Store, Timestamp, Tx, on_pool, on_tx};
 
 /// A key pair that signs access tokens. The private key is a PKCS#8 document.
 #[derive(Debug, Clone)]
@@ -37,6 +37,26 @@ impl std::fmt::Debug for SigningKeyRecord {
     }
 }
 
+impl Tx {
+    async fn insert_signing_key_row(&mut self, key: &NewSigningKey, now: Timestamp) -> Result<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO signing_keys (id, kid, algorithm, private_key, public_key, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(SigningKeyId::new().as_uuid())
+            .bind(&key.kid)
+            .bind(&key.algorithm)
+            .bind(&key.private_key)
+            .bind(&key.public_key)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
 impl Store {
     /// Keys that are in use or were retired after `published_since`: the newest signs, and
     /// all of them verify, so tokens signed before a rotation stay valid until they expire.
@@ -58,22 +78,9 @@ impl Store {
     }
 
     pub async fn insert_signing_key(&self, key: &NewSigningKey, entry: &AuditEntry) -> Result<()> {
-        let id = SigningKeyId::new();
         let mut tx = self.begin().await?;
-        on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "INSERT INTO signing_keys (id, kid, algorithm, private_key, public_key, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id.as_uuid())
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.private_key)
-            .bind(&key.public_key)
-            .bind(Timestamp::from(entry.at))
-            .execute(conn)
+        tx.insert_signing_key_row(key, Timestamp::from(entry.at))
             .await?;
-        });
         tx.audit(
             &entry
                 .event(AuditAction::SigningKeyCreated, AuditOutcome::Success)
@@ -88,30 +95,17 @@ impl Store {
     /// with `key`, and the retired keys still verify (and stay published) until tokens they
     /// signed have expired.
     pub async fn rotate_signing_key(&self, key: &NewSigningKey, entry: &AuditEntry) -> Result<()> {
-        let id = SigningKeyId::new();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
         let retired: Vec<String> = on_tx!(&mut tx, |conn| {
-            let retired = sqlx::query_scalar(
+            sqlx::query_scalar(
                 "UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL RETURNING kid",
             )
             .bind(now)
-            .fetch_all(&mut *conn)
-            .await?;
-            sqlx::query(
-                "INSERT INTO signing_keys (id, kid, algorithm, private_key, public_key, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id.as_uuid())
-            .bind(&key.kid)
-            .bind(&key.algorithm)
-            .bind(&key.private_key)
-            .bind(&key.public_key)
-            .bind(now)
-            .execute(conn)
-            .await?;
-            retired
+            .fetch_all(conn)
+            .await?
         });
+        tx.insert_signing_key_row(key, now).await?;
         tx.audit(
             &entry
                 .event(AuditAction::SigningKeyRotated, AuditOutcome::Success)

@@ -2,8 +2,7 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::Name;
-use steward_domain::policy::{authorize_account, authorize_view_user};
-use steward_domain::user::PlatformRole;
+use steward_domain::policy::authorize_view_user;
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, UserId};
 use steward_store::{ApiKeyRecord, ApiKeySecret, NewApiKey};
 use time::OffsetDateTime;
@@ -11,6 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::links::hash_token;
 use crate::error::{AppError, refused};
+use crate::graphql::accounts::account_proof;
 use crate::graphql::context::{ContextExt as _, actor, parse_id, parse_role_ids};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Organization, Role, User, UserError};
@@ -111,6 +111,18 @@ pub struct ApiKeyPayload {
     pub errors: Vec<UserError>,
 }
 
+/// The payload of a store result; `token` is shown only when the key was made or renewed.
+fn payload(result: Result<ApiKeyRecord, DomainError>, token: Option<String>) -> ApiKeyPayload {
+    match result {
+        Ok(record) => ApiKeyPayload {
+            api_key: Some(ApiKey(record)),
+            token,
+            errors: Vec::new(),
+        },
+        Err(error) => failed(&error),
+    }
+}
+
 fn failed(error: &DomainError) -> ApiKeyPayload {
     ApiKeyPayload {
         errors: vec![UserError::from_domain("input", error)],
@@ -168,27 +180,7 @@ async fn visible_key(
 
 /// Checks that the caller administers `user`'s account (see `authorize_account`).
 async fn administer(ctx: &Context<'_>, user: UserId) -> async_graphql::Result<()> {
-    let actor = actor(ctx).await?;
-    let target = ctx
-        .loaders()?
-        .users
-        .load_one(user)
-        .await?
-        .ok_or_else(|| refused(DomainError::NotFound { what: "the user" }))?;
-    let organizations = ctx
-        .app()?
-        .store
-        .organizations_of_user(user)
-        .await
-        .map_err(AppError::from)?;
-    authorize_account(
-        actor,
-        user,
-        target.platform_role == Some(PlatformRole::SuperAdmin),
-        &organizations,
-    )
-    .map(|_| ())
-    .map_err(refused)
+    account_proof(ctx, user).await.map(|_| ())
 }
 
 #[derive(Default)]
@@ -269,21 +261,15 @@ impl ApiKeyMutation {
             secret,
         };
         let entry = ctx.audit_entry()?;
-        Ok(
-            match expected(
+        Ok(payload(
+            expected(
                 ctx.app()?
                     .store
                     .create_api_key(principal.user_id, &key, &entry)
                     .await,
-            )? {
-                Ok(record) => ApiKeyPayload {
-                    api_key: Some(ApiKey(record)),
-                    token: Some(token),
-                    errors: Vec::new(),
-                },
-                Err(error) => failed(&error),
-            },
-        )
+            )?,
+            Some(token),
+        ))
     }
 
     /// Gives one of the caller's keys a new secret, returned this once; the old one stops at
@@ -299,21 +285,15 @@ impl ApiKeyMutation {
         let key = visible_key(ctx, id, true).await?;
         let (token, secret) = new_secret(ctx, key.user, key.organization, key.expires_at)?;
         let entry = ctx.audit_entry()?;
-        Ok(
-            match expected(
+        Ok(payload(
+            expected(
                 ctx.app()?
                     .store
                     .regenerate_api_key(id, &secret, &entry)
                     .await,
-            )? {
-                Ok(record) => ApiKeyPayload {
-                    api_key: Some(ApiKey(record)),
-                    token: Some(token),
-                    errors: Vec::new(),
-                },
-                Err(error) => failed(&error),
-            },
-        )
+            )?,
+            Some(token),
+        ))
     }
 
     /// Revokes a key: it stops at once, on every server. The owner's own keys, or those of a
@@ -326,15 +306,9 @@ impl ApiKeyMutation {
         let id: ApiKeyId = parse_id("id", &id)?;
         visible_key(ctx, id, false).await?;
         let entry = ctx.audit_entry()?;
-        Ok(
-            match expected(ctx.app()?.store.revoke_api_key(id, &entry).await)? {
-                Ok(record) => ApiKeyPayload {
-                    api_key: Some(ApiKey(record)),
-                    token: None,
-                    errors: Vec::new(),
-                },
-                Err(error) => failed(&error),
-            },
-        )
+        Ok(payload(
+            expected(ctx.app()?.store.revoke_api_key(id, &entry).await)?,
+            None,
+        ))
     }
 }
