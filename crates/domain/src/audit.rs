@@ -55,6 +55,10 @@ pub enum AuditAction {
     LoginLockoutCleared,
     SshKeyAdded,
     SshKeyRemoved,
+    MfaEnrolled,
+    MfaEnabled,
+    MfaDisabled,
+    RecoveryCodeUsed,
 }
 
 impl AuditAction {
@@ -112,6 +116,10 @@ impl AuditAction {
             AuditAction::LoginLockoutCleared => "login.lockout_cleared",
             AuditAction::SshKeyAdded => "ssh_key.added",
             AuditAction::SshKeyRemoved => "ssh_key.removed",
+            AuditAction::MfaEnrolled => "mfa.enrolled",
+            AuditAction::MfaEnabled => "mfa.enabled",
+            AuditAction::MfaDisabled => "mfa.disabled",
+            AuditAction::RecoveryCodeUsed => "mfa.recovery_code_used",
         }
     }
 }
