@@ -10,6 +10,7 @@ mod groups;
 mod invitations;
 pub mod keyset;
 pub mod loaders;
+mod mfa;
 mod mutation;
 mod notifications;
 mod organizations;
