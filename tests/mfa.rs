@@ -383,3 +383,111 @@ async fn a_recovery_code_turns_two_factor_authentication_off_once() {
     })
     .await;
 }
+
+async fn actions_about(app: &TestApp, admin: &str, user: &str) -> Vec<String> {
+    let body = app
+        .graphql(
+            Some(admin),
+            "query($u: String!) { auditEvents(filter: {targetType: \"user\", targetId: $u}, \
+             first: 50) { nodes { action } } }",
+            json!({ "u": user }),
+        )
+        .await;
+    body["data"]["auditEvents"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .filter_map(|node| node["action"].as_str())
+        .filter(|action| action.starts_with("mfa."))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn new_recovery_codes_replace_the_old_and_an_administrator_can_reset_a_lost_device() {
+    on_each_backend(ARGS, |app| async move {
+        let ann = app.create_user("ann", PASSWORD).await;
+        let token = app.token("ann", PASSWORD).await;
+        let admin = app.admin_token().await;
+        let enrolled = mutate(
+            &app,
+            &token,
+            "mutation { enrollTotp { secret } }",
+            json!({}),
+        )
+        .await;
+        let secret = enrolled["enrollTotp"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+        let confirmed = mutate(
+            &app,
+            &token,
+            "mutation($c: String!) { confirmTotp(code: $c) { recoveryCodes } }",
+            json!({ "c": code_at(&secret, now(&app)) }),
+        )
+        .await;
+        let old = confirmed["confirmTotp"]["recoveryCodes"][0]
+            .as_str()
+            .expect("recovery code")
+            .to_owned();
+
+        // New codes need the password; the old ones stop working.
+        let regenerate = "mutation($p: String!) { regenerateRecoveryCodes(password: $p) { \
+                          recoveryCodes errors { field code message } } }";
+        let refused = mutate(&app, &token, regenerate, json!({ "p": "nope" })).await;
+        assert_eq!(
+            refused["regenerateRecoveryCodes"]["errors"][0]["field"],
+            json!(["password"]),
+            "{refused}"
+        );
+        let renewed = mutate(&app, &token, regenerate, json!({ "p": PASSWORD })).await;
+        let new = renewed["regenerateRecoveryCodes"]["recoveryCodes"][0]
+            .as_str()
+            .expect("new recovery code")
+            .to_owned();
+        assert_eq!(
+            outcome(&app, json!({ "recoveryCode": old })).await.0,
+            "INVALID_MFA_CODE"
+        );
+        assert_eq!(outcome(&app, json!({ "recoveryCode": new })).await.0, "OK");
+
+        // Nobody resets their own; an administrator resets another's, and the user is told.
+        let reset = "mutation($u: ID!) { resetTotp(user: $u) { user { mfaEnabled } \
+                     errors { field code message } } }";
+        let own = app.graphql(Some(&token), reset, json!({ "u": ann })).await;
+        assert!(own.get("errors").is_some(), "{own}");
+        let done = mutate(&app, &admin, reset, json!({ "u": ann })).await;
+        assert_eq!(done["resetTotp"]["user"]["mfaEnabled"], false, "{done}");
+        let again = mutate(&app, &admin, reset, json!({ "u": ann })).await;
+        assert_eq!(
+            again["resetTotp"]["errors"][0]["field"],
+            json!(["user"]),
+            "{again}"
+        );
+        let mail = mails(&app, "ann@example.com", 1).await;
+        assert!(
+            mail.iter().any(|m| m.contains("admin has turned off")),
+            "{mail:?}"
+        );
+        assert_eq!(outcome(&app, json!({})).await.0, "OK");
+
+        // Every step is in the audit trail.
+        let mut actions = actions_about(&app, &admin, &ann).await;
+        actions.sort();
+        assert_eq!(
+            actions,
+            vec![
+                "mfa.disabled",
+                "mfa.enabled",
+                "mfa.enrolled",
+                "mfa.recovery_code_used",
+                "mfa.recovery_codes_regenerated",
+            ],
+            "{:?}",
+            app.backend
+        );
+        app
+    })
+    .await;
+}

@@ -59,6 +59,7 @@ pub enum AuditAction {
     MfaEnabled,
     MfaDisabled,
     RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl AuditAction {
@@ -120,6 +121,7 @@ impl AuditAction {
             AuditAction::MfaEnabled => "mfa.enabled",
             AuditAction::MfaDisabled => "mfa.disabled",
             AuditAction::RecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditAction::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
         }
     }
 }

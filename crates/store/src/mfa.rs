@@ -142,6 +142,7 @@ impl Store {
     pub async fn confirm_totp(
         &self,
         user: UserId,
+        nonce: &[u8],
         step: i64,
         code_hashes: &[String],
         entry: &AuditEntry,
@@ -149,12 +150,15 @@ impl Store {
         let mut tx = self.begin().await?;
         let confirmed = on_tx!(&mut tx, |conn| {
             sqlx::query(
+                // The nonce names the secret the code was checked against: an enrolment
+                // replaced in the meantime is not confirmed with the old secret's code.
                 "UPDATE user_totp SET confirmed_at = $2, last_used_step = $3 \
-                 WHERE user_id = $1 AND confirmed_at IS NULL",
+                 WHERE user_id = $1 AND confirmed_at IS NULL AND nonce = $4",
             )
             .bind(user.as_uuid())
             .bind(Timestamp::from(entry.at))
             .bind(step)
+            .bind(nonce)
             .execute(&mut *conn)
             .await?
             .rows_affected()
@@ -162,7 +166,8 @@ impl Store {
         if confirmed != 1 {
             return Err(DomainError::invalid(
                 "code",
-                "there is no enrolment to confirm: call enrollTotp first",
+                "there is no enrolment to confirm, or it was replaced: call enrollTotp and \
+                 confirm the code of its secret",
             )
             .into());
         }
@@ -260,6 +265,37 @@ impl Store {
                 .event(AuditAction::RecoveryCodeUsed, AuditOutcome::Success)
                 .target("user", user)
                 .detail(serde_json::json!({ "codesLeft": left })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces the recovery codes of a user who has two-factor authentication on, with its
+    /// audit event. False, changing nothing, when it is not on.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        user: UserId,
+        code_hashes: &[String],
+        entry: &AuditEntry,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let confirmed: i64 = on_tx!(&mut tx, |conn| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM user_totp WHERE user_id = $1 AND confirmed_at IS NOT NULL",
+            )
+            .bind(user.as_uuid())
+            .fetch_one(conn)
+            .await?
+        });
+        if confirmed == 0 {
+            return Ok(false);
+        }
+        tx.replace_recovery_codes(user, code_hashes).await?;
+        tx.audit(
+            &entry
+                .event(AuditAction::RecoveryCodesRegenerated, AuditOutcome::Success)
+                .target("user", user),
         )
         .await?;
         tx.commit().await?;

@@ -239,16 +239,74 @@ impl App {
                  check that the device's clock is right",
             )));
         };
+        let (codes, hashes) = self.new_recovery_codes().await?;
+        match self
+            .store
+            .confirm_totp(user, &record.nonce, step, &hashes, entry)
+            .await
+        {
+            Ok(()) => Ok(Ok(codes)),
+            Err(steward_store::StoreError::Domain(error)) => Ok(Err(error)),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// A new set of recovery codes, as shown to the user and as hashed for the store.
+    async fn new_recovery_codes(&self) -> Result<(Vec<String>, Vec<String>), AppError> {
         let codes = RecoveryCode::generate_set(&random_bytes::<RECOVERY_CODE_RANDOM_BYTES>()?);
         let mut hashes = Vec::with_capacity(codes.len());
         for code in &codes {
             hashes.push(self.passwords.hash(code.normalized().to_owned()).await?);
         }
-        match self.store.confirm_totp(user, step, &hashes, entry).await {
-            Ok(()) => Ok(Ok(codes.iter().map(RecoveryCode::display).collect())),
-            Err(steward_store::StoreError::Domain(error)) => Ok(Err(error)),
-            Err(error) => Err(error.into()),
+        Ok((codes.iter().map(RecoveryCode::display).collect(), hashes))
+    }
+
+    /// Checks the caller's password.
+    async fn password_is_right(&self, user: UserId, password: String) -> Result<bool, AppError> {
+        let stored = self.store.password_hash(user).await?;
+        Ok(stored.is_some()
+            && self.passwords.verify(password, stored).await? != Verification::Invalid)
+    }
+
+    /// Ten new recovery codes for a user with two-factor authentication on, who gives their
+    /// password; the old codes stop working.
+    pub async fn regenerate_recovery_codes(
+        &self,
+        user: UserId,
+        password: String,
+        entry: &AuditEntry,
+    ) -> Result<Result<Vec<String>, DomainError>, AppError> {
+        if !self.password_is_right(user, password).await? {
+            return Ok(Err(DomainError::invalid("password", "is wrong")));
         }
+        let (codes, hashes) = self.new_recovery_codes().await?;
+        if !self
+            .store
+            .regenerate_recovery_codes(user, &hashes, entry)
+            .await?
+        {
+            return Ok(Err(DomainError::invalid("password", NOT_ON)));
+        }
+        Ok(Ok(codes))
+    }
+
+    /// An administrator turns two-factor authentication off for a user who lost their
+    /// authenticator; the user is told by e-mail, with the administrator's name.
+    pub async fn reset_totp(
+        &self,
+        user: UserId,
+        by: &str,
+        entry: &AuditEntry,
+    ) -> Result<Result<UserRecord, DomainError>, AppError> {
+        if !self.store.disable_totp(user, by, entry).await? {
+            return Ok(Err(DomainError::invalid("user", NOT_ON)));
+        }
+        let user = self
+            .store
+            .user_by_id(user)
+            .await?
+            .ok_or_else(|| AppError::internal("a user vanished during resetTotp"))?;
+        Ok(Ok(user))
     }
 
     /// Uses up one of `user`'s recovery codes, or says why it cannot be used.
@@ -304,10 +362,7 @@ impl App {
         }
         match (password, recovery_code) {
             (Some(password), None) => {
-                let stored = self.store.password_hash(user.id).await?;
-                if stored.is_none()
-                    || self.passwords.verify(password, stored).await? == Verification::Invalid
-                {
+                if !self.password_is_right(user.id, password).await? {
                     return Ok(Err(DomainError::invalid("password", "is wrong")));
                 }
             }

@@ -151,7 +151,7 @@ fn optional<T>(
 
 /// The proof that the caller may change `user`'s account; a user the caller administers
 /// nowhere does not exist for them.
-async fn account_proof(
+pub(crate) async fn account_proof(
     ctx: &Context<'_>,
     user: UserId,
 ) -> async_graphql::Result<AccountAuthorized> {

@@ -1,11 +1,12 @@
 //! Two-factor authentication (TOTP): each user turns it on and off for their own account.
 
-use async_graphql::{Context, InputObject, Object, SimpleObject};
-use steward_domain::DomainError;
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use steward_domain::{DomainError, UserId};
 use steward_store::UserRecord;
 
 use crate::error::AppError;
-use crate::graphql::context::ContextExt as _;
+use crate::graphql::accounts::account_proof;
+use crate::graphql::context::{ContextExt as _, parse_id};
 use crate::graphql::types::{User, UserError};
 
 #[derive(SimpleObject, Default)]
@@ -51,6 +52,13 @@ async fn caller(ctx: &Context<'_>) -> async_graphql::Result<UserRecord> {
         .ok_or_else(|| AppError::internal("the caller's user is missing"))?)
 }
 
+#[derive(SimpleObject, Default)]
+pub struct RegenerateRecoveryCodesPayload {
+    /// Ten new single-use codes, shown this once; the previous ones no longer work.
+    pub recovery_codes: Option<Vec<String>>,
+    pub errors: Vec<UserError>,
+}
+
 #[derive(Default)]
 pub struct MfaMutation;
 
@@ -94,7 +102,7 @@ impl MfaMutation {
                     errors: Vec::new(),
                 },
                 Err(error) => ConfirmTotpPayload {
-                    errors: vec![error_on_argument(&error)],
+                    errors: vec![error_on(&error, "code")],
                     ..Default::default()
                 },
             },
@@ -128,13 +136,67 @@ impl MfaMutation {
             },
         )
     }
+
+    /// Ten new recovery codes for the caller, who has two-factor authentication on and gives
+    /// their password; the previous codes stop working.
+    async fn regenerate_recovery_codes(
+        &self,
+        ctx: &Context<'_>,
+        password: String,
+    ) -> async_graphql::Result<RegenerateRecoveryCodesPayload> {
+        let principal = ctx.principal()?;
+        let entry = ctx.audit_entry()?;
+        Ok(
+            match ctx
+                .app()?
+                .regenerate_recovery_codes(principal.user_id, password, &entry)
+                .await?
+            {
+                Ok(codes) => RegenerateRecoveryCodesPayload {
+                    recovery_codes: Some(codes),
+                    errors: Vec::new(),
+                },
+                Err(error) => RegenerateRecoveryCodesPayload {
+                    recovery_codes: None,
+                    errors: vec![error_on(&error, "password")],
+                },
+            },
+        )
+    }
+
+    /// Turns two-factor authentication off for a user who lost their authenticator and
+    /// recovery codes; the user is told by e-mail. Same permissions as `suspendUser` (never
+    /// on one's own account: use `disableTotp`).
+    async fn reset_totp(
+        &self,
+        ctx: &Context<'_>,
+        user: ID,
+    ) -> async_graphql::Result<DisableTotpPayload> {
+        let user: UserId = parse_id("user", &user)?;
+        account_proof(ctx, user).await?;
+        let admin = caller(ctx).await?;
+        let entry = ctx.audit_entry()?;
+        Ok(
+            match ctx.app()?.reset_totp(user, &admin.username, &entry).await? {
+                Ok(user) => DisableTotpPayload {
+                    user: Some(User(user)),
+                    errors: Vec::new(),
+                },
+                Err(error) => DisableTotpPayload {
+                    user: None,
+                    errors: vec![error_on(&error, "user")],
+                },
+            },
+        )
+    }
 }
 
-/// `confirmTotp` takes `code` as a plain argument, so its errors point at `["code"]`.
-fn error_on_argument(error: &DomainError) -> UserError {
+/// An error of a mutation whose arguments are plain (not an `input` object): its field is
+/// the argument's name.
+fn error_on(error: &DomainError, argument: &str) -> UserError {
     let mut user_error = UserError::from_domain("input", error);
     if !user_error.field.is_empty() {
-        user_error.field = vec!["code".to_owned()];
+        user_error.field = vec![argument.to_owned()];
     }
     user_error
 }
