@@ -13,6 +13,7 @@ mod lifecycle;
 mod lockout;
 mod login;
 mod mail;
+mod mfa;
 mod organizations;
 mod preferences;
 mod roles;

@@ -170,6 +170,9 @@ impl TestApp {
 }
 
 /// The configuration a test server runs with: the database, a free port, cheap argon2id.
+/// The `--secret-key` of test servers: base64 of 32 bytes of 7.
+pub const TEST_SECRET_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
 pub fn test_config(database_url: &str, extra_args: &[&str]) -> ServeConfig {
     let mut args = vec![
         "steward",
@@ -185,6 +188,9 @@ pub fn test_config(database_url: &str, extra_args: &[&str]) -> ServeConfig {
         "1",
         "--admin-password",
         ADMIN_PASSWORD,
+        // PostgreSQL needs a configured key for TOTP secrets; a fixed one serves tests.
+        "--secret-key",
+        TEST_SECRET_KEY,
     ];
     args.extend_from_slice(extra_args);
     TestCli::parse_from(args).serve

@@ -58,6 +58,11 @@ pub enum AuditAction {
     ApiKeyCreated,
     ApiKeyRegenerated,
     ApiKeyRevoked,
+    MfaEnrolled,
+    MfaEnabled,
+    MfaDisabled,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
 }
 
 impl AuditAction {
@@ -118,6 +123,11 @@ impl AuditAction {
             AuditAction::ApiKeyCreated => "api_key.created",
             AuditAction::ApiKeyRegenerated => "api_key.regenerated",
             AuditAction::ApiKeyRevoked => "api_key.revoked",
+            AuditAction::MfaEnrolled => "mfa.enrolled",
+            AuditAction::MfaEnabled => "mfa.enabled",
+            AuditAction::MfaDisabled => "mfa.disabled",
+            AuditAction::RecoveryCodeUsed => "mfa.recovery_code_used",
+            AuditAction::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod link;
 pub mod login;
 pub mod membership;
+pub mod mfa;
 pub mod notification;
 pub mod organization;
 pub mod password;

@@ -10,6 +10,7 @@ use steward_domain::throttle::ThrottlePolicy;
 use steward_store::Store;
 use time::OffsetDateTime;
 
+use crate::auth::mfa::SecretKey;
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::TokenKeys;
 use crate::clock::Clock;
@@ -26,6 +27,8 @@ pub struct Settings {
     /// Lockouts after failed logins, per account and per client address.
     pub account_throttle: ThrottlePolicy,
     pub address_throttle: ThrottlePolicy,
+    /// The product name, which authenticator apps show as the issuer of a TOTP secret.
+    pub product_name: String,
 }
 
 /// Cheap to clone: every part is shared.
@@ -34,6 +37,8 @@ pub struct App {
     pub store: Store,
     pub tokens: TokenKeys,
     pub passwords: PasswordHasher,
+    /// Encrypts TOTP secrets at rest.
+    pub secret_key: SecretKey,
     pub settings: Settings,
     /// Every request reads the time here.
     pub clock: Clock,
@@ -68,6 +73,8 @@ impl ApiKeyUses {
 impl App {
     /// Connects to the database, applies migrations, and loads (or creates) the signing key.
     pub async fn start(config: &ServeConfig, now: OffsetDateTime) -> Result<App, AppError> {
+        // Checked before connecting, so a PostgreSQL set-up without a key fails at once.
+        let secret_key = SecretKey::from_config(config)?;
         let store = Store::connect(
             &config.database.database_url,
             &config.database.store_options(),
@@ -87,12 +94,14 @@ impl App {
             store,
             tokens,
             passwords,
+            secret_key,
             settings: Settings {
                 access_token_ttl: config.access_token_ttl(),
                 session_ttl: config.session_ttl(),
                 dev: config.dev,
                 account_throttle: config.throttle_policies().0,
                 address_throttle: config.throttle_policies().1,
+                product_name: config.mail.product_name.clone(),
             },
             clock: Clock::default(),
             api_key_uses: ApiKeyUses::default(),

@@ -225,6 +225,14 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
     pub graphql_max_complexity: usize,
 
+    /// Base64 of 32 random bytes (`openssl rand -base64 32`): the key that encrypts
+    /// two-factor secrets at rest. Required with PostgreSQL. Unset with SQLite, a key is made
+    /// on first start and kept next to the database file (`steward.db` →
+    /// `steward.secret-key`, readable by its owner only). Changing it makes every enrolled
+    /// authenticator unusable.
+    #[arg(long, env = "STEWARD_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     #[command(flatten)]
     pub password_hash: PasswordHashConfig,
 

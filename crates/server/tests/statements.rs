@@ -96,6 +96,8 @@ fn test_config(database_url: &str) -> ServeConfig {
         "1",
         "--admin-password",
         PASSWORD,
+        "--secret-key",
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
         // The mail worker polls the outbox in the background; its statements are not the
         // request's. After its first look at start it must stay quiet while we count.
         "--mail-poll-ms",

@@ -24,6 +24,7 @@ mod audit;
 mod error;
 mod groups;
 mod invitations;
+mod mfa;
 mod organizations;
 mod outbox;
 mod password_rules;
@@ -48,6 +49,7 @@ pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use error::StoreError;
 pub use groups::GroupRecord;
 pub use invitations::{InvitationRecord, LinkHolder, NewInvitation, NewLink};
+pub use mfa::{RecoveryCodeRecord, TotpRecord};
 pub use organizations::{MembershipRecord, OrganizationRecord};
 pub use outbox::{
     AttemptFailed, ClaimedNotification, DeliveredVia, MailboxMessage, MailboxRecord, OutboxRecord,

@@ -1,6 +1,7 @@
 //! Authentication: who is calling, and the login and password-change flows.
 
 pub mod links;
+pub mod mfa;
 pub mod password;
 pub mod tokens;
 
@@ -20,6 +21,7 @@ use time::OffsetDateTime;
 use crate::app::App;
 use crate::error::AppError;
 use links::hash_token;
+use mfa::SecondFactor;
 use password::Verification;
 
 /// `bytes` random bytes from the operating system, URL-safe base64 encoded.
@@ -128,6 +130,10 @@ pub enum LoginFailure {
         until: OffsetDateTime,
         now: OffsetDateTime,
     },
+    /// The password is right and two-factor authentication is on: the code is needed.
+    MfaRequired,
+    /// The two-factor code or recovery code is wrong or used; the message says which.
+    InvalidMfaCode(String),
 }
 
 impl LoginFailure {
@@ -145,6 +151,12 @@ impl LoginFailure {
             LoginFailure::LockedOut { until, now } => {
                 steward_domain::throttle::locked_out(*until, *now)
             }
+            LoginFailure::MfaRequired => {
+                "two-factor authentication is on for this account: send the authenticator's \
+                 code as totpCode, or a recovery code as recoveryCode"
+                    .to_owned()
+            }
+            LoginFailure::InvalidMfaCode(message) => message.clone(),
         }
     }
 
@@ -154,6 +166,8 @@ impl LoginFailure {
             LoginFailure::WrongCredentials => "wrong_credentials",
             LoginFailure::NotActive(_) => "account_not_active",
             LoginFailure::LockedOut { .. } => "locked_out",
+            LoginFailure::MfaRequired => "mfa_required",
+            LoginFailure::InvalidMfaCode(_) => "invalid_mfa_code",
         }
     }
 }
@@ -333,11 +347,13 @@ impl App {
         Ok(())
     }
 
-    /// Checks a login and opens a session. Every attempt leaves an audit event.
+    /// Checks a login (and its second factor when two-factor authentication is on) and opens
+    /// a session. Every attempt leaves an audit event.
     pub async fn login(
         &self,
         login: &str,
         password: String,
+        second: SecondFactor,
         client: &ClientInfo,
         now: OffsetDateTime,
     ) -> Result<Result<LoginSuccess, LoginFailure>, AppError> {
@@ -386,12 +402,36 @@ impl App {
                     .await;
             }
         };
-        self.store.clear_login_throttle(&keys[0]).await?;
+        let totp = self.login_totp(candidate.id).await?;
+        // With two-factor authentication on, a right password alone does not end the count:
+        // only the right code does, so that the codes cannot be guessed without limit.
+        if totp.is_none() {
+            self.store.clear_login_throttle(&keys[0]).await?;
+        }
         if !candidate.status.can_log_in() {
             let failure = LoginFailure::NotActive(candidate.status);
             return self
                 .login_failed(&entry, Some(candidate.id), login, failure)
                 .await;
+        }
+        if let Some(totp) = totp {
+            let user_entry = AuditEntry {
+                actor: Some(candidate.id),
+                ..entry.clone()
+            };
+            if let Err(failure) = self
+                .check_second_factor(&totp, &second, &user_entry)
+                .await?
+            {
+                if failure != LoginFailure::MfaRequired {
+                    self.count_login_failure(&entry, Some(candidate.id), &keys)
+                        .await?;
+                }
+                return self
+                    .login_failed(&entry, Some(candidate.id), login, failure)
+                    .await;
+            }
+            self.store.clear_login_throttle(&keys[0]).await?;
         }
         let active = self.store.login_context(candidate.id).await?;
         let session = NewSession {

@@ -11,6 +11,7 @@ mod groups;
 mod invitations;
 pub mod keyset;
 pub mod loaders;
+mod mfa;
 mod mutation;
 mod notifications;
 mod organizations;

@@ -1,12 +1,16 @@
 use async_graphql::{Context, InputObject, MergedObject, Object, SimpleObject};
 use time::OffsetDateTime;
 
+use steward_domain::DomainError;
+
 use crate::auth::LoginFailure;
+use crate::auth::mfa::SecondFactor;
 use crate::graphql::accounts::AccountMutation;
 use crate::graphql::api_keys::ApiKeyMutation;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
 use crate::graphql::invitations::InvitationMutation;
+use crate::graphql::mfa::MfaMutation;
 use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::preferences::PreferencesMutation;
@@ -30,6 +34,7 @@ pub struct Mutation(
     SessionMutation,
     SshKeyMutation,
     ApiKeyMutation,
+    MfaMutation,
 );
 
 #[derive(Default)]
@@ -40,6 +45,10 @@ pub struct LoginInput {
     /// Username or e-mail address.
     pub login: String,
     pub password: String,
+    /// The authenticator's current 6-digit code, when two-factor authentication is on.
+    pub totp_code: Option<String>,
+    /// One of the recovery codes (`xxxxx-xxxxx`) instead of `totpCode`: each works once.
+    pub recovery_code: Option<String>,
 }
 
 #[derive(SimpleObject, Default)]
@@ -79,16 +88,41 @@ pub struct LogoutPayload {
 #[Object]
 impl AuthMutation {
     /// Logs in with a username or e-mail address and a password, and returns an access
-    /// token. Every attempt is audited.
+    /// token. With two-factor authentication on, `totpCode` or `recoveryCode` is needed too:
+    /// without it the answer is `MFA_REQUIRED`; a wrong one is `INVALID_MFA_CODE` and counts
+    /// as a failed login. Every attempt is audited.
     async fn login(
         &self,
         ctx: &Context<'_>,
         input: LoginInput,
     ) -> async_graphql::Result<LoginPayload> {
         let request = ctx.request()?;
+        let second = match (input.totp_code, input.recovery_code) {
+            (None, None) => SecondFactor::None,
+            (Some(code), None) => SecondFactor::TotpCode(code),
+            (None, Some(code)) => SecondFactor::RecoveryCode(code),
+            (Some(_), Some(_)) => {
+                return Ok(LoginPayload {
+                    errors: vec![UserError::from_domain(
+                        "input",
+                        &DomainError::invalid(
+                            "recoveryCode",
+                            "give either totpCode or recoveryCode, not both",
+                        ),
+                    )],
+                    ..Default::default()
+                });
+            }
+        };
         let outcome = ctx
             .app()?
-            .login(&input.login, input.password, &request.client, request.now)
+            .login(
+                &input.login,
+                input.password,
+                second,
+                &request.client,
+                request.now,
+            )
             .await?;
         Ok(match outcome {
             Ok(success) => LoginPayload {
@@ -169,6 +203,16 @@ fn login_error(failure: &LoginFailure) -> UserError {
         LoginFailure::LockedOut { .. } => UserError {
             field: Vec::new(),
             code: UserErrorCode::LockedOut,
+            message: failure.message(),
+        },
+        LoginFailure::MfaRequired => UserError {
+            field: vec!["input".to_owned(), "totpCode".to_owned()],
+            code: UserErrorCode::MfaRequired,
+            message: failure.message(),
+        },
+        LoginFailure::InvalidMfaCode(_) => UserError {
+            field: Vec::new(),
+            code: UserErrorCode::InvalidMfaCode,
             message: failure.message(),
         },
     }

@@ -566,6 +566,11 @@ pub enum UserErrorCode {
     /// Too many failed logins for the account or the client address: wait, or ask an
     /// administrator to clear the lockout.
     LockedOut,
+    /// The password is right and the account has two-factor authentication: log in again with
+    /// `totpCode` (or `recoveryCode`).
+    MfaRequired,
+    /// The two-factor code or recovery code is wrong, or was used already.
+    InvalidMfaCode,
 }
 
 impl UserError {
