@@ -58,6 +58,23 @@ async fn a_key_acts_as_its_owner_until_revoked_or_regenerated() {
         let session = app.token("automaton", PASSWORD).await;
         let (key, id) = create_key(&app, &session, json!({ "name": "CI deploys" })).await;
         assert_eq!(key.split('.').count(), 3, "a JWT");
+        let claims: Value = {
+            use base64::Engine as _;
+            let payload = key.split('.').nth(1).expect("payload");
+            serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(payload)
+                    .expect("base64"),
+            )
+            .expect("claims")
+        };
+        assert_eq!(claims["token_use"], "api_key");
+        assert!(claims.get("exp").is_none(), "no expiry unless asked: {claims}");
+        // 256 random bits: 43 URL-safe base64 characters.
+        assert!(
+            claims["jti"].as_str().is_some_and(|jti| jti.len() >= 43),
+            "{claims}"
+        );
         assert!(works(&app, &key).await);
 
         // A key is no login session: it makes no keys and is no refresh token.

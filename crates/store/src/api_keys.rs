@@ -25,7 +25,7 @@ pub struct NewApiKey {
 /// What identifies a key's current token.
 #[derive(Debug, Clone)]
 pub struct ApiKeySecret {
-    pub jti: Uuid,
+    pub jti: String,
     pub token_hash: String,
 }
 
@@ -168,7 +168,7 @@ impl Store {
             .bind(entry.actor.map(|actor| actor.as_uuid()))
             .bind(key.name.as_str())
             .bind(key.organization.map(|organization| organization.as_uuid()))
-            .bind(key.secret.jti.to_string())
+            .bind(key.secret.jti.as_str())
             .bind(key.secret.token_hash.as_str())
             .bind(Timestamp::from(entry.at))
             .bind(key.expires_at.map(Timestamp::from))
@@ -220,7 +220,7 @@ impl Store {
                 "UPDATE api_keys SET jti = $2, token_hash = $3 WHERE id = $1 AND revoked_at IS NULL",
             )
             .bind(id.as_uuid())
-            .bind(secret.jti.to_string())
+            .bind(secret.jti.as_str())
             .bind(secret.token_hash.as_str())
             .execute(conn)
             .await?

@@ -63,9 +63,8 @@ pub struct ApiKeyClaims {
     pub iss: String,
     pub aud: String,
     pub sub: Uuid,
-    /// 122 random bits (UUID v4), recorded with the key; the whole token is 256 bits
-    /// stronger still through its signature.
-    pub jti: Uuid,
+    /// 256 random bits from the operating system (URL-safe base64), recorded with the key.
+    pub jti: String,
     pub iat: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
@@ -235,7 +234,7 @@ impl TokenKeys {
     pub fn issue_api_key(
         &self,
         user: UserId,
-        jti: Uuid,
+        jti: String,
         organization: Option<OrganizationId>,
         now: OffsetDateTime,
         expires_at: Option<OffsetDateTime>,

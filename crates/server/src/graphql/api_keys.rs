@@ -6,7 +6,6 @@ use steward_domain::policy::authorize_view_user;
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, UserId};
 use steward_store::{ApiKeyRecord, ApiKeySecret, NewApiKey};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
 use crate::auth::links::hash_token;
 use crate::error::{AppError, refused};
@@ -138,10 +137,14 @@ fn new_secret(
     expires_at: Option<OffsetDateTime>,
 ) -> async_graphql::Result<(String, ApiKeySecret)> {
     let app = ctx.app()?;
-    let jti = Uuid::new_v4();
-    let token =
-        app.tokens
-            .issue_api_key(user, jti, organization, ctx.request()?.now, expires_at)?;
+    let jti = crate::auth::random_token(32)?;
+    let token = app.tokens.issue_api_key(
+        user,
+        jti.clone(),
+        organization,
+        ctx.request()?.now,
+        expires_at,
+    )?;
     let secret = ApiKeySecret {
         jti,
         token_hash: hash_token(&token),
