@@ -446,6 +446,17 @@ async fn populate(
         .as_str()
         .unwrap_or_else(|| panic!("SSH key: {ssh_key}"))
         .to_owned();
+    // A resource the owner owns (so that a filter on the owner finds it); its name carries
+    // the group's marker.
+    let resource = run(
+        "mutation($o: ID!, $u: ID!, $n: String!) { registerResource(input: {organization: $o, kind: \"DASHBOARD\", name: $n, externalId: $n, owner: $u}) { resource { id } errors { message } } }",
+        json!({ "o": organization, "u": owner, "n": format!("{}Board", names.group) }),
+    )
+    .await;
+    assert!(
+        resource["data"]["registerResource"]["resource"]["id"].is_string(),
+        "resource: {resource}"
+    );
     // An API key of the member, limited to the organization; its name carries the role's
     // marker.
     let api_key = app

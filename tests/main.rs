@@ -16,6 +16,7 @@ mod mail;
 mod mfa;
 mod organizations;
 mod preferences;
+mod resources;
 mod roles;
 mod sessions;
 mod smtp_sink;

@@ -63,6 +63,10 @@ pub enum AuditAction {
     MfaDisabled,
     RecoveryCodeUsed,
     RecoveryCodesRegenerated,
+    ResourceKindCreated,
+    ResourceRegistered,
+    ResourceUpdated,
+    ResourceDeleted,
 }
 
 impl AuditAction {
@@ -128,6 +132,10 @@ impl AuditAction {
             AuditAction::MfaDisabled => "mfa.disabled",
             AuditAction::RecoveryCodeUsed => "mfa.recovery_code_used",
             AuditAction::RecoveryCodesRegenerated => "mfa.recovery_codes_regenerated",
+            AuditAction::ResourceKindCreated => "resource_kind.created",
+            AuditAction::ResourceRegistered => "resource.registered",
+            AuditAction::ResourceUpdated => "resource.updated",
+            AuditAction::ResourceDeleted => "resource.deleted",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod password;
 pub mod permission;
 pub mod policy;
 pub mod preferences;
+pub mod resource;
 pub mod ssh;
 pub mod throttle;
 pub mod user;

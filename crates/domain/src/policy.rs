@@ -44,6 +44,10 @@ capabilities! {
     ManageRoles => Roles / Manage;
     ViewGroups => Groups / View;
     ManageGroups => Groups / Manage;
+    /// See the organization's resources and who owns them.
+    ViewResources => Resources / View;
+    /// Register, change and delete resources (the platform's services, with a key).
+    ManageResources => Resources / Manage;
     ViewAudit => Audit / View;
     ViewOrganization => Organization / View;
     /// Rename the organization, edit its e-mail domains and projects.

@@ -32,6 +32,7 @@ mod pool;
 mod preferences;
 mod projects;
 mod refresh_tokens;
+mod resources;
 mod roles;
 mod sessions;
 mod signing_keys;
@@ -58,6 +59,7 @@ pub use outbox::{
 pub use pool::{Backend, Store, StoreOptions, Tx};
 pub use projects::ProjectRecord;
 pub use refresh_tokens::{NewRefreshToken, Refreshed, SessionRecord};
+pub use resources::{NewResource, ResourceFilter, ResourceKindRecord, ResourceRecord};
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
 pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};

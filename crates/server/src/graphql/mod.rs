@@ -17,6 +17,7 @@ mod notifications;
 mod organizations;
 mod preferences;
 mod query;
+mod resources;
 mod roles;
 mod sessions;
 mod ssh_keys;

@@ -14,6 +14,7 @@ use crate::graphql::mfa::MfaMutation;
 use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
 use crate::graphql::preferences::PreferencesMutation;
+use crate::graphql::resources::ResourceMutation;
 use crate::graphql::roles::RoleMutation;
 use crate::graphql::sessions::SessionMutation;
 use crate::graphql::ssh_keys::SshKeyMutation;
@@ -35,6 +36,7 @@ pub struct Mutation(
     SshKeyMutation,
     ApiKeyMutation,
     MfaMutation,
+    ResourceMutation,
 );
 
 #[derive(Default)]

@@ -10,6 +10,7 @@ use crate::graphql::groups::GroupQuery;
 use crate::graphql::invitations::InvitationQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
+use crate::graphql::resources::ResourceQuery;
 use crate::graphql::sessions::SessionQuery;
 use crate::graphql::ssh_keys::SshKeyQuery;
 use crate::graphql::types::User;
@@ -27,6 +28,7 @@ pub struct Query(
     InvitationQuery,
     SessionQuery,
     ApiKeyQuery,
+    ResourceQuery,
     SshKeyQuery,
     ServerQuery,
 );

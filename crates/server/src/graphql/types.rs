@@ -112,6 +112,16 @@ impl User {
         ))
     }
 
+    /// The resources the user owns, in every organization the caller may see them in
+    /// (`RESOURCES/VIEW`; all of them for the user and SuperAdmins), optionally of one kind.
+    async fn owned_resources(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<String>,
+    ) -> async_graphql::Result<Vec<crate::graphql::resources::Resource>> {
+        crate::graphql::resources::owned_resources(ctx, self.0.id, kind).await
+    }
+
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()

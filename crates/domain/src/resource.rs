@@ -1,0 +1,129 @@
+//! Resources that users own: their kinds, and the rules of what a kind allows.
+
+use crate::DomainError;
+
+/// A resource kind's code, such as `DASHBOARD`: 2–40 upper-case ASCII letters, digits or
+/// underscores, starting with a letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCode(String);
+
+impl KindCode {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim();
+        let valid = (2..=40).contains(&value.len())
+            && value.starts_with(|c: char| c.is_ascii_uppercase())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if !valid {
+            return Err(DomainError::invalid(
+                "kind",
+                "must be 2 to 40 upper-case letters, digits or underscores, starting with a \
+                 letter, such as DASHBOARD",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a kind allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindRules {
+    pub transferable: bool,
+    /// Resources of the kind (schedules) are disabled before they change owner.
+    pub disable_before_transfer: bool,
+    /// Application-level kinds (data classifications, mail servers) are never owned.
+    pub application_level: bool,
+}
+
+impl KindRules {
+    /// Checks that a resource of this kind, `code`, may have an owner.
+    pub fn check_ownable(self, code: &str) -> Result<(), DomainError> {
+        if self.application_level {
+            return Err(DomainError::invalid(
+                "kind",
+                format!(
+                    "{code} is an application-level kind: its resources belong to the \
+                     application and are never owned by a user"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that a kind asked for is consistent.
+    pub fn validate(self) -> Result<Self, DomainError> {
+        if self.application_level && (self.transferable || self.disable_before_transfer) {
+            return Err(DomainError::invalid(
+                "applicationLevel",
+                "an application-level kind is never owned, so it cannot be transferable",
+            ));
+        }
+        if self.disable_before_transfer && !self.transferable {
+            return Err(DomainError::invalid(
+                "disableBeforeTransfer",
+                "only a transferable kind is disabled before a transfer",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_codes_are_upper_snake_case() {
+        for good in ["DASHBOARD", "ML_MODEL", "ETL2"] {
+            assert!(KindCode::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "D", "dashboard", "2D", "ML-MODEL", &"X".repeat(41)] {
+            assert_eq!(
+                KindCode::parse(bad).expect_err(bad).field(),
+                Some("kind"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn application_level_kinds_are_never_owned_and_rules_must_agree() {
+        let app = KindRules {
+            transferable: false,
+            disable_before_transfer: false,
+            application_level: true,
+        };
+        let message = app
+            .check_ownable("MAIL_SERVER")
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("never owned"), "{message}");
+        assert!(
+            KindRules {
+                transferable: true,
+                ..app
+            }
+            .validate()
+            .is_err()
+        );
+        let schedule = KindRules {
+            transferable: true,
+            disable_before_transfer: true,
+            application_level: false,
+        };
+        assert!(schedule.check_ownable("SCHEDULE").is_ok() && schedule.validate().is_ok());
+        assert!(
+            KindRules {
+                transferable: false,
+                ..schedule
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}

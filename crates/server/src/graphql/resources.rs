@@ -1,0 +1,364 @@
+//! The resource registry: what the platform's services register for their owners.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use steward_domain::organization::Name;
+use steward_domain::policy::{ManageResources, ViewResources, authorize, authorize_platform};
+use steward_domain::resource::{KindCode, KindRules};
+use steward_domain::{DomainError, OrganizationId, ProjectId, UserId};
+use steward_store::{NewResource, ResourceFilter, ResourceKindRecord, ResourceRecord};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::error::{AppError, refused};
+use crate::graphql::connection::{Page, PageRequest};
+use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::organizations::expected;
+use crate::graphql::types::{Organization, Project, User, UserError};
+
+/// A kind of resource and what it allows.
+#[derive(SimpleObject)]
+pub struct ResourceKind {
+    /// Such as `DASHBOARD`.
+    pub code: String,
+    pub name: String,
+    /// Its resources can change owner.
+    pub transferable: bool,
+    /// Its resources (schedules) are disabled before they change owner.
+    pub disable_before_transfer: bool,
+    /// Never owned by a user: it belongs to the application.
+    pub application_level: bool,
+}
+
+impl From<ResourceKindRecord> for ResourceKind {
+    fn from(kind: ResourceKindRecord) -> Self {
+        Self {
+            code: kind.code,
+            name: kind.name,
+            transferable: kind.transferable,
+            disable_before_transfer: kind.disable_before_transfer,
+            application_level: kind.application_level,
+        }
+    }
+}
+
+/// A resource a user owns.
+pub struct Resource(pub ResourceRecord);
+
+#[Object]
+impl Resource {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The kind's code.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The registering service's id for it.
+    async fn external_id(&self) -> &str {
+        &self.0.external_id
+    }
+
+    async fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(ctx.loaders()?.users.load_one(self.0.owner).await?.map(User))
+    }
+
+    async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
+        Ok(ctx
+            .loaders()?
+            .organizations
+            .load_one(self.0.organization)
+            .await?
+            .map(Organization))
+    }
+
+    async fn project(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Project>> {
+        let Some(project) = self.0.project else {
+            return Ok(None);
+        };
+        Ok(ctx
+            .loaders()?
+            .projects
+            .load_one(project)
+            .await?
+            .map(Project))
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> OffsetDateTime {
+        self.0.updated_at
+    }
+}
+
+#[derive(InputObject, Default)]
+pub struct ResourceFilterInput {
+    pub owner: Option<ID>,
+    /// A kind's code.
+    pub kind: Option<String>,
+    pub project: Option<ID>,
+}
+
+#[derive(Default)]
+pub struct ResourceQuery;
+
+#[Object]
+impl ResourceQuery {
+    /// Every kind of resource, by code.
+    async fn resource_kinds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ResourceKind>> {
+        ctx.principal()?;
+        let kinds = ctx
+            .app()?
+            .store
+            .resource_kinds()
+            .await
+            .map_err(AppError::from)?;
+        Ok(kinds.into_iter().map(Into::into).collect())
+    }
+
+    /// An organization's resources in registration order. Needs `RESOURCES/VIEW`.
+    async fn resources(
+        &self,
+        ctx: &Context<'_>,
+        organization: ID,
+        #[graphql(default)] filter: ResourceFilterInput,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Page<Resource>> {
+        let organization: OrganizationId = parse_id("organization", &organization)?;
+        authorize::<ViewResources>(actor(ctx).await?, organization).map_err(refused)?;
+        let filter = ResourceFilter {
+            owner: filter
+                .owner
+                .as_ref()
+                .map(|id| parse_id::<UserId>("owner", id))
+                .transpose()?,
+            kind: filter.kind,
+            project: filter
+                .project
+                .as_ref()
+                .map(|id| parse_id::<ProjectId>("project", id))
+                .transpose()?,
+        };
+        let request = PageRequest::parse(first, after)?;
+        let (records, total) = ctx
+            .app()?
+            .store
+            .resources_page(organization, &filter, request.after, request.fetch)
+            .await
+            .map_err(AppError::from)?;
+        let items = records
+            .into_iter()
+            .map(|record| (record.id, Resource(record)))
+            .collect();
+        Ok(request.page(items, total))
+    }
+}
+
+/// The resources `user` owns that the caller may see: all of them for the user or a
+/// SuperAdmin, otherwise those of organizations where the caller holds `RESOURCES/VIEW`.
+pub async fn owned_resources(
+    ctx: &Context<'_>,
+    user: UserId,
+    kind: Option<String>,
+) -> async_graphql::Result<Vec<Resource>> {
+    let actor = actor(ctx).await?;
+    let records = ctx
+        .app()?
+        .store
+        .owned_resources(user, kind.as_deref())
+        .await
+        .map_err(AppError::from)?;
+    let everything = actor.user == user || actor.is_super_admin();
+    Ok(records
+        .into_iter()
+        .filter(|record| {
+            everything || authorize::<ViewResources>(actor, record.organization).is_ok()
+        })
+        .map(Resource)
+        .collect())
+}
+
+#[derive(InputObject)]
+pub struct CreateResourceKindInput {
+    pub code: String,
+    pub name: String,
+    pub transferable: bool,
+    #[graphql(default)]
+    pub disable_before_transfer: bool,
+    #[graphql(default)]
+    pub application_level: bool,
+}
+
+#[derive(InputObject)]
+pub struct RegisterResourceInput {
+    pub organization: ID,
+    /// A kind's code, such as `DASHBOARD`.
+    pub kind: String,
+    pub name: String,
+    /// The registering service's own id; registering the same kind and id again updates it.
+    pub external_id: String,
+    pub project: Option<ID>,
+    /// An active member of the organization.
+    pub owner: ID,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ResourceKindPayload {
+    pub resource_kind: Option<ResourceKind>,
+    pub errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ResourcePayload {
+    pub resource: Option<Resource>,
+    pub errors: Vec<UserError>,
+}
+
+fn resource_payload(result: Result<ResourceRecord, DomainError>) -> ResourcePayload {
+    match result {
+        Ok(record) => ResourcePayload {
+            resource: Some(Resource(record)),
+            errors: Vec::new(),
+        },
+        Err(error) => ResourcePayload {
+            resource: None,
+            errors: vec![UserError::from_domain("input", &error)],
+        },
+    }
+}
+
+#[derive(Default)]
+pub struct ResourceMutation;
+
+#[Object]
+impl ResourceMutation {
+    /// Adds a kind of resource. SuperAdmins only.
+    async fn create_resource_kind(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateResourceKindInput,
+    ) -> async_graphql::Result<ResourceKindPayload> {
+        let proof = authorize_platform(actor(ctx).await?).map_err(refused)?;
+        let parsed = KindCode::parse(&input.code)
+            .and_then(|code| Ok((code, Name::parse("name", &input.name)?)));
+        let (code, name) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                return Ok(ResourceKindPayload {
+                    resource_kind: None,
+                    errors: vec![UserError::from_domain("input", &error)],
+                });
+            }
+        };
+        let rules = KindRules {
+            transferable: input.transferable,
+            disable_before_transfer: input.disable_before_transfer,
+            application_level: input.application_level,
+        };
+        let entry = ctx.audit_entry()?;
+        Ok(
+            match expected(
+                ctx.app()?
+                    .store
+                    .create_resource_kind(&proof, &code, name.as_str(), rules, &entry)
+                    .await,
+            )? {
+                Ok(kind) => ResourceKindPayload {
+                    resource_kind: Some(kind.into()),
+                    errors: Vec::new(),
+                },
+                Err(error) => ResourceKindPayload {
+                    resource_kind: None,
+                    errors: vec![UserError::from_domain("input", &error)],
+                },
+            },
+        )
+    }
+
+    /// Registers a resource for its owner, or updates it when the same kind and external id
+    /// were registered before. Needs `RESOURCES/MANAGE` in the organization.
+    async fn register_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterResourceInput,
+    ) -> async_graphql::Result<ResourcePayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let proof =
+            authorize::<ManageResources>(actor(ctx).await?, organization).map_err(refused)?;
+        let owner: UserId = parse_id("owner", &input.owner)?;
+        let project: Option<ProjectId> = input
+            .project
+            .as_ref()
+            .map(|id| parse_id("project", id))
+            .transpose()?;
+        let parsed = (|| {
+            let external_id = input.external_id.trim();
+            if external_id.is_empty() || external_id.chars().count() > 200 {
+                return Err(DomainError::invalid(
+                    "externalId",
+                    "must be 1 to 200 characters long",
+                ));
+            }
+            Ok(NewResource {
+                kind: KindCode::parse(&input.kind)?,
+                name: Name::parse("name", &input.name)?.as_str().to_owned(),
+                external_id: external_id.to_owned(),
+                project,
+                owner,
+            })
+        })();
+        let resource = match parsed {
+            Ok(resource) => resource,
+            Err(error) => return Ok(resource_payload(Err(error))),
+        };
+        let entry = ctx.audit_entry()?;
+        Ok(resource_payload(expected(
+            ctx.app()?
+                .store
+                .register_resource(&proof, &resource, &entry)
+                .await,
+        )?))
+    }
+
+    /// Removes a resource from the registry. Needs `RESOURCES/MANAGE` in its organization.
+    async fn delete_resource(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<ResourcePayload> {
+        let id: Uuid = parse_id("id", &id)?;
+        let not_found = || {
+            refused(DomainError::NotFound {
+                what: "the resource",
+            })
+        };
+        let record = ctx
+            .app()?
+            .store
+            .resource_by_id(id)
+            .await
+            .map_err(AppError::from)?
+            .ok_or_else(not_found)?;
+        let actor = actor(ctx).await?;
+        if !actor.can_see(record.organization) {
+            return Err(not_found());
+        }
+        let proof = authorize::<ManageResources>(actor, record.organization).map_err(refused)?;
+        let entry = ctx.audit_entry()?;
+        Ok(resource_payload(expected(
+            ctx.app()?.store.delete_resource(&proof, id, &entry).await,
+        )?))
+    }
+}

@@ -1,0 +1,432 @@
+//! The resource registry: kinds, and the resources the platform's services register for
+//! their owners.
+
+use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::policy::{Authorized, ManageResources, PlatformAuthorized};
+use steward_domain::resource::{KindCode, KindRules};
+use steward_domain::{DomainError, OrganizationId, ProjectId, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{AuditEntry, Result, Store, Timestamp, Tx, on_pool, on_tx};
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResourceKindRecord {
+    pub code: String,
+    pub name: String,
+    pub transferable: bool,
+    pub disable_before_transfer: bool,
+    pub application_level: bool,
+}
+
+impl ResourceKindRecord {
+    pub fn rules(&self) -> KindRules {
+        KindRules {
+            transferable: self.transferable,
+            disable_before_transfer: self.disable_before_transfer,
+            application_level: self.application_level,
+        }
+    }
+}
+
+/// A resource to register, or to update when its `(kind, external_id)` is known already.
+#[derive(Debug, Clone)]
+pub struct NewResource {
+    pub kind: KindCode,
+    pub name: String,
+    pub external_id: String,
+    pub project: Option<ProjectId>,
+    pub owner: UserId,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceRecord {
+    pub id: Uuid,
+    pub kind: String,
+    pub name: String,
+    pub external_id: String,
+    pub organization: OrganizationId,
+    pub project: Option<ProjectId>,
+    pub owner: UserId,
+    pub enabled: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct ResourceRow {
+    id: Uuid,
+    kind: String,
+    name: String,
+    external_id: String,
+    organization_id: Uuid,
+    project_id: Option<Uuid>,
+    owner_user_id: Uuid,
+    enabled: bool,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+}
+
+impl From<ResourceRow> for ResourceRecord {
+    fn from(row: ResourceRow) -> Self {
+        Self {
+            id: row.id,
+            kind: row.kind,
+            name: row.name,
+            external_id: row.external_id,
+            organization: OrganizationId(row.organization_id),
+            project: row.project_id.map(ProjectId),
+            owner: UserId(row.owner_user_id),
+            enabled: row.enabled,
+            created_at: row.created_at.into(),
+            updated_at: row.updated_at.into(),
+        }
+    }
+}
+
+macro_rules! select_resources {
+    () => {
+        "SELECT id, kind, name, external_id, organization_id, project_id, owner_user_id, enabled, \
+         created_at, updated_at FROM resources"
+    };
+}
+
+/// Which of an organization's resources to list; every field given narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceFilter {
+    pub owner: Option<UserId>,
+    pub kind: Option<String>,
+    pub project: Option<ProjectId>,
+}
+
+impl Tx {
+    async fn resource_kind(&mut self, code: &KindCode) -> Result<ResourceKindRecord> {
+        let kind = on_tx!(self, |conn| {
+            sqlx::query_as::<_, ResourceKindRecord>(
+                "SELECT code, name, transferable, disable_before_transfer, application_level \
+                 FROM resource_kinds WHERE code = $1",
+            )
+            .bind(code.as_str())
+            .fetch_optional(conn)
+            .await?
+        });
+        kind.ok_or_else(|| {
+            DomainError::invalid(
+                "kind",
+                format!(
+                    "{} is not a known resource kind; list them with resourceKinds, or ask a \
+                     SuperAdmin to add it",
+                    code.as_str()
+                ),
+            )
+            .into()
+        })
+    }
+
+    async fn resource(&mut self, id: Uuid) -> Result<Option<ResourceRecord>> {
+        let row = on_tx!(self, |conn| {
+            sqlx::query_as::<_, ResourceRow>(concat!(select_resources!(), " WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(conn)
+                .await?
+        });
+        Ok(row.map(Into::into))
+    }
+
+    /// Checks that `owner` is an active member of `organization` and `project` one of its
+    /// projects.
+    async fn check_placement(
+        &mut self,
+        organization: OrganizationId,
+        owner: UserId,
+        project: Option<ProjectId>,
+    ) -> Result<()> {
+        let membership: Option<String> = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
+            )
+            .bind(organization.as_uuid())
+            .bind(owner.as_uuid())
+            .fetch_optional(conn)
+            .await?
+        });
+        if membership.as_deref() != Some("ACTIVE") {
+            return Err(DomainError::invalid(
+                "owner",
+                "must be an active member of the resource's organization",
+            )
+            .into());
+        }
+        if let Some(project) = project {
+            let found: Option<Uuid> = on_tx!(self, |conn| {
+                sqlx::query_scalar("SELECT organization_id FROM projects WHERE id = $1")
+                    .bind(project.as_uuid())
+                    .fetch_optional(conn)
+                    .await?
+            });
+            if found != Some(organization.as_uuid()) {
+                return Err(DomainError::NotFound {
+                    what: "the project",
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn resource_kinds(&self) -> Result<Vec<ResourceKindRecord>> {
+        Ok(on_pool!(self, |pool| {
+            sqlx::query_as::<_, ResourceKindRecord>(
+                "SELECT code, name, transferable, disable_before_transfer, application_level \
+                 FROM resource_kinds ORDER BY code",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// Adds a kind of resource.
+    pub async fn create_resource_kind(
+        &self,
+        _proof: &PlatformAuthorized,
+        code: &KindCode,
+        name: &str,
+        rules: KindRules,
+        entry: &AuditEntry,
+    ) -> Result<ResourceKindRecord> {
+        let rules = rules.validate()?;
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO resource_kinds (code, name, transferable, disable_before_transfer, \
+                 application_level, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(code.as_str())
+            .bind(name)
+            .bind(rules.transferable)
+            .bind(rules.disable_before_transfer)
+            .bind(rules.application_level)
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await
+            .map_err(|error| {
+                crate::error::on_unique(
+                    error,
+                    &[
+                        ("resource_kinds.code", "kind", "exists already"),
+                        ("resource_kinds_pkey", "kind", "exists already"),
+                    ],
+                )
+            })?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::ResourceKindCreated, AuditOutcome::Success)
+                .target("resource_kind", code.as_str()),
+        )
+        .await?;
+        let kind = tx.resource_kind(code).await?;
+        tx.commit().await?;
+        Ok(kind)
+    }
+
+    /// Registers a resource in the proof's organization, or updates it (name, project,
+    /// owner) when its `(kind, external_id)` is registered already: a service may repeat a
+    /// registration safely.
+    pub async fn register_resource(
+        &self,
+        proof: &Authorized<ManageResources>,
+        resource: &NewResource,
+        entry: &AuditEntry,
+    ) -> Result<ResourceRecord> {
+        let organization = proof.organization();
+        let now = Timestamp::from(entry.at);
+        let mut tx = self.begin().await?;
+        let kind = tx.resource_kind(&resource.kind).await?;
+        kind.rules().check_ownable(&kind.code)?;
+        tx.check_placement(organization, resource.owner, resource.project)
+            .await?;
+        let existing: Option<(Uuid, Uuid)> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(
+                "SELECT id, organization_id FROM resources WHERE kind = $1 AND external_id = $2",
+            )
+            .bind(resource.kind.as_str())
+            .bind(resource.external_id.as_str())
+            .fetch_optional(conn)
+            .await?
+        });
+        let (id, action) = match existing {
+            Some((_, other)) if other != organization.as_uuid() => {
+                return Err(DomainError::conflict(
+                    "externalId",
+                    "is registered for a resource of this kind elsewhere; use another id",
+                )
+                .into());
+            }
+            Some((id, _)) => {
+                on_tx!(&mut tx, |conn| {
+                    sqlx::query(
+                        "UPDATE resources SET name = $2, project_id = $3, owner_user_id = $4, \
+                         updated_at = $5 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(resource.name.as_str())
+                    .bind(resource.project.map(|project| project.as_uuid()))
+                    .bind(resource.owner.as_uuid())
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+                });
+                (id, AuditAction::ResourceUpdated)
+            }
+            None => {
+                let id = Uuid::now_v7();
+                on_tx!(&mut tx, |conn| {
+                    sqlx::query(
+                        "INSERT INTO resources (id, kind, name, external_id, organization_id, \
+                         project_id, owner_user_id, enabled, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                    )
+                    .bind(id)
+                    .bind(resource.kind.as_str())
+                    .bind(resource.name.as_str())
+                    .bind(resource.external_id.as_str())
+                    .bind(organization.as_uuid())
+                    .bind(resource.project.map(|project| project.as_uuid()))
+                    .bind(resource.owner.as_uuid())
+                    .bind(true)
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+                });
+                (id, AuditAction::ResourceRegistered)
+            }
+        };
+        tx.audit(
+            &entry
+                .event(action, AuditOutcome::Success)
+                .target("resource", id)
+                .organization(organization)
+                .detail(serde_json::json!({
+                    "kind": resource.kind.as_str(),
+                    "externalId": resource.external_id,
+                    "owner": resource.owner.to_string(),
+                })),
+        )
+        .await?;
+        let record = tx.resource(id).await?.ok_or(DomainError::NotFound {
+            what: "the resource",
+        })?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// Removes a resource of the proof's organization from the registry.
+    pub async fn delete_resource(
+        &self,
+        proof: &Authorized<ManageResources>,
+        id: Uuid,
+        entry: &AuditEntry,
+    ) -> Result<ResourceRecord> {
+        let mut tx = self.begin().await?;
+        let record = tx
+            .resource(id)
+            .await?
+            .filter(|record| record.organization == proof.organization())
+            .ok_or(DomainError::NotFound {
+                what: "the resource",
+            })?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM resources WHERE id = $1")
+                .bind(id)
+                .execute(conn)
+                .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::ResourceDeleted, AuditOutcome::Success)
+                .target("resource", id)
+                .organization(record.organization)
+                .detail(serde_json::json!({
+                    "kind": record.kind,
+                    "externalId": record.external_id,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn resource_by_id(&self, id: Uuid) -> Result<Option<ResourceRecord>> {
+        let row = on_pool!(self, |pool| {
+            sqlx::query_as::<_, ResourceRow>(concat!(select_resources!(), " WHERE id = $1"))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(Into::into))
+    }
+
+    /// A page of an organization's resources in registration order, and how many match.
+    pub async fn resources_page(
+        &self,
+        organization: OrganizationId,
+        filter: &ResourceFilter,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<ResourceRecord>, i64)> {
+        let owner = filter.owner.map(|owner| owner.as_uuid());
+        let project = filter.project.map(|project| project.as_uuid());
+        let kind = filter.kind.as_deref();
+        let (rows, total) = on_pool!(self, |pool| {
+            let rows = sqlx::query_as::<_, ResourceRow>(concat!(
+                select_resources!(),
+                " WHERE organization_id = $1 AND ($2 IS NULL OR owner_user_id = $2) \
+                 AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR project_id = $4) \
+                 AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
+            ))
+            .bind(organization.as_uuid())
+            .bind(owner)
+            .bind(kind)
+            .bind(project)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM resources WHERE organization_id = $1 \
+                 AND ($2 IS NULL OR owner_user_id = $2) AND ($3 IS NULL OR kind = $3) \
+                 AND ($4 IS NULL OR project_id = $4)",
+            )
+            .bind(organization.as_uuid())
+            .bind(owner)
+            .bind(kind)
+            .bind(project)
+            .fetch_one(pool)
+            .await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(Into::into).collect(), total))
+    }
+
+    /// Every resource `user` owns, in any organization, optionally of one kind.
+    pub async fn owned_resources(
+        &self,
+        user: UserId,
+        kind: Option<&str>,
+    ) -> Result<Vec<ResourceRecord>> {
+        let rows = on_pool!(self, |pool| {
+            sqlx::query_as::<_, ResourceRow>(concat!(
+                select_resources!(),
+                " WHERE owner_user_id = $1 AND ($2 IS NULL OR kind = $2) ORDER BY kind, id"
+            ))
+            .bind(user.as_uuid())
+            .bind(kind)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+}
