@@ -29,28 +29,6 @@ async fn works(app: &TestApp, key: &str) -> bool {
     app.graphql(Some(key), ME, json!({})).await["data"]["me"]["username"].is_string()
 }
 
-/// An organization owned by `owner` (Administrator there), with the Viewer role's id.
-async fn organization(app: &TestApp, name: &str, owner: &str) -> (String, String, String) {
-    let admin = app.admin_token().await;
-    let owner_id = app.create_user(owner, PASSWORD).await;
-    let organization = app.create_organization(&admin, name, &owner_id).await;
-    let session = app.token(owner, PASSWORD).await;
-    let roles = app
-        .graphql(
-            Some(&session),
-            "query($o: ID!) { organization(id: $o) { roles { id name } } }",
-            json!({ "o": organization }),
-        )
-        .await;
-    let viewer = roles["data"]["organization"]["roles"]
-        .as_array()
-        .and_then(|roles| roles.iter().find(|role| role["name"] == "Viewer"))
-        .and_then(|role| role["id"].as_str())
-        .expect("Viewer")
-        .to_owned();
-    (organization, session, viewer)
-}
-
 #[tokio::test]
 async fn a_key_acts_as_its_owner_until_revoked_or_regenerated() {
     on_each_backend(&[], |app| async move {
@@ -192,23 +170,13 @@ async fn a_key_revoked_on_one_instance_is_refused_by_another_on_its_next_request
 #[tokio::test]
 async fn a_key_limited_to_a_role_has_only_that_roles_powers_and_stops_with_the_membership() {
     on_each_backend(&[], |app| async move {
-        let (organization, owner_session, viewer) =
-            organization(&app, "Keyco", "keyowner").await;
+        let org = app.organization_owned_by("Keyco", "keyowner").await;
+        let (organization, owner_session, viewer) = (org.id, org.owner_token, org.viewer);
         let member = app.create_user("keymember", PASSWORD).await;
         // The member is an Administrator by default and also holds Viewer.
-        let roles = app
-            .graphql(
-                Some(&owner_session),
-                "query($o: ID!) { organization(id: $o) { roles { id name } } }",
-                json!({ "o": organization }),
-            )
+        let administrator = app
+            .role_id(&owner_session, &organization, "Administrator")
             .await;
-        let administrator = roles["data"]["organization"]["roles"]
-            .as_array()
-            .and_then(|roles| roles.iter().find(|role| role["name"] == "Administrator"))
-            .and_then(|role| role["id"].as_str())
-            .expect("Administrator")
-            .to_owned();
         app.graphql(
             Some(&owner_session),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",

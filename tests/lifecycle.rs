@@ -7,50 +7,18 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, error_code, on_each_backend};
+use crate::support::{TestApp, TestOrg, error_code, on_each_backend};
 
 const PASSWORD: &str = "correct horse battery staple 42";
 const NEW_PASSWORD: &str = "violet tractor mosaic ninety one";
 const ARGS: &[&str] = &["--dev", "--mail-poll-ms", "50"];
-
-/// An organization owned by `owner`, with the owner's token and the Viewer role's id.
-struct Org {
-    id: String,
-    owner_token: String,
-    viewer: String,
-}
-
-async fn organization(app: &TestApp, name: &str, owner: &str) -> Org {
-    let admin = app.admin_token().await;
-    let owner_id = app.create_user(owner, PASSWORD).await;
-    let id = app.create_organization(&admin, name, &owner_id).await;
-    let owner_token = app.token(owner, PASSWORD).await;
-    let roles = app
-        .graphql(
-            Some(&owner_token),
-            "query($o: ID!) { organization(id: $o) { roles { id name } } }",
-            json!({ "o": id }),
-        )
-        .await;
-    let viewer = roles["data"]["organization"]["roles"]
-        .as_array()
-        .and_then(|roles| roles.iter().find(|role| role["name"] == "Viewer"))
-        .and_then(|role| role["id"].as_str())
-        .expect("Viewer role")
-        .to_owned();
-    Org {
-        id,
-        owner_token,
-        viewer,
-    }
-}
 
 const INVITE: &str = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { \
     invitation { id status user { id username status } } errors { field code message } } }";
 const ACCEPT: &str = "mutation($input: AcceptInvitationInput!) { acceptInvitation(input: $input) { \
     invitation { status } errors { field code message } } }";
 
-async fn invite(app: &TestApp, org: &Org, email: &str) -> Value {
+async fn invite(app: &TestApp, org: &TestOrg, email: &str) -> Value {
     let body = app
         .graphql(
             Some(&org.owner_token),
@@ -135,7 +103,7 @@ fn first_error(payload: &Value) -> String {
 #[tokio::test]
 async fn an_invited_new_user_sets_a_password_from_the_mail_and_logs_in() {
     on_each_backend(ARGS, |app| async move {
-        let org = organization(&app, "Initech", "inowner").await;
+        let org = app.organization_owned_by("Initech", "inowner").await;
         let invitation = invite(&app, &org, "Newbie.Person@example.com").await;
         assert_eq!(invitation["status"], "PENDING");
         assert_eq!(invitation["user"]["status"], "PENDING_VALIDATION");
@@ -205,8 +173,8 @@ async fn an_invited_new_user_sets_a_password_from_the_mail_and_logs_in() {
 #[tokio::test]
 async fn an_invited_existing_user_accepts_in_one_click_and_gets_a_second_membership() {
     on_each_backend(ARGS, |app| async move {
-        let first = organization(&app, "Firstco", "firstowner").await;
-        let second = organization(&app, "Secondco", "secondowner").await;
+        let first = app.organization_owned_by("Firstco", "firstowner").await;
+        let second = app.organization_owned_by("Secondco", "secondowner").await;
         let user = app.create_user("twoorgs", PASSWORD).await;
         let added = app
             .graphql(
@@ -272,7 +240,7 @@ async fn an_invited_existing_user_accepts_in_one_click_and_gets_a_second_members
 #[tokio::test]
 async fn a_resent_invitation_kills_the_first_link_and_a_revoked_one_kills_all() {
     on_each_backend(ARGS, |app| async move {
-        let org = organization(&app, "Resendco", "rsowner").await;
+        let org = app.organization_owned_by("Resendco", "rsowner").await;
         let invitation = invite(&app, &org, "late@example.com").await;
         let id = invitation["id"].as_str().expect("id").to_owned();
         let first_token = link_token(&app, "late@example.com", 1).await;
@@ -313,7 +281,7 @@ async fn a_resent_invitation_kills_the_first_link_and_a_revoked_one_kills_all() 
 #[tokio::test]
 async fn an_invitation_link_fails_after_24_hours_and_a_resent_one_works() {
     on_each_backend(ARGS, |app| async move {
-        let org = organization(&app, "Clockco", "clockowner").await;
+        let org = app.organization_owned_by("Clockco", "clockowner").await;
         let invitation = invite(&app, &org, "slow@example.com").await;
         let id = invitation["id"].as_str().expect("id").to_owned();
         let token = link_token(&app, "slow@example.com", 1).await;
@@ -361,7 +329,7 @@ const SUSPEND: &str = "mutation($u: ID!) { suspendUser(input: {user: $u, reason:
 #[tokio::test]
 async fn a_suspended_users_token_stops_working_at_once_until_reactivated() {
     on_each_backend(ARGS, |app| async move {
-        let org = organization(&app, "Suspendco", "spowner").await;
+        let org = app.organization_owned_by("Suspendco", "spowner").await;
         let user = app.create_user("suspect", PASSWORD).await;
         app.graphql(
             Some(&org.owner_token),
@@ -441,7 +409,7 @@ const SET_MEMBERSHIP: &str = "mutation($o: ID!, $u: ID!) { \
 #[tokio::test]
 async fn a_created_user_validates_by_mail_and_cannot_be_enabled_before() {
     on_each_backend(ARGS, |app| async move {
-        let org = organization(&app, "Createco", "crowner").await;
+        let org = app.organization_owned_by("Createco", "crowner").await;
         let created = app
             .graphql(
                 Some(&org.owner_token),
@@ -642,7 +610,7 @@ async fn profiles_take_validated_countries_and_phones_and_never_the_email() {
 #[tokio::test]
 async fn an_organizations_composition_rules_bind_its_members_new_passwords() {
     on_each_backend(ARGS, |app| async move {
-        let org = organization(&app, "Strictco", "strictowner").await;
+        let org = app.organization_owned_by("Strictco", "strictowner").await;
         let set = app
             .graphql(
                 Some(&org.owner_token),

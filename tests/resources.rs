@@ -11,37 +11,6 @@ const REGISTER: &str = "mutation($i: RegisterResourceInput!) { registerResource(
     resource { id kind name externalId enabled owner { username } organization { name } } \
     errors { field code message } } }";
 
-struct Org {
-    id: String,
-    owner_token: String,
-    viewer: String,
-}
-
-async fn organization(app: &TestApp, name: &str, owner: &str) -> Org {
-    let admin = app.admin_token().await;
-    let owner_id = app.create_user(owner, PASSWORD).await;
-    let id = app.create_organization(&admin, name, &owner_id).await;
-    let owner_token = app.token(owner, PASSWORD).await;
-    let roles = app
-        .graphql(
-            Some(&owner_token),
-            "query($o: ID!) { organization(id: $o) { roles { id name } } }",
-            json!({ "o": id }),
-        )
-        .await;
-    let viewer = roles["data"]["organization"]["roles"]
-        .as_array()
-        .and_then(|roles| roles.iter().find(|role| role["name"] == "Viewer"))
-        .and_then(|role| role["id"].as_str())
-        .expect("Viewer")
-        .to_owned();
-    Org {
-        id,
-        owner_token,
-        viewer,
-    }
-}
-
 async fn register(app: &TestApp, token: &str, input: Value) -> Value {
     app.graphql(Some(token), REGISTER, json!({ "i": input }))
         .await["data"]["registerResource"]
@@ -51,7 +20,7 @@ async fn register(app: &TestApp, token: &str, input: Value) -> Value {
 #[tokio::test]
 async fn services_register_resources_idempotently_within_the_rules_of_their_kinds() {
     on_each_backend(&[], |app| async move {
-        let org = organization(&app, "Dataco", "dataowner").await;
+        let org = app.organization_owned_by("Dataco", "dataowner").await;
         let member = app.create_user("analyst", PASSWORD).await;
         app.graphql(
             Some(&org.owner_token),
@@ -162,7 +131,7 @@ async fn services_register_resources_idempotently_within_the_rules_of_their_kind
             .graphql(Some(&analyst), REGISTER, json!({ "i": dashboard }))
             .await;
         assert_eq!(error_code(&viewer_register), "FORBIDDEN", "{viewer_register}");
-        let other = organization(&app, "Otherco", "otherowner").await;
+        let other = app.organization_owned_by("Otherco", "otherowner").await;
         let hidden = app
             .graphql(
                 Some(&other.owner_token),
@@ -196,7 +165,7 @@ async fn services_register_resources_idempotently_within_the_rules_of_their_kind
 #[tokio::test]
 async fn only_a_super_admin_adds_kinds() {
     on_each_backend(&[], |app| async move {
-        let org = organization(&app, "Kindco", "kindowner").await;
+        let org = app.organization_owned_by("Kindco", "kindowner").await;
         let create = "mutation($i: CreateResourceKindInput!) { createResourceKind(input: $i) { \
                       resourceKind { code transferable } errors { field message } } }";
         let input = json!({ "i": { "code": "REPORT_TEMPLATE", "name": "Report template", "transferable": true } });

@@ -13,6 +13,14 @@ struct TestCli {
     serve: ServeConfig,
 }
 
+/// An organization made by the SuperAdmin for a new owner (password [`ADMIN_PASSWORD`]), with
+/// the owner's token and the Viewer role's id.
+pub struct TestOrg {
+    pub id: String,
+    pub owner_token: String,
+    pub viewer: String,
+}
+
 /// A server under test, with its own database.
 pub struct TestApp {
     pub backend: Backend,
@@ -76,6 +84,37 @@ impl TestApp {
             response.status()
         );
         response.json().await.expect("JSON body")
+    }
+
+    /// A new organization owned by a new user `owner` (see [`TestOrg`]).
+    pub async fn organization_owned_by(&self, name: &str, owner: &str) -> TestOrg {
+        let admin = self.admin_token().await;
+        let owner_id = self.create_user(owner, ADMIN_PASSWORD).await;
+        let id = self.create_organization(&admin, name, &owner_id).await;
+        let owner_token = self.token(owner, ADMIN_PASSWORD).await;
+        let viewer = self.role_id(&owner_token, &id, "Viewer").await;
+        TestOrg {
+            id,
+            owner_token,
+            viewer,
+        }
+    }
+
+    /// The id of the role called `name` in `organization`, as `token` sees it.
+    pub async fn role_id(&self, token: &str, organization: &str, name: &str) -> String {
+        let roles = self
+            .graphql(
+                Some(token),
+                "query($o: ID!) { organization(id: $o) { roles { id name } } }",
+                json!({ "o": organization }),
+            )
+            .await;
+        roles["data"]["organization"]["roles"]
+            .as_array()
+            .and_then(|roles| roles.iter().find(|role| role["name"] == name))
+            .and_then(|role| role["id"].as_str())
+            .unwrap_or_else(|| panic!("{:?}: no role {name}: {roles}", self.backend))
+            .to_owned()
     }
 
     /// The published JSON Web Key Set.
