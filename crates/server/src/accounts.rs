@@ -6,22 +6,13 @@ use steward_domain::link::{LinkPurpose, unknown};
 use steward_domain::password::PasswordPolicy;
 use steward_domain::user::EmailAddress;
 use steward_domain::{DomainError, UserId};
-use steward_store::{AuditEntry, InvitationRecord, StoreError, UserRecord};
+use steward_store::{AuditEntry, InvitationRecord, UserRecord};
 
 use crate::app::App;
 use crate::auth::links::{hash_token, new_link};
-use crate::error::AppError;
+use crate::error::{AppError, expected};
 
 type Outcome<T> = Result<Result<T, DomainError>, AppError>;
-
-/// A store result with its expected failures apart from its faults.
-fn split<T>(result: Result<T, StoreError>) -> Outcome<T> {
-    match result {
-        Ok(value) => Ok(Ok(value)),
-        Err(StoreError::Domain(error)) => Ok(Err(error)),
-        Err(error) => Err(error.into()),
-    }
-}
 
 impl App {
     /// The policy a new password of `user` must meet: the platform's, with the strictest
@@ -83,7 +74,7 @@ impl App {
             Ok(hash) => hash,
             Err(error) => return Ok(Err(error)),
         };
-        split(
+        expected(
             self.store
                 .accept_invitation(&token_hash, hash.as_deref(), entry)
                 .await,
@@ -111,7 +102,7 @@ impl App {
             Ok(hash) => hash,
             Err(error) => return Ok(Err(error)),
         };
-        split(
+        expected(
             self.store
                 .validate_email(&token_hash, hash.as_deref(), entry)
                 .await,
@@ -140,7 +131,7 @@ impl App {
             Ok(None) => return Err(AppError::internal("a given password was not hashed")),
             Err(error) => return Ok(Err(error)),
         };
-        split(self.store.reset_password(&token_hash, &hash, entry).await)
+        expected(self.store.reset_password(&token_hash, &hash, entry).await)
     }
 
     /// Sends a reset link if an active account has this address. The answer is the same

@@ -109,6 +109,15 @@ impl From<AppError> for async_graphql::Error {
 
 /// A domain refusal as a GraphQL error with its code. (`DomainError` is `Display`, so `?` on
 /// it would take async-graphql's blanket conversion and lose the code: use this instead.)
+/// A store result split into an expected refusal (for a payload) or an internal failure.
+pub fn expected<T>(result: Result<T, StoreError>) -> Result<Result<T, DomainError>, AppError> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(StoreError::Domain(error)) => Ok(Err(error)),
+        Err(error) => Err(error.into()),
+    }
+}
+
 pub fn refused(error: DomainError) -> async_graphql::Error {
     AppError::Domain(error).into()
 }

@@ -209,16 +209,7 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
-        let role_found: i64 = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM roles WHERE id = $1 AND organization_id = $2")
-                .bind(default_role.as_uuid())
-                .bind(organization.as_uuid())
-                .fetch_one(conn)
-                .await?
-        });
-        if role_found == 0 {
-            return Err(DomainError::NotFound { what: "the role" }.into());
-        }
+        tx.check_roles_of(organization, &[default_role]).await?;
         tx.insert_member(organization, user, default_role, now)
             .await
             .map_err(|error| match error {

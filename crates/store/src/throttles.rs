@@ -6,28 +6,26 @@ use time::OffsetDateTime;
 use crate::{Result, Store, Timestamp, on_pool, on_tx};
 
 impl Store {
-    /// The latest time any of `keys` is locked until, if one is locked at `now`.
+    /// The latest time any of `keys` is locked until, if one is locked at `now`. One
+    /// statement.
     pub async fn login_locked_until(
         &self,
         keys: &[String],
         now: OffsetDateTime,
     ) -> Result<Option<OffsetDateTime>> {
-        let mut latest: Option<OffsetDateTime> = None;
-        for key in keys {
-            let until: Option<Option<Timestamp>> = on_pool!(self, |pool| {
-                sqlx::query_scalar(
-                    "SELECT locked_until FROM login_throttles WHERE key = $1 AND locked_until > $2",
-                )
-                .bind(key.as_str())
-                .bind(Timestamp::from(now))
-                .fetch_optional(pool)
-                .await?
-            });
-            if let Some(until) = until.flatten().map(OffsetDateTime::from) {
-                latest = Some(latest.map_or(until, |latest| latest.max(until)));
-            }
+        if keys.is_empty() {
+            return Ok(None);
         }
-        Ok(latest)
+        let until: Option<Timestamp> = on_pool!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT MAX(locked_until) FROM login_throttles WHERE locked_until > ",
+            );
+            query.push_bind(Timestamp::from(now));
+            query.push(" AND key IN (");
+            push_in_list!(query, keys.iter().map(String::as_str));
+            query.build_query_scalar().fetch_one(pool).await?
+        });
+        Ok(until.map(OffsetDateTime::from))
     }
 
     /// Counts a failed login against `key` (atomically, whatever other instances do) and

@@ -192,14 +192,12 @@ impl App {
     ) -> Result<Result<TotpEnrolment, DomainError>, AppError> {
         let secret = TotpSecret::from_bytes(random_bytes::<TOTP_SECRET_BYTES>()?);
         let (ciphertext, nonce) = self.secret_key.seal(user.id, secret.as_bytes())?;
-        match self
-            .store
-            .enroll_totp(user.id, &ciphertext, &nonce, entry)
-            .await
-        {
-            Ok(()) => {}
-            Err(steward_store::StoreError::Domain(error)) => return Ok(Err(error)),
-            Err(error) => return Err(error.into()),
+        if let Err(error) = crate::error::expected(
+            self.store
+                .enroll_totp(user.id, &ciphertext, &nonce, entry)
+                .await,
+        )? {
+            return Ok(Err(error));
         }
         let otpauth_uri = secret.otpauth_uri(&self.settings.product_name, &user.email);
         Ok(otpauth_uri.map(|otpauth_uri| TotpEnrolment {
@@ -240,15 +238,12 @@ impl App {
             )));
         };
         let (codes, hashes) = self.new_recovery_codes().await?;
-        match self
-            .store
-            .confirm_totp(user, &record.nonce, step, &hashes, entry)
-            .await
-        {
-            Ok(()) => Ok(Ok(codes)),
-            Err(steward_store::StoreError::Domain(error)) => Ok(Err(error)),
-            Err(error) => Err(error.into()),
-        }
+        Ok(crate::error::expected(
+            self.store
+                .confirm_totp(user, &record.nonce, step, &hashes, entry)
+                .await,
+        )?
+        .map(|()| codes))
     }
 
     /// A new set of recovery codes, as shown to the user and as hashed for the store.

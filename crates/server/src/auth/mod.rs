@@ -253,14 +253,12 @@ impl App {
             Ok(session) => session,
             Err(error) => return Ok(Err(error)),
         };
-        match self
-            .store
-            .switch_session_role(session, principal.user_id, organization, role, entry)
-            .await
-        {
-            Ok(()) => {}
-            Err(steward_store::StoreError::Domain(error)) => return Ok(Err(error)),
-            Err(error) => return Err(error.into()),
+        if let Err(error) = crate::error::expected(
+            self.store
+                .switch_session_role(session, principal.user_id, organization, role, entry)
+                .await,
+        )? {
+            return Ok(Err(error));
         }
         let token = self.tokens.issue(
             principal.user_id,
@@ -499,14 +497,13 @@ impl App {
             at: now,
         };
         let next = self.new_refresh_token(now)?;
-        let refreshed = match self
-            .store
-            .refresh_session(&hash_token(refresh_token), &next.1, &entry)
-            .await
-        {
+        let refreshed = match crate::error::expected(
+            self.store
+                .refresh_session(&hash_token(refresh_token), &next.1, &entry)
+                .await,
+        )? {
             Ok(refreshed) => refreshed,
-            Err(steward_store::StoreError::Domain(error)) => return Ok(Err(error)),
-            Err(error) => return Err(error.into()),
+            Err(error) => return Ok(Err(error)),
         };
         let Refreshed::Rotated {
             session,

@@ -12,16 +12,7 @@ use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
 use crate::graphql::types::{Organization, Project, UserError};
 
-/// A store result split into an expected refusal (for the payload) or an internal failure.
-pub fn expected<T>(
-    result: Result<T, steward_store::StoreError>,
-) -> Result<Result<T, DomainError>, AppError> {
-    match result {
-        Ok(value) => Ok(Ok(value)),
-        Err(steward_store::StoreError::Domain(error)) => Ok(Err(error)),
-        Err(error) => Err(error.into()),
-    }
-}
+pub use crate::error::expected;
 
 #[derive(Default)]
 pub struct OrganizationQuery;
