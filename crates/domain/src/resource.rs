@@ -30,6 +30,27 @@ impl KindCode {
     }
 }
 
+/// A registering service's own id for a resource: 1–200 characters, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    pub fn parse(value: &str) -> Result<Self, DomainError> {
+        let value = value.trim();
+        if value.is_empty() || value.chars().count() > 200 {
+            return Err(DomainError::invalid(
+                "externalId",
+                "must be 1 to 200 characters long",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// What a kind allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindRules {
@@ -87,6 +108,22 @@ mod tests {
                 KindCode::parse(bad).expect_err(bad).field(),
                 Some("kind"),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn external_ids_are_1_to_200_characters() {
+        assert_eq!(
+            ExternalId::parse(" dash-1 ")
+                .map(|id| id.as_str().to_owned())
+                .ok(),
+            Some("dash-1".into())
+        );
+        for bad in ["", "  ", &"x".repeat(201)] {
+            assert_eq!(
+                ExternalId::parse(bad).expect_err("refused").field(),
+                Some("externalId")
             );
         }
     }

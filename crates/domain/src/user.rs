@@ -251,6 +251,21 @@ impl Phone {
     }
 }
 
+/// What an administrator writes when suspending a user: shown in the e-mail and kept in the
+/// audit trail. At most 500 characters; a blank one says nothing and is left out.
+pub fn suspension_reason(value: Option<&str>) -> Result<Option<String>, DomainError> {
+    let Some(reason) = value.map(str::trim).filter(|reason| !reason.is_empty()) else {
+        return Ok(None);
+    };
+    if reason.chars().count() > 500 {
+        return Err(DomainError::invalid(
+            "reason",
+            "must be at most 500 characters long",
+        ));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
 /// Account status at platform level. Transitions go through [`UserStatus::transition`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserStatus {
@@ -441,6 +456,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn suspension_reasons_are_trimmed_bounded_and_optional() {
+        assert_eq!(
+            suspension_reason(Some(" left ")),
+            Ok(Some("left".to_owned()))
+        );
+        assert_eq!(suspension_reason(Some("   ")), Ok(None));
+        assert_eq!(suspension_reason(None), Ok(None));
+        let long = "x".repeat(501);
+        assert_eq!(
+            suspension_reason(Some(&long))
+                .expect_err("too long")
+                .field(),
+            Some("reason")
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use steward_domain::policy::{
     AccountAuthorized, ManageUsers, authorize, authorize_account, authorize_platform,
 };
 use steward_domain::user::{
-    Country, EmailAddress, FullName, Phone, PlatformRole, UserStatus, Username,
+    Country, EmailAddress, FullName, Phone, PlatformRole, UserStatus, Username, suspension_reason,
 };
 use steward_domain::{DomainError, OrganizationId, UserId};
 use steward_store::{Creator, NewUser, ProfileChanges, UserRecord};
@@ -323,21 +323,16 @@ impl AccountMutation {
         let user: UserId = parse_id("user", &input.user)?;
         let proof = account_proof(ctx, user).await?;
         let entry = ctx.audit_entry()?;
-        let reason = input
-            .reason
-            .as_deref()
-            .map(str::trim)
-            .filter(|reason| !reason.is_empty());
-        if reason.is_some_and(|reason| reason.chars().count() > 500) {
-            return Ok(user_payload(
-                Err(DomainError::invalid(
-                    "reason",
-                    "must be at most 500 characters long",
-                )),
-                "input",
-            ));
-        }
-        let result = expected(ctx.app()?.store.suspend_user(&proof, reason, &entry).await)?;
+        let reason = match suspension_reason(input.reason.as_deref()) {
+            Ok(reason) => reason,
+            Err(error) => return Ok(user_payload(Err(error), "input")),
+        };
+        let result = expected(
+            ctx.app()?
+                .store
+                .suspend_user(&proof, reason.as_deref(), &entry)
+                .await,
+        )?;
         Ok(user_payload(result, "input"))
     }
 

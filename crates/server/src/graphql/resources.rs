@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::Name;
 use steward_domain::policy::{ManageResources, ViewResources, authorize, authorize_platform};
-use steward_domain::resource::{KindCode, KindRules};
+use steward_domain::resource::{ExternalId, KindCode, KindRules};
 use steward_domain::{DomainError, OrganizationId, ProjectId, UserId};
 use steward_store::{NewResource, ResourceFilter, ResourceKindRecord, ResourceRecord};
 use time::OffsetDateTime;
@@ -304,17 +304,10 @@ impl ResourceMutation {
             .map(|id| parse_id("project", id))
             .transpose()?;
         let parsed = (|| {
-            let external_id = input.external_id.trim();
-            if external_id.is_empty() || external_id.chars().count() > 200 {
-                return Err(DomainError::invalid(
-                    "externalId",
-                    "must be 1 to 200 characters long",
-                ));
-            }
-            Ok(NewResource {
+            Ok::<_, DomainError>(NewResource {
                 kind: KindCode::parse(&input.kind)?,
                 name: Name::parse("name", &input.name)?.as_str().to_owned(),
-                external_id: external_id.to_owned(),
+                external_id: ExternalId::parse(&input.external_id)?.as_str().to_owned(),
                 project,
                 owner,
             })
