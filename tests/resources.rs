@@ -64,10 +64,22 @@ async fn services_register_resources_idempotently_within_the_rules_of_their_kind
         .await;
         assert_eq!(schedule["errors"], json!([]), "{schedule}");
 
+        // An application-level resource belongs to the application: it has no owner.
+        let mail_server = register(
+            &app,
+            &org.owner_token,
+            json!({ "organization": org.id, "kind": "MAIL_SERVER", "name": "Relay",
+                    "externalId": "smtp-1" }),
+        )
+        .await;
+        assert_eq!(mail_server["errors"], json!([]), "{mail_server}");
+        assert_eq!(mail_server["resource"]["owner"], json!(null), "{mail_server}");
+
         // Refusals, each saying why.
         for (input, field, words) in [
             (json!({ "kind": "MAIL_SERVER" }), "kind", "never owned"),
             (json!({ "kind": "NO_SUCH_KIND" }), "kind", "not a known resource kind"),
+            (json!({ "owner": null }), "owner", "is required for a resource of kind DATASET"),
             (json!({ "kind": "dashboard" }), "kind", "upper-case"),
             (json!({ "owner": app.create_user("outsider", PASSWORD).await }), "owner", "active member"),
             (json!({ "externalId": " " }), "externalId", "1 to 200"),
@@ -97,7 +109,7 @@ async fn services_register_resources_idempotently_within_the_rules_of_their_kind
                 json!({ "o": org.id, "u": member }),
             )
             .await;
-        assert_eq!(listed["data"]["all"]["totalCount"], 2, "{listed}");
+        assert_eq!(listed["data"]["all"]["totalCount"], 3, "{listed}");
         assert_eq!(
             listed["data"]["schedules"]["nodes"],
             json!([{ "name": "Nightly" }])
@@ -126,7 +138,7 @@ async fn services_register_resources_idempotently_within_the_rules_of_their_kind
                 json!({ "o": org.id }),
             )
             .await;
-        assert_eq!(viewer_list["data"]["resources"]["totalCount"], 2, "{viewer_list}");
+        assert_eq!(viewer_list["data"]["resources"]["totalCount"], 3, "{viewer_list}");
         let viewer_register = app
             .graphql(Some(&analyst), REGISTER, json!({ "i": dashboard }))
             .await;

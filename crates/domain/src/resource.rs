@@ -62,15 +62,40 @@ pub struct KindRules {
 }
 
 impl KindRules {
-    /// Checks that a resource of this kind, `code`, may have an owner.
-    pub fn check_ownable(self, code: &str) -> Result<(), DomainError> {
-        if self.application_level {
-            return Err(DomainError::invalid(
+    /// Checks that a resource of this kind, `code`, has an owner exactly when the kind is
+    /// not application-level.
+    pub fn check_owner(self, code: &str, has_owner: bool) -> Result<(), DomainError> {
+        match (self.application_level, has_owner) {
+            (true, true) => Err(DomainError::invalid(
                 "kind",
                 format!(
                     "{code} is an application-level kind: its resources belong to the \
-                     application and are never owned by a user"
+                     application and are never owned by a user; leave the owner out"
                 ),
+            )),
+            (false, false) => Err(DomainError::invalid(
+                "owner",
+                format!("is required for a resource of kind {code}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that a resource of this kind, `code`, may change owner.
+    pub fn check_transferable(self, code: &str) -> Result<(), DomainError> {
+        if self.application_level {
+            return Err(DomainError::invalid(
+                "resources",
+                format!(
+                    "{code} is an application-level kind: its resources belong to the \
+                     application and are never transferred"
+                ),
+            ));
+        }
+        if !self.transferable {
+            return Err(DomainError::invalid(
+                "resources",
+                format!("{code} resources cannot be transferred; they stay with their owner"),
             ));
         }
         Ok(())
@@ -136,10 +161,16 @@ mod tests {
             application_level: true,
         };
         let message = app
-            .check_ownable("MAIL_SERVER")
+            .check_owner("MAIL_SERVER", true)
             .expect_err("refused")
             .to_string();
         assert!(message.contains("never owned"), "{message}");
+        assert!(app.check_owner("MAIL_SERVER", false).is_ok());
+        let message = app
+            .check_transferable("MAIL_SERVER")
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("never transferred"), "{message}");
         assert!(
             KindRules {
                 transferable: true,
@@ -153,7 +184,9 @@ mod tests {
             disable_before_transfer: true,
             application_level: false,
         };
-        assert!(schedule.check_ownable("SCHEDULE").is_ok() && schedule.validate().is_ok());
+        assert!(schedule.check_owner("SCHEDULE", true).is_ok() && schedule.validate().is_ok());
+        assert!(schedule.check_owner("SCHEDULE", false).is_err());
+        assert!(schedule.check_transferable("SCHEDULE").is_ok());
         assert!(
             KindRules {
                 transferable: false,

@@ -36,7 +36,8 @@ pub struct NewResource {
     pub name: String,
     pub external_id: String,
     pub project: Option<ProjectId>,
-    pub owner: UserId,
+    /// None exactly for application-level kinds.
+    pub owner: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +48,13 @@ pub struct ResourceRecord {
     pub external_id: String,
     pub organization: OrganizationId,
     pub project: Option<ProjectId>,
-    pub owner: UserId,
+    /// None for a resource of an application-level kind.
+    pub owner: Option<UserId>,
     pub enabled: bool,
+    /// The transfer that last moved it, if one did.
+    pub last_transfer: Option<Uuid>,
+    /// When its organization was deleted.
+    pub deleted_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }
@@ -61,8 +67,10 @@ struct ResourceRow {
     external_id: String,
     organization_id: Uuid,
     project_id: Option<Uuid>,
-    owner_user_id: Uuid,
+    owner_user_id: Option<Uuid>,
     enabled: bool,
+    last_transfer_id: Option<Uuid>,
+    deleted_at: Option<Timestamp>,
     created_at: Timestamp,
     updated_at: Timestamp,
 }
@@ -76,8 +84,10 @@ impl From<ResourceRow> for ResourceRecord {
             external_id: row.external_id,
             organization: OrganizationId(row.organization_id),
             project: row.project_id.map(ProjectId),
-            owner: UserId(row.owner_user_id),
+            owner: row.owner_user_id.map(UserId),
             enabled: row.enabled,
+            last_transfer: row.last_transfer_id,
+            deleted_at: row.deleted_at.map(Into::into),
             created_at: row.created_at.into(),
             updated_at: row.updated_at.into(),
         }
@@ -87,7 +97,7 @@ impl From<ResourceRow> for ResourceRecord {
 macro_rules! select_resources {
     () => {
         "SELECT id, kind, name, external_id, organization_id, project_id, owner_user_id, enabled, \
-         created_at, updated_at FROM resources"
+         last_transfer_id, deleted_at, created_at, updated_at FROM resources"
     };
 }
 
@@ -133,29 +143,17 @@ impl Tx {
         Ok(row.map(Into::into))
     }
 
-    /// Checks that `owner` is an active member of `organization` and `project` one of its
-    /// projects.
+    /// Checks that `owner`, if any, is an active member of `organization` and `project` one
+    /// of its projects.
     async fn check_placement(
         &mut self,
         organization: OrganizationId,
-        owner: UserId,
+        owner: Option<UserId>,
         project: Option<ProjectId>,
     ) -> Result<()> {
-        let membership: Option<String> = on_tx!(self, |conn| {
-            sqlx::query_scalar(
-                "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
-            )
-            .bind(organization.as_uuid())
-            .bind(owner.as_uuid())
-            .fetch_optional(conn)
-            .await?
-        });
-        if membership.as_deref() != Some("ACTIVE") {
-            return Err(DomainError::invalid(
-                "owner",
-                "must be an active member of the resource's organization",
-            )
-            .into());
+        if let Some(owner) = owner {
+            self.check_active_member(organization, owner, "owner")
+                .await?;
         }
         if let Some(project) = project {
             let found: Option<Uuid> = on_tx!(self, |conn| {
@@ -170,6 +168,32 @@ impl Tx {
                 }
                 .into());
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that `user` is an active member of `organization`; `field` names the input.
+    pub(crate) async fn check_active_member(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+        field: &'static str,
+    ) -> Result<()> {
+        let membership: Option<String> = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
+            )
+            .bind(organization.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(conn)
+            .await?
+        });
+        if membership.as_deref() != Some("ACTIVE") {
+            return Err(DomainError::invalid(
+                field,
+                "must be an active member of the resource's organization",
+            )
+            .into());
         }
         Ok(())
     }
@@ -245,7 +269,8 @@ impl Store {
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
         let kind = tx.resource_kind(&resource.kind).await?;
-        kind.rules().check_ownable(&kind.code)?;
+        kind.rules()
+            .check_owner(&kind.code, resource.owner.is_some())?;
         tx.check_placement(organization, resource.owner, resource.project)
             .await?;
         let existing: Option<(Uuid, Uuid)> = on_tx!(&mut tx, |conn| {
@@ -269,12 +294,13 @@ impl Store {
                 on_tx!(&mut tx, |conn| {
                     sqlx::query(
                         "UPDATE resources SET name = $2, project_id = $3, owner_user_id = $4, \
-                         updated_at = $5 WHERE id = $1",
+                         last_transfer_id = CASE WHEN owner_user_id = $4 \
+                         THEN last_transfer_id END, updated_at = $5 WHERE id = $1",
                     )
                     .bind(id)
                     .bind(resource.name.as_str())
                     .bind(resource.project.map(|project| project.as_uuid()))
-                    .bind(resource.owner.as_uuid())
+                    .bind(resource.owner.map(|owner| owner.as_uuid()))
                     .bind(now)
                     .execute(conn)
                     .await?;
@@ -295,7 +321,7 @@ impl Store {
                     .bind(resource.external_id.as_str())
                     .bind(organization.as_uuid())
                     .bind(resource.project.map(|project| project.as_uuid()))
-                    .bind(resource.owner.as_uuid())
+                    .bind(resource.owner.map(|owner| owner.as_uuid()))
                     .bind(true)
                     .bind(now)
                     .execute(conn)
@@ -312,7 +338,7 @@ impl Store {
                 .detail(serde_json::json!({
                     "kind": resource.kind.as_str(),
                     "externalId": resource.external_id,
-                    "owner": resource.owner.to_string(),
+                    "owner": resource.owner.map(|owner| owner.to_string()),
                 })),
         )
         .await?;

@@ -68,8 +68,17 @@ impl Resource {
         self.0.enabled
     }
 
+    /// Null for a resource of an application-level kind, which belongs to the application.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        Ok(ctx.loaders()?.users.load_one(self.0.owner).await?.map(User))
+        let Some(owner) = self.0.owner else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders()?.users.load_one(owner).await?.map(User))
+    }
+
+    /// When its organization was deleted; null while it exists.
+    async fn deleted_at(&self) -> Option<OffsetDateTime> {
+        self.0.deleted_at
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Organization>> {
@@ -210,8 +219,8 @@ pub struct RegisterResourceInput {
     /// The registering service's own id; registering the same kind and id again updates it.
     pub external_id: String,
     pub project: Option<ID>,
-    /// An active member of the organization.
-    pub owner: ID,
+    /// An active member of the organization; left out exactly for an application-level kind.
+    pub owner: Option<ID>,
 }
 
 #[derive(SimpleObject, Default)]
@@ -297,7 +306,11 @@ impl ResourceMutation {
         let organization: OrganizationId = parse_id("organization", &input.organization)?;
         let proof =
             authorize::<ManageResources>(actor(ctx).await?, organization).map_err(refused)?;
-        let owner: UserId = parse_id("owner", &input.owner)?;
+        let owner: Option<UserId> = input
+            .owner
+            .as_ref()
+            .map(|id| parse_id("owner", id))
+            .transpose()?;
         let project: Option<ProjectId> = input
             .project
             .as_ref()
