@@ -37,7 +37,36 @@ pub struct ProfileChanges {
 }
 
 impl Tx {
-    async fn user_status(&mut self, user: UserId) -> Result<UserStatus> {
+    /// Refuses to `doing` (such as "deleted") a user who owns an organization that exists,
+    /// or only `organization` when one is given: an organization is never left without an
+    /// active owner.
+    pub(crate) async fn refuse_organization_owner(
+        &mut self,
+        user: UserId,
+        organization: Option<OrganizationId>,
+        doing: &str,
+    ) -> Result<()> {
+        let owned: Option<String> = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT name FROM organizations WHERE owner_user_id = $1 AND deleted_at IS NULL \
+                 AND ($2 IS NULL OR id = $2) ORDER BY name LIMIT 1",
+            )
+            .bind(user.as_uuid())
+            .bind(organization.map(|organization| organization.as_uuid()))
+            .fetch_optional(conn)
+            .await?
+        });
+        match owned {
+            Some(name) => Err(DomainError::forbidden(format!(
+                "the owner of the organization {name} cannot be {doing}; transfer the \
+                 organization's ownership to another member first"
+            ))
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn user_status(&mut self, user: UserId) -> Result<UserStatus> {
         let status: Option<String> = on_tx!(self, |conn| {
             sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
                 .bind(user.as_uuid())
@@ -278,6 +307,8 @@ impl Store {
             .user_status(user)
             .await?
             .transition(UserStatus::Suspended)?;
+        tx.refuse_organization_owner(user, None, "suspended")
+            .await?;
         tx.set_user_status(user, to, now).await?;
         tx.revoke_sessions(user, None, now).await?;
         tx.audit(
@@ -362,17 +393,9 @@ impl Store {
             .as_deref()
             .and_then(MembershipStatus::from_code)
             .ok_or(DomainError::NotFound { what: "the member" })?;
-        let owner: Option<Uuid> = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar("SELECT owner_user_id FROM organizations WHERE id = $1")
-                .bind(organization.as_uuid())
-                .fetch_one(conn)
-                .await?
-        });
-        if owner == Some(user.as_uuid()) && to == MembershipStatus::Disabled {
-            return Err(DomainError::forbidden(
-                "the organization's owner cannot be disabled; transfer the ownership first",
-            )
-            .into());
+        if to == MembershipStatus::Disabled {
+            tx.refuse_organization_owner(user, Some(organization), "disabled")
+                .await?;
         }
         let user_status = tx.user_status(user).await?;
         let to = current.transition(to, user_status)?;
