@@ -457,6 +457,25 @@ async fn populate(
         resource["data"]["registerResource"]["resource"]["id"].is_string(),
         "resource: {resource}"
     );
+    // A dataset the member owns (their deletion plan lists it), and a schedule that was the
+    // member's and was transferred to the owner (it has a transfer history).
+    for (kind, suffix) in [("DATASET", "Set"), ("SCHEDULE", "Plan")] {
+        let registered = run(
+            "mutation($o: ID!, $k: String!, $u: ID!, $n: String!) { registerResource(input: {organization: $o, kind: $k, name: $n, externalId: $n, owner: $u}) { resource { id } errors { message } } }",
+            json!({ "o": organization, "k": kind, "u": member, "n": format!("{}{suffix}", names.group) }),
+        )
+        .await;
+        let id = registered["data"]["registerResource"]["resource"]["id"].clone();
+        assert!(id.is_string(), "resource: {registered}");
+        if kind == "SCHEDULE" {
+            let moved = run(
+                "mutation($r: ID!, $u: ID!) { transferResources(input: {resources: [$r], to: $u}) { errors { message } } }",
+                json!({ "r": id, "u": owner }),
+            )
+            .await;
+            assert_eq!(moved["data"]["transferResources"]["errors"], json!([]), "{moved}");
+        }
+    }
     // An API key of the member, limited to the organization; its name carries the role's
     // marker.
     let api_key = app

@@ -3,8 +3,6 @@
 //! suspension, memberships, password resets and profiles. Links are read from the local
 //! mailbox, as a person would read them from their e-mail.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, TestOrg, error_code, on_each_backend};
@@ -43,33 +41,9 @@ async fn accept(app: &TestApp, token: &str, password: Option<&str>) -> Value {
     body["data"]["acceptInvitation"].clone()
 }
 
-/// Waits until `address` has `count` messages in the local mailbox and returns them, newest
-/// first, as `{subject, text}`.
+/// Waits until `address` has `count` messages and returns them, newest first.
 async fn mails(app: &TestApp, address: &str, count: i64) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (messages, _) = app
-            .database
-            .store
-            .mailbox_page(Some(address), None, 100)
-            .await
-            .expect("mailbox");
-        // The page, not the count beside it: a message delivered between the two statements
-        // is counted but not listed.
-        let total = i64::try_from(messages.len()).unwrap_or(i64::MAX);
-        if total >= count {
-            return messages
-                .iter()
-                .map(|message| json!({ "subject": message.subject, "text": message.text_body }))
-                .collect();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}: {address} has {total} of {count} messages",
-            app.backend
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    app.mails(address, count).await
 }
 
 /// The newest of `count` messages to `address`.

@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod audit;
+mod deletion;
 mod endpoints;
 mod groups;
 mod isolation;

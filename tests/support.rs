@@ -100,6 +100,27 @@ impl TestApp {
         }
     }
 
+    /// A new active user `username` (password [`ADMIN_PASSWORD`]) made a Viewer member of
+    /// `org`; returns the user's id.
+    pub async fn member_of(&self, org: &TestOrg, username: &str) -> String {
+        let user = self.create_user(username, ADMIN_PASSWORD).await;
+        let body = self
+            .graphql(
+                Some(&org.owner_token),
+                "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, \
+                 user: $u, role: $r}) { errors { message } } }",
+                json!({ "o": org.id, "u": user, "r": org.viewer }),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["addMember"]["errors"],
+            json!([]),
+            "{:?}: {body}",
+            self.backend
+        );
+        user
+    }
+
     /// The id of the role called `name` in `organization`, as `token` sees it.
     pub async fn role_id(&self, token: &str, organization: &str, name: &str) -> String {
         let roles = self
@@ -170,6 +191,35 @@ impl TestApp {
             .as_str()
             .unwrap_or_else(|| panic!("{:?}: createOrganization: {body}", self.backend))
             .to_owned()
+    }
+
+    /// Waits until `address` has `count` messages in the local mailbox and returns them, newest
+    /// first, as `{subject, text}`.
+    pub async fn mails(&self, address: &str, count: i64) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let (messages, _) = self
+                .database
+                .store
+                .mailbox_page(Some(address), None, 100)
+                .await
+                .expect("mailbox");
+            // The page, not the count beside it: a message delivered between the two statements
+            // is counted but not listed.
+            let total = i64::try_from(messages.len()).unwrap_or(i64::MAX);
+            if total >= count {
+                return messages
+                    .iter()
+                    .map(|message| json!({ "subject": message.subject, "text": message.text_body }))
+                    .collect();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}: {address} has {total} of {count} messages",
+                self.backend
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
 
     /// Creates an active user with a password, straight in the store (user creation through

@@ -67,6 +67,13 @@ pub enum AuditAction {
     ResourceRegistered,
     ResourceUpdated,
     ResourceDeleted,
+    ResourcesTransferred,
+    UserDeleted,
+    MemberRemoved,
+    AccountDeletionRequested,
+    DeletionHoldPlaced,
+    DeletionHoldReleased,
+    UserRestored,
 }
 
 impl AuditAction {
@@ -136,6 +143,13 @@ impl AuditAction {
             AuditAction::ResourceRegistered => "resource.registered",
             AuditAction::ResourceUpdated => "resource.updated",
             AuditAction::ResourceDeleted => "resource.deleted",
+            AuditAction::ResourcesTransferred => "resource.transferred",
+            AuditAction::UserDeleted => "user.deleted",
+            AuditAction::MemberRemoved => "membership.removed",
+            AuditAction::AccountDeletionRequested => "user.deletion_requested",
+            AuditAction::DeletionHoldPlaced => "user.deletion_hold_placed",
+            AuditAction::DeletionHoldReleased => "user.deletion_hold_released",
+            AuditAction::UserRestored => "user.restored",
         }
     }
 }

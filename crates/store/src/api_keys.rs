@@ -279,13 +279,18 @@ impl Store {
     }
 
     /// A user's keys that are not revoked, newest first.
-    pub async fn api_keys_of_user(&self, user: UserId) -> Result<Vec<ApiKeyRecord>> {
+    pub async fn api_keys_of_user(
+        &self,
+        user: UserId,
+        include_revoked: bool,
+    ) -> Result<Vec<ApiKeyRecord>> {
         let (rows, roles): (Vec<ApiKeyRow>, Vec<(Uuid, Uuid)>) = on_pool!(self, |pool| {
             let rows = sqlx::query_as::<_, ApiKeyRow>(concat!(
                 select_keys!(),
-                " WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id DESC"
+                " WHERE user_id = $1 AND ($2 OR revoked_at IS NULL) ORDER BY id DESC"
             ))
             .bind(user.as_uuid())
+            .bind(include_revoked)
             .fetch_all(pool)
             .await?;
             let roles = sqlx::query_as(

@@ -21,6 +21,7 @@ macro_rules! push_in_list {
 mod accounts;
 mod api_keys;
 mod audit;
+mod deletion;
 mod error;
 mod groups;
 mod invitations;
@@ -41,12 +42,14 @@ mod ssh_keys;
 pub mod testing;
 mod throttles;
 mod timestamp;
+mod transfers;
 mod user_directory;
 mod users;
 
 pub use accounts::{Creator, ProfileChanges};
 pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
+pub use deletion::{DeletionOutcome, DeletionPlan, KindPlan, OrganizationPlan};
 pub use error::StoreError;
 pub use groups::GroupRecord;
 pub use invitations::{InvitationRecord, LinkHolder, NewInvitation, NewLink};
@@ -65,6 +68,7 @@ pub use sessions::{NewSession, SessionPrincipal};
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use ssh_keys::{MAX_SSH_KEYS_PER_USER, SshKeyRecord};
 pub use timestamp::Timestamp;
+pub use transfers::{TransferItemRecord, TransferRecord, TransferSelection};
 pub use user_directory::{
     ListedUser, SortDirection, UserListFilter, UserOrder, UserPageRequest, UserPosition,
     UserSearch, UserSortKey,

@@ -110,7 +110,7 @@ pub struct ResourceFilter {
 }
 
 impl Tx {
-    async fn resource_kind(&mut self, code: &KindCode) -> Result<ResourceKindRecord> {
+    pub(crate) async fn resource_kind(&mut self, code: &KindCode) -> Result<ResourceKindRecord> {
         let kind = on_tx!(self, |conn| {
             sqlx::query_as::<_, ResourceKindRecord>(
                 "SELECT code, name, transferable, disable_before_transfer, application_level \
@@ -133,7 +133,7 @@ impl Tx {
         })
     }
 
-    async fn resource(&mut self, id: Uuid) -> Result<Option<ResourceRecord>> {
+    pub(crate) async fn resource(&mut self, id: Uuid) -> Result<Option<ResourceRecord>> {
         let row = on_tx!(self, |conn| {
             sqlx::query_as::<_, ResourceRow>(concat!(select_resources!(), " WHERE id = $1"))
                 .bind(id)
@@ -454,5 +454,35 @@ impl Store {
             .await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A page of the resources `user` owns because a transfer gave them, and how many.
+    pub(crate) async fn resources_where_transferred_to(
+        &self,
+        user: UserId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<ResourceRecord>, i64)> {
+        let (rows, total) = on_pool!(self, |pool| {
+            let rows = sqlx::query_as::<_, ResourceRow>(concat!(
+                select_resources!(),
+                " WHERE owner_user_id = $1 AND last_transfer_id IS NOT NULL \
+                 AND deleted_at IS NULL AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+            ))
+            .bind(user.as_uuid())
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM resources WHERE owner_user_id = $1 \
+                 AND last_transfer_id IS NOT NULL AND deleted_at IS NULL",
+            )
+            .bind(user.as_uuid())
+            .fetch_one(pool)
+            .await?;
+            (rows, total)
+        });
+        Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 }

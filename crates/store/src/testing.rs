@@ -59,6 +59,15 @@ impl TestDatabase {
         Ok(TestDatabase { store, url })
     }
 
+    /// Runs `sql` (one or more statements) as it is: for tests that inject a fault, such as
+    /// a trigger that fails a step of a transaction.
+    pub async fn execute_raw(&self, sql: &'static str) -> Result<()> {
+        crate::on_pool!(&self.store, |pool| {
+            sqlx::raw_sql(sql).execute(pool).await?;
+        });
+        Ok(())
+    }
+
     /// The store for a backend: in memory for SQLite, a new database for PostgreSQL.
     pub async fn for_store_test(backend: Backend) -> Result<TestDatabase> {
         match backend {

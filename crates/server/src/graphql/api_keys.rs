@@ -197,6 +197,11 @@ impl ApiKeyQuery {
         &self,
         ctx: &Context<'_>,
         user: Option<ID>,
+        #[graphql(
+            default,
+            desc = "Also the revoked keys (those of a deleted user were revoked with it)."
+        )]
+        include_revoked: bool,
     ) -> async_graphql::Result<Vec<ApiKey>> {
         let principal = ctx.principal()?;
         let user: UserId = match user {
@@ -216,7 +221,7 @@ impl ApiKeyQuery {
         let keys = ctx
             .app()?
             .store
-            .api_keys_of_user(user)
+            .api_keys_of_user(user, include_revoked)
             .await
             .map_err(AppError::from)?;
         Ok(keys.into_iter().map(ApiKey).collect())

@@ -15,6 +15,7 @@ mod mfa;
 mod mutation;
 mod notifications;
 mod organizations;
+mod ownership;
 mod preferences;
 mod query;
 mod resources;

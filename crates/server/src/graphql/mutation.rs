@@ -13,6 +13,7 @@ use crate::graphql::invitations::InvitationMutation;
 use crate::graphql::mfa::MfaMutation;
 use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
+use crate::graphql::ownership::OwnershipMutation;
 use crate::graphql::preferences::PreferencesMutation;
 use crate::graphql::resources::ResourceMutation;
 use crate::graphql::roles::RoleMutation;
@@ -37,6 +38,7 @@ pub struct Mutation(
     ApiKeyMutation,
     MfaMutation,
     ResourceMutation,
+    OwnershipMutation,
 );
 
 #[derive(Default)]

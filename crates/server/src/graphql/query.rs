@@ -10,6 +10,7 @@ use crate::graphql::groups::GroupQuery;
 use crate::graphql::invitations::InvitationQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
+use crate::graphql::ownership::OwnershipQuery;
 use crate::graphql::resources::ResourceQuery;
 use crate::graphql::sessions::SessionQuery;
 use crate::graphql::ssh_keys::SshKeyQuery;
@@ -29,6 +30,7 @@ pub struct Query(
     SessionQuery,
     ApiKeyQuery,
     ResourceQuery,
+    OwnershipQuery,
     SshKeyQuery,
     ServerQuery,
 );

@@ -76,6 +76,14 @@ impl Resource {
         Ok(ctx.loaders()?.users.load_one(owner).await?.map(User))
     }
 
+    /// The transfers that moved it, oldest first.
+    async fn transfer_history(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<crate::graphql::ownership::ResourceTransferItem>> {
+        crate::graphql::ownership::transfer_history(ctx, self.0.id).await
+    }
+
     /// When its organization was deleted; null while it exists.
     async fn deleted_at(&self) -> Option<OffsetDateTime> {
         self.0.deleted_at

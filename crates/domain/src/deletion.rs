@@ -1,0 +1,147 @@
+//! Deleting users and removing them from organizations: the rules and messages that do not
+//! depend on the database, and the fingerprint of a deletion plan.
+
+use sha2::{Digest, Sha256};
+
+use crate::DomainError;
+
+/// Why resources changed owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferReason {
+    /// An administrator moved them.
+    Transfer,
+    /// Their owner was deleted.
+    UserDeleted,
+    /// Their owner was removed from the organization.
+    MembershipRemoved,
+}
+
+impl TransferReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            TransferReason::Transfer => "TRANSFER",
+            TransferReason::UserDeleted => "USER_DELETED",
+            TransferReason::MembershipRemoved => "MEMBERSHIP_REMOVED",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            TransferReason::Transfer,
+            TransferReason::UserDeleted,
+            TransferReason::MembershipRemoved,
+        ]
+        .into_iter()
+        .find(|reason| reason.code() == code)
+    }
+}
+
+/// The refusal while the user still has API keys that work.
+pub fn active_api_keys() -> DomainError {
+    DomainError::forbidden("You can't remove the user as they have active tokens.")
+}
+
+/// The refusal when the plan a client confirmed is not the plan any more.
+pub fn plan_changed() -> DomainError {
+    DomainError::conflict(
+        "planRevision",
+        "the deletion plan has changed since it was shown (resources, tokens or new owners \
+         differ); look at deletionPlan again and confirm its new revision",
+    )
+}
+
+/// A justification for deleting one's own account: 10–2000 characters, trimmed.
+pub fn justification(value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    let length = value.chars().count();
+    if !(10..=2000).contains(&length) {
+        return Err(DomainError::invalid(
+            "justification",
+            "must be 10 to 2000 characters: say briefly why the account should go",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A deletion hold's reason: 3–500 characters, trimmed.
+pub fn hold_reason(value: &str) -> Result<String, DomainError> {
+    let value = value.trim();
+    let length = value.chars().count();
+    if !(3..=500).contains(&length) {
+        return Err(DomainError::invalid(
+            "reason",
+            "must be 3 to 500 characters, such as \"unpaid invoice 2027-114\"",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// The fingerprint of a deletion plan: everything the plan would do goes in, in a fixed
+/// order, so two plans share a revision exactly when they would do the same.
+#[derive(Default)]
+pub struct PlanRevision(Sha256);
+
+impl PlanRevision {
+    pub fn add(&mut self, part: impl AsRef<[u8]>) {
+        self.0.update(part.as_ref());
+        self.0.update([0]);
+    }
+
+    pub fn finish(self) -> String {
+        format!("{:x}", self.0.finalize())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_round_trip_through_their_codes() {
+        for reason in [
+            TransferReason::Transfer,
+            TransferReason::UserDeleted,
+            TransferReason::MembershipRemoved,
+        ] {
+            assert_eq!(TransferReason::from_code(reason.code()), Some(reason));
+        }
+        assert_eq!(TransferReason::from_code("OTHER"), None);
+    }
+
+    #[test]
+    fn the_revision_changes_with_any_part_and_with_how_parts_are_split() {
+        let revision = |parts: &[&str]| {
+            let mut revision = PlanRevision::default();
+            for part in parts {
+                revision.add(part);
+            }
+            revision.finish()
+        };
+        let base = revision(&["user", "org:a", "r1"]);
+        assert_eq!(base, revision(&["user", "org:a", "r1"]));
+        assert_eq!(base.len(), 64);
+        assert_ne!(base, revision(&["user", "org:a", "r2"]));
+        assert_ne!(base, revision(&["user", "org:a", "r1", "r2"]));
+        assert_ne!(base, revision(&["user", "org:ar1"]));
+    }
+
+    #[test]
+    fn the_active_token_refusal_is_word_for_word() {
+        assert_eq!(
+            active_api_keys().to_string(),
+            "You can't remove the user as they have active tokens."
+        );
+    }
+
+    #[test]
+    fn justifications_and_hold_reasons_have_bounds() {
+        assert!(justification("  too short ").is_err());
+        assert_eq!(
+            justification("  I am leaving the company  ").as_deref(),
+            Ok("I am leaving the company")
+        );
+        assert!(justification(&"x".repeat(2001)).is_err());
+        assert!(hold_reason("ok").is_err());
+        assert!(hold_reason("unpaid invoice").is_ok());
+    }
+}
