@@ -190,16 +190,11 @@ async fn deleting_a_suspended_user_moves_their_resources_to_the_new_owner() {
         assert!(nodes.iter().all(|node| node["enabled"] == true || node["kind"] == "SCHEDULE"));
 
         // Three kinds of notification: to the deleted user, the initiator, the new owner.
-        let subject = |mails: Vec<Value>| mails[0]["subject"].as_str().unwrap_or_default().to_owned();
-        assert!(subject(app.mails("leaver@example.com", 2).await).contains("has been deleted"));
-        assert!(
-            subject(app.mails("boss@example.com", 1).await)
-                .contains("The account leaver on")
-        );
-        assert!(
-            subject(app.mails("heir@example.com", 1).await)
-                .contains("resources of the deleted account leaver")
-        );
+        app.mail_about("leaver@example.com", "account has been deleted")
+            .await;
+        app.mail_about("boss@example.com", "The account leaver on").await;
+        app.mail_about("heir@example.com", "resources of the deleted account leaver")
+            .await;
 
         // The tombstone shows on the user's API keys, revoked.
         let keys = app
@@ -460,11 +455,8 @@ async fn resources_are_transferred_one_by_one_or_all_at_once_and_members_are_rem
             all["data"]["transferResources"]["transfers"][0]["resourceCount"], 2,
             "{all}"
         );
-        assert!(
-            app.mails("bob@example.com", 2).await[0]["subject"]
-                .as_str()
-                .is_some_and(|subject| subject.contains("Resources of alice have been transferred"))
-        );
+        app.mail_about("bob@example.com", "Resources of alice have been transferred")
+            .await;
 
         // A viewer transfers nothing.
         let viewer = app.token("alice", ADMIN_PASSWORD).await;
@@ -506,6 +498,135 @@ async fn resources_are_transferred_one_by_one_or_all_at_once_and_members_are_rem
                     organization's ownership to another member first"]),
             "{owner_removal}"
         );
+        app
+    })
+    .await;
+}
+
+const DELETE_MINE: &str = "mutation($p: String!, $j: String!) { deleteMyAccount(input: \
+    {password: $p, justification: $j}) { user { status deletionRequestedAt deletedAt } \
+    errors { field message } } }";
+const WHY: &str = "I am leaving the company at the end of the month";
+
+#[tokio::test]
+async fn deleting_my_account_waits_for_holds_and_can_be_restored_until_purged() {
+    on_each_backend(&[], |app| async move {
+        let org = app.organization_owned_by("Holdco", "holder").await;
+        let quitter = app.member_of(&org, "quitter").await;
+        resource(&app, &org, "NOTEBOOK", "Scratch", Some(&quitter)).await;
+        let admin = app.admin_token().await;
+        let session = app.token("quitter", ADMIN_PASSWORD).await;
+
+        // Wrong password, or too short a reason: nothing happens.
+        let wrong = app
+            .graphql(Some(&session), DELETE_MINE, json!({ "p": "not my password", "j": WHY }))
+            .await;
+        assert_eq!(
+            wrong["data"]["deleteMyAccount"]["errors"][0]["field"],
+            json!(["input", "password"]),
+            "{wrong}"
+        );
+        let curt = app
+            .graphql(Some(&session), DELETE_MINE, json!({ "p": ADMIN_PASSWORD, "j": "bye" }))
+            .await;
+        assert_eq!(
+            curt["data"]["deleteMyAccount"]["errors"][0]["field"],
+            json!(["input", "justification"]),
+            "{curt}"
+        );
+
+        // Billing holds the deletion; the account is pending at once and cannot log in.
+        let hold = app
+            .graphql(
+                Some(&admin),
+                "mutation($u: ID!) { placeDeletionHold(input: {user: $u, reason: \"unpaid invoice 2027-114\"}) { \
+                 deletionHold { id reason releasedAt placedBy { username } } errors { message } } }",
+                json!({ "u": quitter }),
+            )
+            .await;
+        let hold = hold["data"]["placeDeletionHold"]["deletionHold"].clone();
+        assert_eq!(hold["placedBy"]["username"], "admin", "{hold}");
+        let pending = app
+            .graphql(Some(&session), DELETE_MINE, json!({ "p": ADMIN_PASSWORD, "j": WHY }))
+            .await;
+        let pending = &pending["data"]["deleteMyAccount"];
+        assert_eq!(pending["errors"], json!([]), "{pending}");
+        assert_eq!(pending["user"]["status"], "PENDING_DELETION", "{pending}");
+        assert!(pending["user"]["deletionRequestedAt"].is_string());
+        assert!(app.login("quitter", ADMIN_PASSWORD).await["accessToken"].is_null());
+        let me = app.graphql(Some(&session), "{ me { username } }", json!({})).await;
+        assert!(me["data"]["me"].is_null(), "the session ended: {me}");
+
+        // A SuperAdmin may restore the account while it is pending.
+        let restored = app
+            .graphql(
+                Some(&admin),
+                "mutation($u: ID!) { restoreUser(user: $u) { user { status deletionHolds { reason } } errors { message } } }",
+                json!({ "u": quitter }),
+            )
+            .await;
+        assert_eq!(
+            restored["data"]["restoreUser"]["user"],
+            json!({ "status": "ACTIVE", "deletionHolds": [{ "reason": "unpaid invoice 2027-114" }] }),
+            "{restored}"
+        );
+        let session = app.token("quitter", ADMIN_PASSWORD).await;
+        app.graphql(Some(&session), DELETE_MINE, json!({ "p": ADMIN_PASSWORD, "j": WHY }))
+            .await;
+
+        // Releasing the last hold purges the account: its notebook goes to the owner.
+        let released = app
+            .graphql(
+                Some(&admin),
+                "mutation($h: ID!) { releaseDeletionHold(id: $h) { deletionHold { releasedAt user { status deletedAt } } errors { message } } }",
+                json!({ "h": hold["id"] }),
+            )
+            .await;
+        let released = &released["data"]["releaseDeletionHold"]["deletionHold"];
+        assert!(released["releasedAt"].is_string(), "{released}");
+        assert_eq!(released["user"]["status"], "DELETED", "{released}");
+        assert!(released["user"]["deletedAt"].is_string(), "{released}");
+        let received = app
+            .graphql(
+                Some(&org.owner_token),
+                "{ transferredResources { nodes { name transferHistory { transfer { reason initiatedBy { username } } } } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            received["data"]["transferredResources"]["nodes"],
+            json!([{ "name": "Scratch", "transferHistory": [{ "transfer": {
+                "reason": "USER_DELETED", "initiatedBy": null } }] }]),
+            "{received}"
+        );
+        app.mail_about("quitter@example.com", "account has been deleted")
+            .await;
+
+        // Without a hold the purge is immediate; an organization's owner is refused.
+        app.member_of(&org, "sprinter").await;
+        let sprinter = app.token("sprinter", ADMIN_PASSWORD).await;
+        let gone = app
+            .graphql(Some(&sprinter), DELETE_MINE, json!({ "p": ADMIN_PASSWORD, "j": WHY }))
+            .await;
+        assert_eq!(gone["data"]["deleteMyAccount"]["user"]["status"], "DELETED", "{gone}");
+        let owner = app
+            .graphql(Some(&org.owner_token), DELETE_MINE, json!({ "p": ADMIN_PASSWORD, "j": WHY }))
+            .await;
+        assert_eq!(
+            owner["data"]["deleteMyAccount"]["errors"][0]["message"],
+            "the owner of the organization Holdco cannot be deleted; transfer the \
+             organization's ownership to another member first",
+            "{owner}"
+        );
+        // Holds are for SuperAdmins (and their services) only.
+        let refused = app
+            .graphql(
+                Some(&org.owner_token),
+                "mutation($u: ID!) { placeDeletionHold(input: {user: $u, reason: \"mine\"}) { errors { message } } }",
+                json!({ "u": quitter }),
+            )
+            .await;
+        assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
         app
     })
     .await;

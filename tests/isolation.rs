@@ -473,9 +473,26 @@ async fn populate(
                 json!({ "r": id, "u": owner }),
             )
             .await;
-            assert_eq!(moved["data"]["transferResources"]["errors"], json!([]), "{moved}");
+            assert_eq!(
+                moved["data"]["transferResources"]["errors"],
+                json!([]),
+                "{moved}"
+            );
         }
     }
+    // A hold on the member's deletion (placed by a SuperAdmin, as billing would).
+    let hold = app
+        .graphql(
+            Some(&admin),
+            "mutation($u: ID!) { placeDeletionHold(input: {user: $u, reason: \"unpaid invoice\"}) { errors { message } } }",
+            json!({ "u": member }),
+        )
+        .await;
+    assert_eq!(
+        hold["data"]["placeDeletionHold"]["errors"],
+        json!([]),
+        "{hold}"
+    );
     // An API key of the member, limited to the organization; its name carries the role's
     // marker.
     let api_key = app

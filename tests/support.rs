@@ -222,6 +222,27 @@ impl TestApp {
         }
     }
 
+    /// Waits until a message to `address` has a subject containing `words`; returns it.
+    pub async fn mail_about(&self, address: &str, words: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let found = self
+                .mails(address, 0)
+                .await
+                .into_iter()
+                .find(|mail| mail["subject"].as_str().is_some_and(|s| s.contains(words)));
+            if let Some(mail) = found {
+                return mail;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}: no mail to {address} about {words:?}",
+                self.backend
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
     /// Creates an active user with a password, straight in the store (user creation through
     /// the API belongs to the user lifecycle), and returns the id.
     pub async fn create_user(&self, username: &str, password: &str) -> String {

@@ -128,8 +128,9 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
     })
 }
 
-/// Every `every` until told to stop: reads the signing keys again and writes the API key
-/// uses noted since the last time.
+/// Every `every` until told to stop: reads the signing keys again, writes the API key uses
+/// noted since the last time, and purges pending deletions that nothing holds any more (one
+/// whose purge failed when it was asked for, say).
 async fn reload_signing_keys(
     app: App,
     every: std::time::Duration,
@@ -151,6 +152,18 @@ async fn reload_signing_keys(
         }
         if let Err(error) = app.flush_api_key_uses().await {
             tracing::error!(error = %error.describe(), "recording API key uses failed");
+        }
+        let entry = steward_store::AuditEntry {
+            actor: None,
+            client_address: None,
+            at: app.clock.now(),
+        };
+        match app.store.purge_unheld_deletions(&entry).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "pending deletions carried out"),
+            Err(error) => {
+                tracing::error!(error = %AppError::from(error).describe(), "purging pending deletions failed");
+            }
         }
     }
 }

@@ -102,6 +102,9 @@ fn test_config(database_url: &str) -> ServeConfig {
         // request's. After its first look at start it must stay quiet while we count.
         "--mail-poll-ms",
         "3600000",
+        // Likewise the periodic upkeep (signing keys, API key uses, pending deletions).
+        "--signing-key-reload-seconds",
+        "3600",
     ])
     .serve
 }

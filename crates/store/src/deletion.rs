@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::deletion::{PlanRevision, TransferReason, active_api_keys, plan_changed};
 use steward_domain::notification::Notification;
-use steward_domain::policy::{AccountAuthorized, Authorized, ManageUsers};
+use steward_domain::policy::{AccountAuthorized, Authorized, ManageUsers, PlatformAuthorized};
 use steward_domain::user::UserStatus;
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, UserId};
 use uuid::Uuid;
@@ -646,5 +646,321 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(transfers)
+    }
+}
+
+/// A deletion hold: while one is placed and not released, a pending deletion waits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletionHoldRecord {
+    pub id: Uuid,
+    pub user: UserId,
+    pub reason: String,
+    pub placed_by: UserId,
+    pub placed_at: time::OffsetDateTime,
+    pub released_by: Option<UserId>,
+    pub released_at: Option<time::OffsetDateTime>,
+}
+
+#[derive(sqlx::FromRow)]
+struct HoldRow {
+    id: Uuid,
+    user_id: Uuid,
+    reason: String,
+    placed_by: Uuid,
+    placed_at: Timestamp,
+    released_by: Option<Uuid>,
+    released_at: Option<Timestamp>,
+}
+
+impl From<HoldRow> for DeletionHoldRecord {
+    fn from(row: HoldRow) -> Self {
+        Self {
+            id: row.id,
+            user: UserId(row.user_id),
+            reason: row.reason,
+            placed_by: UserId(row.placed_by),
+            placed_at: row.placed_at.into(),
+            released_by: row.released_by.map(UserId),
+            released_at: row.released_at.map(Into::into),
+        }
+    }
+}
+
+const SELECT_HOLDS: &str = "SELECT id, user_id, reason, placed_by, placed_at, released_by, \
+                            released_at FROM deletion_holds";
+
+impl Tx {
+    async fn hold(&mut self, id: Uuid) -> Result<Option<DeletionHoldRecord>> {
+        let row = on_tx!(self, |conn| {
+            sqlx::query_as::<_, HoldRow>(sqlx::AssertSqlSafe(format!(
+                "{SELECT_HOLDS} WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_optional(conn)
+            .await?
+        });
+        Ok(row.map(Into::into))
+    }
+
+    /// Purges `user` if their deletion is pending, no hold remains and nothing refuses it;
+    /// says whether it did.
+    async fn purge_if_unheld(&mut self, user: UserId, entry: &AuditEntry) -> Result<bool> {
+        if self.user_status(user).await? != UserStatus::PendingDeletion {
+            return Ok(false);
+        }
+        let holds: i64 = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM deletion_holds WHERE user_id = $1 AND released_at IS NULL",
+            )
+            .bind(user.as_uuid())
+            .fetch_one(conn)
+            .await?
+        });
+        if holds > 0 {
+            return Ok(false);
+        }
+        let plan = self
+            .deletion_plan(user, None, Scope::Deletion, Timestamp::from(entry.at))
+            .await?;
+        if !plan.refusals.is_empty() {
+            tracing::warn!(
+                user = %user,
+                refusals = ?plan.refusals,
+                "a pending deletion cannot be carried out yet"
+            );
+            return Ok(false);
+        }
+        self.purge_user(&plan, entry).await?;
+        Ok(true)
+    }
+}
+
+impl Store {
+    /// The user asks for their own account to be deleted (the caller checked the password):
+    /// it becomes `PENDING_DELETION` at once (no login, sessions and API keys stop), and is
+    /// purged in the same step when no deletion hold is placed. Refused for an
+    /// organization's owner.
+    pub async fn request_account_deletion(
+        &self,
+        user: UserId,
+        justification: &str,
+        entry: &AuditEntry,
+    ) -> Result<UserRecord> {
+        let now = Timestamp::from(entry.at);
+        let mut tx = self.begin().await?;
+        let to = tx
+            .user_status(user)
+            .await?
+            .transition(UserStatus::PendingDeletion)?;
+        tx.refuse_organization_owner(user, None, "deleted").await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET status = $2, deletion_requested_at = $3, \
+                 deletion_justification = $4, updated_at = $3 WHERE id = $1",
+            )
+            .bind(user.as_uuid())
+            .bind(to.code())
+            .bind(now)
+            .bind(justification)
+            .execute(conn)
+            .await?;
+        });
+        tx.revoke_sessions(user, None, now).await?;
+        tx.audit(
+            &entry
+                .event(AuditAction::AccountDeletionRequested, AuditOutcome::Success)
+                .target("user", user)
+                .detail(serde_json::json!({ "justification": justification })),
+        )
+        .await?;
+        tx.commit().await?;
+        // The purge is a step of its own: if it fails, the account stays pending and the
+        // periodic sweep carries it out.
+        self.purge_pending_deletion(
+            user,
+            &AuditEntry {
+                actor: None,
+                ..entry.clone()
+            },
+        )
+        .await?;
+        self.user_by_id(user)
+            .await?
+            .ok_or_else(|| DomainError::NotFound { what: "the user" }.into())
+    }
+
+    /// Purges `user` if their deletion is pending and nothing holds it; says whether it did.
+    pub async fn purge_pending_deletion(&self, user: UserId, entry: &AuditEntry) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let purged = tx.purge_if_unheld(user, entry).await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+
+    /// Purges every pending deletion nothing holds any more; how many were purged. Each
+    /// user is a transaction of its own.
+    pub async fn purge_unheld_deletions(&self, entry: &AuditEntry) -> Result<usize> {
+        let pending: Vec<Uuid> = crate::on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM users WHERE status = 'PENDING_DELETION' AND NOT EXISTS \
+                 (SELECT 1 FROM deletion_holds h WHERE h.user_id = users.id \
+                 AND h.released_at IS NULL) ORDER BY id LIMIT 100",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        let mut purged = 0;
+        for user in pending {
+            if self.purge_pending_deletion(UserId(user), entry).await? {
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Places a hold on `user`'s deletion (another service: billing, say).
+    pub async fn place_deletion_hold(
+        &self,
+        proof: &PlatformAuthorized,
+        user: UserId,
+        reason: &str,
+        entry: &AuditEntry,
+    ) -> Result<DeletionHoldRecord> {
+        let mut tx = self.begin().await?;
+        if tx.user_status(user).await? == UserStatus::Deleted {
+            return Err(DomainError::invalid(
+                "user",
+                "has been deleted already; there is nothing to hold",
+            )
+            .into());
+        }
+        let id = Uuid::now_v7();
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "INSERT INTO deletion_holds (id, user_id, reason, placed_by, placed_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(id)
+            .bind(user.as_uuid())
+            .bind(reason)
+            .bind(proof.actor().as_uuid())
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::DeletionHoldPlaced, AuditOutcome::Success)
+                .target("user", user)
+                .detail(serde_json::json!({ "hold": id.to_string(), "reason": reason })),
+        )
+        .await?;
+        let hold = tx.hold(id).await?.ok_or(DomainError::NotFound {
+            what: "the deletion hold",
+        })?;
+        tx.commit().await?;
+        Ok(hold)
+    }
+
+    /// Releases a hold; when it was the last one on a pending deletion, the account is
+    /// purged in the same transaction.
+    pub async fn release_deletion_hold(
+        &self,
+        proof: &PlatformAuthorized,
+        id: Uuid,
+        entry: &AuditEntry,
+    ) -> Result<DeletionHoldRecord> {
+        let mut tx = self.begin().await?;
+        let hold = tx.hold(id).await?.ok_or(DomainError::NotFound {
+            what: "the deletion hold",
+        })?;
+        if hold.released_at.is_some() {
+            return Err(DomainError::invalid("id", "the hold has been released already").into());
+        }
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE deletion_holds SET released_by = $2, released_at = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(proof.actor().as_uuid())
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::DeletionHoldReleased, AuditOutcome::Success)
+                .target("user", hold.user)
+                .detail(serde_json::json!({ "hold": id.to_string() })),
+        )
+        .await?;
+        let released = tx.hold(id).await?.ok_or(DomainError::NotFound {
+            what: "the deletion hold",
+        })?;
+        tx.purge_if_unheld(
+            hold.user,
+            &AuditEntry {
+                actor: None,
+                ..entry.clone()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// The holds placed on `user`'s deletion, released ones too, oldest first.
+    pub async fn deletion_holds_of(&self, user: UserId) -> Result<Vec<DeletionHoldRecord>> {
+        let rows = crate::on_pool!(self, |pool| {
+            sqlx::query_as::<_, HoldRow>(sqlx::AssertSqlSafe(format!(
+                "{SELECT_HOLDS} WHERE user_id = $1 ORDER BY id"
+            )))
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// A SuperAdmin takes back a pending deletion: the account is `ACTIVE` again.
+    pub async fn restore_user(
+        &self,
+        _proof: &PlatformAuthorized,
+        user: UserId,
+        entry: &AuditEntry,
+    ) -> Result<UserRecord> {
+        let now = Timestamp::from(entry.at);
+        let mut tx = self.begin().await?;
+        let from = tx.user_status(user).await?;
+        if from != UserStatus::PendingDeletion {
+            return Err(DomainError::InvalidTransition {
+                what: "the user's status",
+                from: from.code(),
+                to: UserStatus::Active.code(),
+                reason: "only a user whose deletion is pending can be restored",
+            }
+            .into());
+        }
+        let to = from.transition(UserStatus::Active)?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE users SET status = $2, deletion_requested_at = NULL, \
+                 deletion_justification = NULL, updated_at = $3 WHERE id = $1",
+            )
+            .bind(user.as_uuid())
+            .bind(to.code())
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::UserRestored, AuditOutcome::Success)
+                .target("user", user),
+        )
+        .await?;
+        tx.notify_user(user, &Notification::Reactivated, entry.at)
+            .await?;
+        tx.commit_returning(user).await
     }
 }

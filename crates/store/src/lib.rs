@@ -49,7 +49,7 @@ mod users;
 pub use accounts::{Creator, ProfileChanges};
 pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
-pub use deletion::{DeletionOutcome, DeletionPlan, KindPlan, OrganizationPlan};
+pub use deletion::{DeletionHoldRecord, DeletionOutcome, DeletionPlan, KindPlan, OrganizationPlan};
 pub use error::StoreError;
 pub use groups::GroupRecord;
 pub use invitations::{InvitationRecord, LinkHolder, NewInvitation, NewLink};

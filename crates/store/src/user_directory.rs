@@ -341,7 +341,7 @@ macro_rules! push_users_page {
             "SELECT u.id, u.username, u.email, u.full_name, u.status, u.platform_role, \
              u.must_change_password, u.language, u.email_subscription, u.country, u.phone, \
              u.mfa_enabled, u.created_at, u.updated_at, u.last_login_at, \
-             u.username_normalized, u.email_normalized, u.full_name_normalized",
+             u.deletion_requested_at, u.deleted_at, u.username_normalized, u.email_normalized, u.full_name_normalized",
         );
         push_members_matching!($query, $organization, $filter);
         if let Some(after) = &page.after {

@@ -15,7 +15,7 @@ macro_rules! select_users {
     () => {
         "SELECT id, username, email, full_name, status, platform_role, must_change_password, \
          language, email_subscription, country, phone, mfa_enabled, created_at, updated_at, \
-         last_login_at FROM users"
+         last_login_at, deletion_requested_at, deleted_at FROM users"
     };
 }
 
@@ -37,6 +37,10 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub last_login_at: Option<OffsetDateTime>,
+    /// When the user asked for their account to be deleted (status `PENDING_DELETION`).
+    pub deletion_requested_at: Option<OffsetDateTime>,
+    /// When the account became a `DELETED` tombstone.
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +60,8 @@ pub(crate) struct UserRow {
     created_at: Timestamp,
     updated_at: Timestamp,
     last_login_at: Option<Timestamp>,
+    deletion_requested_at: Option<Timestamp>,
+    deleted_at: Option<Timestamp>,
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -84,6 +90,8 @@ impl TryFrom<UserRow> for UserRecord {
             created_at: row.created_at.into(),
             updated_at: row.updated_at.into(),
             last_login_at: row.last_login_at.map(Into::into),
+            deletion_requested_at: row.deletion_requested_at.map(Into::into),
+            deleted_at: row.deleted_at.map(Into::into),
         })
     }
 }

@@ -257,7 +257,11 @@ impl App {
     }
 
     /// Checks the caller's password.
-    async fn password_is_right(&self, user: UserId, password: String) -> Result<bool, AppError> {
+    pub(crate) async fn password_is_right(
+        &self,
+        user: UserId,
+        password: String,
+    ) -> Result<bool, AppError> {
         let stored = self.store.password_hash(user).await?;
         Ok(stored.is_some()
             && self.passwords.verify(password, stored).await? != Verification::Invalid)

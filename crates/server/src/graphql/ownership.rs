@@ -2,11 +2,14 @@
 //! mutations that carry it out.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use steward_domain::policy::{ManageResources, ManageUsers, ViewResources, authorize};
+use steward_domain::deletion::{hold_reason, justification};
+use steward_domain::policy::{
+    ManageResources, ManageUsers, ViewResources, authorize, authorize_platform,
+};
 use steward_domain::{DomainError, OrganizationId, UserId};
 use steward_store::{
-    DeletionPlan as DeletionPlanRecord, KindPlan, OrganizationPlan, ResourceFilter,
-    TransferItemRecord, TransferRecord, TransferSelection,
+    DeletionHoldRecord, DeletionPlan as DeletionPlanRecord, KindPlan, OrganizationPlan,
+    ResourceFilter, TransferItemRecord, TransferRecord, TransferSelection,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,6 +21,68 @@ use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
 use crate::graphql::resources::Resource;
 use crate::graphql::types::{Organization, User, UserError};
+
+/// A hold on a user's deletion, placed by another service (billing, say): while one is not
+/// released, a pending deletion waits.
+pub struct DeletionHold(pub DeletionHoldRecord);
+
+#[Object]
+impl DeletionHold {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(ctx.loaders()?.users.load_one(self.0.user).await?.map(User))
+    }
+
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+
+    async fn placed_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        Ok(ctx
+            .loaders()?
+            .users
+            .load_one(self.0.placed_by)
+            .await?
+            .map(User))
+    }
+
+    async fn placed_at(&self) -> OffsetDateTime {
+        self.0.placed_at
+    }
+
+    async fn released_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let Some(by) = self.0.released_by else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders()?.users.load_one(by).await?.map(User))
+    }
+
+    /// Null while the hold is in force.
+    async fn released_at(&self) -> Option<OffsetDateTime> {
+        self.0.released_at
+    }
+}
+
+/// The holds on `user`'s deletion, for the user and whoever may delete them; null for
+/// anyone else.
+pub async fn deletion_holds(
+    ctx: &Context<'_>,
+    user: UserId,
+) -> async_graphql::Result<Option<Vec<DeletionHold>>> {
+    if actor(ctx).await?.user != user && account_proof(ctx, user).await.is_err() {
+        return Ok(None);
+    }
+    let holds = ctx
+        .app()?
+        .store
+        .deletion_holds_of(user)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Some(holds.into_iter().map(DeletionHold).collect()))
+}
 
 /// Why resources changed owner.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,6 +394,58 @@ pub struct DeleteUserInput {
 }
 
 #[derive(InputObject)]
+pub struct DeleteMyAccountInput {
+    pub password: String,
+    /// Why the account should go: 10 to 2000 characters, kept in the audit trail.
+    pub justification: String,
+}
+
+#[derive(InputObject)]
+pub struct PlaceDeletionHoldInput {
+    pub user: ID,
+    /// Such as "unpaid invoice 2027-114": 3 to 500 characters.
+    pub reason: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct DeletionHoldPayload {
+    pub deletion_hold: Option<DeletionHold>,
+    pub errors: Vec<UserError>,
+}
+
+fn hold_payload(result: Result<DeletionHoldRecord, DomainError>) -> DeletionHoldPayload {
+    match result {
+        Ok(hold) => DeletionHoldPayload {
+            deletion_hold: Some(DeletionHold(hold)),
+            errors: Vec::new(),
+        },
+        Err(error) => DeletionHoldPayload {
+            deletion_hold: None,
+            errors: vec![UserError::from_domain("input", &error)],
+        },
+    }
+}
+
+#[derive(SimpleObject, Default)]
+pub struct AccountPayload {
+    pub user: Option<User>,
+    pub errors: Vec<UserError>,
+}
+
+fn account_payload(result: Result<steward_store::UserRecord, DomainError>) -> AccountPayload {
+    match result {
+        Ok(user) => AccountPayload {
+            user: Some(User(user)),
+            errors: Vec::new(),
+        },
+        Err(error) => AccountPayload {
+            user: None,
+            errors: vec![UserError::from_domain("input", &error)],
+        },
+    }
+}
+
+#[derive(InputObject)]
 pub struct RemoveMemberInput {
     pub organization: ID,
     pub user: ID,
@@ -539,6 +656,91 @@ impl OwnershipMutation {
                 .store
                 .remove_member(&proof, user, transfer_to, &entry)
                 .await,
+        )?))
+    }
+
+    /// Deletes your own account: give your password and why. The account is
+    /// `PENDING_DELETION` at once (no login; sessions and API keys stop) and is purged
+    /// (resources to each organization's owner, then a `DELETED` tombstone) as soon as no
+    /// deletion hold remains. Refused for an organization's owner. Needs a login session.
+    async fn delete_my_account(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteMyAccountInput,
+    ) -> async_graphql::Result<AccountPayload> {
+        let principal = ctx.principal()?;
+        principal.session().map_err(refused)?;
+        let user = principal.user_id;
+        let app = ctx.app()?;
+        let justification = match justification(&input.justification) {
+            Ok(justification) => justification,
+            Err(error) => return Ok(account_payload(Err(error))),
+        };
+        if !app.password_is_right(user, input.password).await? {
+            return Ok(account_payload(Err(DomainError::invalid(
+                "password", "is wrong",
+            ))));
+        }
+        let entry = ctx.audit_entry()?;
+        Ok(account_payload(expected(
+            app.store
+                .request_account_deletion(user, &justification, &entry)
+                .await,
+        )?))
+    }
+
+    /// Holds a user's deletion until the hold is released (a service such as billing).
+    /// SuperAdmins (and their API keys) only.
+    async fn place_deletion_hold(
+        &self,
+        ctx: &Context<'_>,
+        input: PlaceDeletionHoldInput,
+    ) -> async_graphql::Result<DeletionHoldPayload> {
+        let proof = authorize_platform(actor(ctx).await?).map_err(refused)?;
+        let user: UserId = parse_id("user", &input.user)?;
+        let reason = match hold_reason(&input.reason) {
+            Ok(reason) => reason,
+            Err(error) => return Ok(hold_payload(Err(error))),
+        };
+        let entry = ctx.audit_entry()?;
+        Ok(hold_payload(expected(
+            ctx.app()?
+                .store
+                .place_deletion_hold(&proof, user, &reason, &entry)
+                .await,
+        )?))
+    }
+
+    /// Releases a deletion hold; when it was the last one on a pending deletion, the account
+    /// is purged. SuperAdmins (and their API keys) only.
+    async fn release_deletion_hold(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<DeletionHoldPayload> {
+        let proof = authorize_platform(actor(ctx).await?).map_err(refused)?;
+        let id: Uuid = parse_id("id", &id)?;
+        let entry = ctx.audit_entry()?;
+        Ok(hold_payload(expected(
+            ctx.app()?
+                .store
+                .release_deletion_hold(&proof, id, &entry)
+                .await,
+        )?))
+    }
+
+    /// Takes back a pending deletion: the account is `ACTIVE` again and the user is told.
+    /// SuperAdmins only.
+    async fn restore_user(
+        &self,
+        ctx: &Context<'_>,
+        user: ID,
+    ) -> async_graphql::Result<AccountPayload> {
+        let proof = authorize_platform(actor(ctx).await?).map_err(refused)?;
+        let user: UserId = parse_id("user", &user)?;
+        let entry = ctx.audit_entry()?;
+        Ok(account_payload(expected(
+            ctx.app()?.store.restore_user(&proof, user, &entry).await,
         )?))
     }
 }

@@ -122,6 +122,25 @@ impl User {
         crate::graphql::resources::owned_resources(ctx, self.0.id, kind).await
     }
 
+    /// When the user asked for their account to be deleted (status `PENDING_DELETION`).
+    async fn deletion_requested_at(&self) -> Option<OffsetDateTime> {
+        self.0.deletion_requested_at
+    }
+
+    /// When the account was deleted: it is a tombstone that keeps id, name and e-mail.
+    async fn deleted_at(&self) -> Option<OffsetDateTime> {
+        self.0.deleted_at
+    }
+
+    /// The holds on the user's deletion, released ones too; for the user and whoever may
+    /// delete them (`deleteUser`), null for anyone else.
+    async fn deletion_holds(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<Vec<crate::graphql::ownership::DeletionHold>>> {
+        crate::graphql::ownership::deletion_holds(ctx, self.0.id).await
+    }
+
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()
