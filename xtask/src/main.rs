@@ -1,6 +1,7 @@
 //! `cargo xtask`: maintainers' commands. One module per command, each with `run`.
 
 mod admin;
+mod bench;
 mod keys;
 mod migrate;
 mod outbox;
@@ -30,6 +31,8 @@ enum Command {
     Outbox(outbox::Outbox),
     /// Add a new signing key for access tokens and retire the one in use.
     RotateSigningKey(keys::RotateSigningKey),
+    /// Measure operations with performance targets (times and ratios of one run).
+    Bench(bench::Bench),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Pg(command) => command.run(),
         Command::Outbox(command) => command.run(),
         Command::RotateSigningKey(command) => command.run(),
+        Command::Bench(command) => command.run(),
     }
 }
 

@@ -21,6 +21,8 @@ macro_rules! push_in_list {
 mod accounts;
 mod api_keys;
 mod audit;
+#[cfg(feature = "bench")]
+pub mod bench;
 mod deletion;
 mod error;
 mod groups;
