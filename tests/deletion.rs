@@ -479,6 +479,8 @@ async fn resources_are_transferred_one_by_one_or_all_at_once_and_members_are_rem
             json!([{ "resourceCount": 3, "reason": "MEMBERSHIP_REMOVED", "to": { "username": "mover" } }]),
             "{removed}"
         );
+        app.mail_about("bob@example.com", "You have been removed from Movers")
+            .await;
         let bob_token = app.token("bob", ADMIN_PASSWORD).await;
         let gone = app
             .graphql(Some(&bob_token), "{ me { status memberships { organization { name } } } }", json!({}))

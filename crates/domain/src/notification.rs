@@ -56,6 +56,8 @@ pub enum Notification {
     MembershipDisabled { organization: String },
     /// A disabled membership was enabled again.
     MembershipEnabled { organization: String },
+    /// The user was removed from an organization; the account stays.
+    MembershipRemoved { organization: String },
     /// To the deleted user: the account is deleted.
     AccountDeleted,
     /// To the administrator who deleted a user: what happened to the account and its resources.
@@ -114,6 +116,7 @@ impl Notification {
             Notification::Reactivated => "REACTIVATED",
             Notification::MembershipDisabled { .. } => "MEMBERSHIP_DISABLED",
             Notification::MembershipEnabled { .. } => "MEMBERSHIP_ENABLED",
+            Notification::MembershipRemoved { .. } => "MEMBERSHIP_REMOVED",
             Notification::AccountDeleted => "ACCOUNT_DELETED",
             Notification::DeletionCompleted { .. } => "DELETION_COMPLETED",
             Notification::DeletedUsersResourcesReceived { .. } => {
@@ -140,6 +143,7 @@ impl Notification {
             | Notification::Reactivated
             | Notification::MembershipDisabled { .. }
             | Notification::MembershipEnabled { .. }
+            | Notification::MembershipRemoved { .. }
             | Notification::AccountDeleted => Category::Account,
             Notification::DeletionCompleted { .. }
             | Notification::DeletedUsersResourcesReceived { .. }

@@ -640,7 +640,7 @@ impl Store {
         .await?;
         tx.notify_user(
             user,
-            &Notification::MembershipDisabled { organization: name },
+            &Notification::MembershipRemoved { organization: name },
             entry.at,
         )
         .await?;

@@ -181,7 +181,8 @@ fn values(notification: &Notification, site: &Site) -> Values {
         }
         Notification::Reactivated | Notification::AccountDeleted => {}
         Notification::MembershipDisabled { organization }
-        | Notification::MembershipEnabled { organization } => {
+        | Notification::MembershipEnabled { organization }
+        | Notification::MembershipRemoved { organization } => {
             values.push(("organization", organization.clone()));
         }
         Notification::DeletionCompleted {
@@ -246,6 +247,7 @@ fn link(notification: &Notification, site: &Site) -> Option<String> {
         Notification::Suspended { .. }
         | Notification::Reactivated
         | Notification::MembershipDisabled { .. }
+        | Notification::MembershipRemoved { .. }
         | Notification::AccountDeleted
         | Notification::DeletionCompleted { .. }
         | Notification::DeletedUsersResourcesReceived { .. }
@@ -477,6 +479,9 @@ mod tests {
             Notification::MembershipEnabled {
                 organization: "Acme".into(),
             },
+            Notification::MembershipRemoved {
+                organization: "Acme".into(),
+            },
             Notification::AccountDeleted,
             Notification::DeletionCompleted {
                 username: "bob42".into(),
@@ -560,7 +565,7 @@ mod tests {
     fn every_kind_has_a_sample() {
         let sampled: BTreeSet<String> = samples().iter().map(|n| n.kind().to_owned()).collect();
         assert_eq!(sampled, all_kinds());
-        assert_eq!(sampled.len(), 17);
+        assert_eq!(sampled.len(), 18);
     }
 
     #[test]

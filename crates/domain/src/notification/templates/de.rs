@@ -128,6 +128,21 @@ pub(super) const TEMPLATES: Translations = &[
         },
     ),
     (
+        "MEMBERSHIP_REMOVED",
+        Template {
+            subject: "Sie wurden aus {organization} bei {product} entfernt",
+            body: &[
+                Text(
+                    "Ein Administrator von {organization} hat Sie aus dieser Organisation bei {product} entfernt. Ressourcen, die Ihnen dort gehörten, gehören jetzt einem anderen Mitglied. Ihr Konto und Ihre anderen Organisationen sind nicht betroffen.",
+                ),
+                Text(
+                    "Falls Sie dies für einen Irrtum halten, wenden Sie sich bitte an einen Administrator von {organization}.",
+                ),
+            ],
+            action: None,
+        },
+    ),
+    (
         "MEMBERSHIP_ENABLED",
         Template {
             subject: "Ihr Zugang zu {organization} bei {product} wurde wiederhergestellt",

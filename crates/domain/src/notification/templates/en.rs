@@ -102,6 +102,18 @@ pub(super) fn template(notification: &Notification) -> Template {
             ],
             action: None,
         },
+        Notification::MembershipRemoved { .. } => Template {
+            subject: "You have been removed from {organization} on {product}",
+            body: &[
+                Text(
+                    "An administrator of {organization} has removed you from it on {product}. Resources you owned there now belong to another member. Your account and your other organizations are not affected.",
+                ),
+                Text(
+                    "If you think this is a mistake, please contact an administrator of {organization}.",
+                ),
+            ],
+            action: None,
+        },
         Notification::MembershipEnabled { .. } => Template {
             subject: "Your access to {organization} on {product} has been restored",
             body: &[Text(

@@ -128,6 +128,21 @@ pub(super) const TEMPLATES: Translations = &[
         },
     ),
     (
+        "MEMBERSHIP_REMOVED",
+        Template {
+            subject: "Вы удалены из {organization} в {product}",
+            body: &[
+                Text(
+                    "Администратор {organization} удалил Вас из этой организации в {product}. Ресурсы, которыми Вы там владели, теперь принадлежат другому участнику. Ваша учётная запись и другие Ваши организации это не затрагивает.",
+                ),
+                Text(
+                    "Если Вы считаете, что это ошибка, обратитесь к администратору {organization}.",
+                ),
+            ],
+            action: None,
+        },
+    ),
+    (
         "MEMBERSHIP_ENABLED",
         Template {
             subject: "Ваш доступ к {organization} в {product} восстановлен",

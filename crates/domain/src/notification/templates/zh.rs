@@ -108,6 +108,19 @@ pub(super) const TEMPLATES: Translations = &[
         },
     ),
     (
+        "MEMBERSHIP_REMOVED",
+        Template {
+            subject: "您已被移出 {product} 上的 {organization}",
+            body: &[
+                Text(
+                    "{organization} 的管理员已将您移出 {product} 上的该组织。您在该组织中拥有的资源现已归另一位成员所有。您的帐户和其他组织不受影响。",
+                ),
+                Text("如果您认为这是误操作，请联系 {organization} 的管理员。"),
+            ],
+            action: None,
+        },
+    ),
+    (
         "MEMBERSHIP_ENABLED",
         Template {
             subject: "您在 {product} 上对 {organization} 的访问已恢复",
