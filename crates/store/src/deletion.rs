@@ -101,6 +101,28 @@ impl Scope {
 }
 
 impl Tx {
+    /// On PostgreSQL, locks `user`'s memberships (only of `organization`, if given) for the
+    /// rest of the transaction: a resource registered for the user at the same time waits,
+    /// then finds the membership ended (see `check_active_member`). SQLite runs one writer
+    /// at a time already.
+    async fn lock_memberships(
+        &mut self,
+        user: UserId,
+        organization: Option<OrganizationId>,
+    ) -> Result<()> {
+        if let Tx::Postgres(tx) = self {
+            sqlx::query(
+                "SELECT id FROM memberships WHERE user_id = $1 \
+                 AND ($2::uuid IS NULL OR organization_id = $2) FOR UPDATE",
+            )
+            .bind(user.as_uuid())
+            .bind(organization.map(|organization| organization.as_uuid()))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Works out what deleting `user` (or removing them from one organization) would do,
     /// with `transfer_to` as the new owner everywhere, or each organization's owner.
     pub(crate) async fn deletion_plan(
@@ -110,6 +132,8 @@ impl Tx {
         scope: Scope,
         now: Timestamp,
     ) -> Result<DeletionPlan> {
+        // The plan is worked out, and carried out, with the memberships locked.
+        self.lock_memberships(user, scope.organization()).await?;
         let scoped = scope
             .organization()
             .map(|organization| organization.as_uuid());

@@ -173,21 +173,36 @@ impl Tx {
     }
 
     /// Checks that `user` is an active member of `organization`; `field` names the input.
+    /// On PostgreSQL the membership row stays share-locked to the end of the transaction,
+    /// so a deletion or removal of the user running at the same time (which locks it for
+    /// update first) is either seen whole or waited for. SQLite runs one writer at a time.
     pub(crate) async fn check_active_member(
         &mut self,
         organization: OrganizationId,
         user: UserId,
         field: &'static str,
     ) -> Result<()> {
-        let membership: Option<String> = on_tx!(self, |conn| {
-            sqlx::query_scalar(
-                "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
-            )
-            .bind(organization.as_uuid())
-            .bind(user.as_uuid())
-            .fetch_optional(conn)
-            .await?
-        });
+        const READ: &str =
+            "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2";
+        let membership: Option<String> = match self {
+            Tx::Sqlite(tx) => {
+                sqlx::query_scalar(READ)
+                    .bind(organization.as_uuid())
+                    .bind(user.as_uuid())
+                    .fetch_optional(&mut **tx)
+                    .await?
+            }
+            Tx::Postgres(tx) => {
+                sqlx::query_scalar(concat!(
+                    "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
+                    " FOR SHARE"
+                ))
+                .bind(organization.as_uuid())
+                .bind(user.as_uuid())
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+        };
         if membership.as_deref() != Some("ACTIVE") {
             return Err(DomainError::invalid(
                 field,
