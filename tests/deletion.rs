@@ -223,7 +223,13 @@ async fn deletions_and_transfers_are_refused_with_messages_that_say_what_to_do()
         } = story(&app).await;
         let boss = &org.owner_token;
 
-        // An active user is not deleted.
+        // An active user is not deleted; the preflight says so first.
+        let active_plan = plan(&app, boss, &heir, None).await;
+        assert_eq!(
+            active_plan["refusals"][0],
+            "the user is ACTIVE: only a suspended user can be deleted; suspend the user first",
+            "{active_plan}"
+        );
         let active = delete(&app, boss, json!({ "user": heir })).await;
         assert_eq!(
             message(&active),
@@ -264,8 +270,11 @@ async fn deletions_and_transfers_are_refused_with_messages_that_say_what_to_do()
         let owner_plan = plan(&app, &admin, boss_id.as_str().expect("id"), None).await;
         assert_eq!(
             owner_plan["refusals"],
-            json!(["the owner of the organization Leaving Ltd cannot be deleted; transfer the \
-                    organization's ownership to another member first"])
+            json!([
+                "the user is ACTIVE: only a suspended user can be deleted; suspend the user first",
+                "the owner of the organization Leaving Ltd cannot be deleted; transfer the \
+                 organization's ownership to another member first"
+            ])
         );
 
         // A plan that changed since the preflight is not carried out.
@@ -415,8 +424,9 @@ async fn resources_are_transferred_one_by_one_or_all_at_once_and_members_are_rem
         resource(&app, &org, "VIEW", "Orders view", Some(&alice)).await;
         let boss = &org.owner_token;
 
+        // Naming a resource twice moves it once.
         let one = app
-            .graphql(Some(boss), TRANSFER, json!({ "i": { "resources": [board], "to": bob } }))
+            .graphql(Some(boss), TRANSFER, json!({ "i": { "resources": [board, board], "to": bob } }))
             .await;
         assert_eq!(
             one["data"]["transferResources"]["transfers"],

@@ -51,6 +51,22 @@ impl ExternalId {
     }
 }
 
+/// The most resources one transfer may name one by one.
+pub const MAX_NAMED_IN_TRANSFER: usize = 1000;
+
+/// Checks how many resources a transfer names one by one.
+pub fn check_named_in_transfer(count: usize) -> Result<(), DomainError> {
+    if count == 0 || count > MAX_NAMED_IN_TRANSFER {
+        return Err(DomainError::invalid(
+            "resources",
+            format!(
+                "name 1 to {MAX_NAMED_IN_TRANSFER} resources; to move all of a user's, use allOf"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What a kind allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindRules {
@@ -122,6 +138,14 @@ impl KindRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transfer_names_between_one_and_a_thousand_resources() {
+        assert!(check_named_in_transfer(0).is_err());
+        assert!(check_named_in_transfer(1).is_ok());
+        assert!(check_named_in_transfer(MAX_NAMED_IN_TRANSFER).is_ok());
+        assert!(check_named_in_transfer(MAX_NAMED_IN_TRANSFER + 1).is_err());
+    }
 
     #[test]
     fn kind_codes_are_upper_snake_case() {

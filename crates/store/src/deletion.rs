@@ -506,7 +506,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<DeletionPlan> {
         let mut tx = self.begin().await?;
-        let plan = tx
+        let mut plan = tx
             .deletion_plan(
                 proof.user(),
                 transfer_to,
@@ -514,7 +514,17 @@ impl Store {
                 Timestamp::from(entry.at),
             )
             .await?;
+        let status = tx.user_status(proof.user()).await?;
         tx.commit().await?;
+        if status != UserStatus::Suspended {
+            plan.refusals.insert(
+                0,
+                format!(
+                    "the user is {}: only a suspended user can be deleted; suspend the user first",
+                    status.code()
+                ),
+            );
+        }
         Ok(plan)
     }
 

@@ -184,25 +184,24 @@ impl Tx {
     ) -> Result<()> {
         const READ: &str =
             "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2";
-        let membership: Option<String> = match self {
-            Tx::Sqlite(tx) => {
-                sqlx::query_scalar(READ)
-                    .bind(organization.as_uuid())
-                    .bind(user.as_uuid())
-                    .fetch_optional(&mut **tx)
-                    .await?
-            }
-            Tx::Postgres(tx) => {
-                sqlx::query_scalar(concat!(
+        let membership: Option<String> =
+            match self {
+                Tx::Sqlite(tx) => {
+                    sqlx::query_scalar(READ)
+                        .bind(organization.as_uuid())
+                        .bind(user.as_uuid())
+                        .fetch_optional(&mut **tx)
+                        .await?
+                }
+                Tx::Postgres(tx) => sqlx::query_scalar(concat!(
                     "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
                     " FOR SHARE"
                 ))
                 .bind(organization.as_uuid())
                 .bind(user.as_uuid())
                 .fetch_optional(&mut **tx)
-                .await?
-            }
-        };
+                .await?,
+            };
         if membership.as_deref() != Some("ACTIVE") {
             return Err(DomainError::invalid(
                 field,

@@ -7,7 +7,7 @@ use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::deletion::TransferReason;
 use steward_domain::notification::Notification;
 use steward_domain::policy::{Authorized, ManageResources};
-use steward_domain::resource::KindCode;
+use steward_domain::resource::{KindCode, check_named_in_transfer};
 use steward_domain::{DomainError, OrganizationId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -343,12 +343,11 @@ impl Store {
         let mut moves: BTreeMap<(Uuid, Option<Uuid>), Option<Vec<Uuid>>> = BTreeMap::new();
         match selection {
             TransferSelection::Resources(ids) => {
-                if ids.is_empty() {
-                    return Err(
-                        DomainError::invalid("resources", "name at least one resource").into(),
-                    );
-                }
-                for id in ids {
+                check_named_in_transfer(ids.len())?;
+                let mut ids = ids.clone();
+                ids.sort_unstable();
+                ids.dedup();
+                for id in &ids {
                     let record = tx
                         .resource(*id)
                         .await?

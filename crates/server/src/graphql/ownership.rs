@@ -6,6 +6,7 @@ use steward_domain::deletion::{hold_reason, justification};
 use steward_domain::policy::{
     ManageResources, ManageUsers, ViewResources, authorize, authorize_platform,
 };
+use steward_domain::resource::check_named_in_transfer;
 use steward_domain::{DomainError, OrganizationId, UserId};
 use steward_store::{
     DeletionHoldRecord, DeletionPlan as DeletionPlanRecord, KindPlan, OrganizationPlan,
@@ -547,6 +548,9 @@ impl OwnershipMutation {
         let store = &ctx.app()?.store;
         let (selection, organizations) = match (&input.resources, &input.all_of) {
             (Some(ids), None) => {
+                if let Err(error) = check_named_in_transfer(ids.len()) {
+                    return Ok(transfer_payload(Err(error)));
+                }
                 let ids = ids
                     .iter()
                     .map(|id| parse_id::<Uuid>("resources", id))
