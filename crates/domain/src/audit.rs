@@ -67,6 +67,8 @@ pub enum AuditAction {
     ResourceRegistered,
     ResourceUpdated,
     ResourceDeleted,
+    ResourceShared,
+    ResourceUnshared,
 }
 
 impl AuditAction {
@@ -136,6 +138,8 @@ impl AuditAction {
             AuditAction::ResourceRegistered => "resource.registered",
             AuditAction::ResourceUpdated => "resource.updated",
             AuditAction::ResourceDeleted => "resource.deleted",
+            AuditAction::ResourceShared => "resource.shared",
+            AuditAction::ResourceUnshared => "resource.unshared",
         }
     }
 }
