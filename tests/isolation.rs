@@ -453,10 +453,24 @@ async fn populate(
         json!({ "o": organization, "u": owner, "n": format!("{}Board", names.group) }),
     )
     .await;
-    assert!(
-        resource["data"]["registerResource"]["resource"]["id"].is_string(),
-        "resource: {resource}"
-    );
+    let resource = resource["data"]["registerResource"]["resource"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("resource: {resource}"))
+        .to_owned();
+    // Shared with the member and with the group, so that `Resource.shares` and
+    // `User.sharedResources` have something to answer.
+    for (grantee, id) in [("user", &member), ("group", &group)] {
+        let shared = run(
+            "mutation($r: ID!, $u: ID, $g: ID) { shareResource(input: {resource: $r, user: $u, group: $g, access: READ}) { errors { message } } }",
+            json!({ "r": resource, "u": (grantee == "user").then_some(id), "g": (grantee == "group").then_some(id) }),
+        )
+        .await;
+        assert_eq!(
+            shared["data"]["shareResource"]["errors"],
+            json!([]),
+            "share: {shared}"
+        );
+    }
     // An API key of the member, limited to the organization; its name carries the role's
     // marker.
     let api_key = app
@@ -487,6 +501,10 @@ async fn populate(
         ("invitation", invitation),
         // `removeSshKey(id)`: the member's key.
         ("removeSshKey", ssh_key),
+        // `shareResource(input: {resource})` and `updateResource(input: {id})`: the
+        // dashboard.
+        ("resource", resource.clone()),
+        ("id", resource),
     ]);
     (id, targets)
 }
