@@ -316,6 +316,20 @@ impl Client {
             .to_owned()
     }
 
+    /// Runs `query` on `organization` and returns the answer and the statements it cost.
+    async fn counted(
+        &self,
+        token: &str,
+        query: &str,
+        organization: OrganizationId,
+    ) -> (Value, Vec<String>) {
+        take_statements();
+        let body = self
+            .graphql(Some(token), query, json!({ "o": organization.to_string() }))
+            .await;
+        (body, take_statements())
+    }
+
     /// Lists the members, checks the answer is complete, and returns the statements it cost.
     async fn list_members(
         &self,
@@ -323,15 +337,7 @@ impl Client {
         organization: OrganizationId,
         n: usize,
     ) -> Vec<String> {
-        take_statements();
-        let body = self
-            .graphql(
-                Some(token),
-                MEMBERS,
-                json!({ "o": organization.to_string() }),
-            )
-            .await;
-        let statements = take_statements();
+        let (body, statements) = self.counted(token, MEMBERS, organization).await;
         let backend = self.backend;
         let members = &body["data"]["organization"]["members"];
         assert_eq!(members["totalCount"], json!(n), "{backend:?}: {body}");
@@ -379,15 +385,7 @@ impl Client {
         organization: OrganizationId,
         n: usize,
     ) -> Vec<String> {
-        take_statements();
-        let body = self
-            .graphql(
-                Some(token),
-                RESOURCES,
-                json!({ "o": organization.to_string() }),
-            )
-            .await;
-        let statements = take_statements();
+        let (body, statements) = self.counted(token, RESOURCES, organization).await;
         let backend = self.backend;
         let resources = &body["data"]["resources"];
         assert_eq!(resources["totalCount"], json!(n - 1), "{backend:?}: {body}");
