@@ -453,10 +453,24 @@ async fn populate(
         json!({ "o": organization, "u": owner, "n": format!("{}Board", names.group) }),
     )
     .await;
-    assert!(
-        resource["data"]["registerResource"]["resource"]["id"].is_string(),
-        "resource: {resource}"
-    );
+    let resource = resource["data"]["registerResource"]["resource"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("resource: {resource}"))
+        .to_owned();
+    // Shared with the member and with the group, so that `Resource.shares` and
+    // `User.sharedResources` have something to answer.
+    for (grantee, id) in [("user", &member), ("group", &group)] {
+        let shared = run(
+            "mutation($r: ID!, $u: ID, $g: ID) { shareResource(input: {resource: $r, user: $u, group: $g, access: READ}) { errors { message } } }",
+            json!({ "r": resource, "u": (grantee == "user").then_some(id), "g": (grantee == "group").then_some(id) }),
+        )
+        .await;
+        assert_eq!(
+            shared["data"]["shareResource"]["errors"],
+            json!([]),
+            "share: {shared}"
+        );
+    }
     // A dataset the member owns (their deletion plan lists it), and a schedule that was the
     // member's and was transferred to the owner (it has a transfer history).
     for (kind, suffix) in [("DATASET", "Set"), ("SCHEDULE", "Plan")] {
@@ -523,6 +537,10 @@ async fn populate(
         ("invitation", invitation),
         // `removeSshKey(id)`: the member's key.
         ("removeSshKey", ssh_key),
+        // `shareResource(input: {resource})` and `updateResource(input: {id})`: the
+        // dashboard.
+        ("resource", resource.clone()),
+        ("id", resource),
     ]);
     (id, targets)
 }

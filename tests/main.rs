@@ -20,6 +20,7 @@ mod preferences;
 mod resources;
 mod roles;
 mod sessions;
+mod sharing;
 mod smtp_sink;
 mod ssh_keys;
 mod support;

@@ -74,6 +74,8 @@ pub enum AuditAction {
     DeletionHoldPlaced,
     DeletionHoldReleased,
     UserRestored,
+    ResourceShared,
+    ResourceUnshared,
 }
 
 impl AuditAction {
@@ -150,6 +152,8 @@ impl AuditAction {
             AuditAction::DeletionHoldPlaced => "user.deletion_hold_placed",
             AuditAction::DeletionHoldReleased => "user.deletion_hold_released",
             AuditAction::UserRestored => "user.restored",
+            AuditAction::ResourceShared => "resource.shared",
+            AuditAction::ResourceUnshared => "resource.unshared",
         }
     }
 }

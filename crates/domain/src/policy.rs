@@ -222,6 +222,55 @@ pub fn authorize_ownership_transfer(
     }
 }
 
+/// Proof that `actor` may share one resource of `organization` and take its shares back.
+#[derive(Debug, Clone, Copy)]
+pub struct SharingAuthorized {
+    actor: UserId,
+    organization: OrganizationId,
+    resource: uuid::Uuid,
+}
+
+impl SharingAuthorized {
+    pub fn actor(&self) -> UserId {
+        self.actor
+    }
+
+    pub fn organization(&self) -> OrganizationId {
+        self.organization
+    }
+
+    /// The one resource the proof is for.
+    pub fn resource(&self) -> uuid::Uuid {
+        self.resource
+    }
+}
+
+/// Decides whether `actor` may share `resource` of `organization`, owned by `owner` (None
+/// for an application-level kind): its owner, or whoever holds `RESOURCES/MANAGE` there.
+pub fn authorize_sharing(
+    actor: &Actor,
+    organization: OrganizationId,
+    resource: uuid::Uuid,
+    owner: Option<UserId>,
+) -> Result<SharingAuthorized, DomainError> {
+    let proof = SharingAuthorized {
+        actor: actor.user,
+        organization,
+        resource,
+    };
+    if owner == Some(actor.user) && actor.is_member_of(organization) {
+        return Ok(proof);
+    }
+    match authorize::<ManageResources>(actor, organization) {
+        Ok(_) => Ok(proof),
+        Err(DomainError::Forbidden { .. }) => Err(DomainError::forbidden(
+            "only the resource's owner, or whoever holds the RESOURCES/MANAGE permission in \
+             its organization, can share it",
+        )),
+        Err(error) => Err(error),
+    }
+}
+
 /// Whether `actor` may see the user `target`, who has memberships of `target_organizations`
 /// (the caller decides which statuses count: `user(id)` passes all of them, so that an
 /// administrator still sees a disabled member to enable again): themselves always; others
@@ -612,6 +661,32 @@ mod tests {
         assert!(matches!(
             authorize_ssh_key_lookup(&admin),
             Err(DomainError::Forbidden { .. })
+        ));
+    }
+
+    #[test]
+    fn a_resource_is_shared_by_its_owner_or_a_resource_manager() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let resource = uuid::Uuid::now_v7();
+        let owner = member(BuiltInRole::Viewer, acme);
+        let proof = authorize_sharing(&owner, acme, resource, Some(owner.user)).expect("owner");
+        assert_eq!(
+            (proof.actor(), proof.organization(), proof.resource()),
+            (owner.user, acme, resource)
+        );
+        let admin = member(BuiltInRole::Administrator, acme);
+        assert!(authorize_sharing(&admin, acme, resource, Some(owner.user)).is_ok());
+        assert!(authorize_sharing(&admin, acme, resource, None).is_ok());
+        let viewer = member(BuiltInRole::Viewer, acme);
+        let refused = authorize_sharing(&viewer, acme, resource, Some(owner.user))
+            .expect_err("refused")
+            .to_string();
+        assert!(refused.contains("owner"), "{refused}");
+        // An owner who left the organization no longer acts in it.
+        let former = member(BuiltInRole::Administrator, globex);
+        assert!(matches!(
+            authorize_sharing(&former, acme, resource, Some(former.user)),
+            Err(DomainError::NotFound { .. })
         ));
     }
 }

@@ -1,6 +1,6 @@
 //! Resources that users own: their kinds, and the rules of what a kind allows.
 
-use crate::DomainError;
+use crate::{DomainError, GroupId, UserId};
 
 /// A resource kind's code, such as `DASHBOARD`: 2–40 upper-case ASCII letters, digits or
 /// underscores, starting with a letter.
@@ -135,6 +135,92 @@ impl KindRules {
     }
 }
 
+/// How far a share lets its grantee go. Ordered: `Write` includes `Read`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ResourceAccess {
+    Read,
+    Write,
+}
+
+impl ResourceAccess {
+    pub fn code(self) -> &'static str {
+        match self {
+            ResourceAccess::Read => "READ",
+            ResourceAccess::Write => "WRITE",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "READ" => Some(ResourceAccess::Read),
+            "WRITE" => Some(ResourceAccess::Write),
+            _ => None,
+        }
+    }
+
+    /// What a user holds through several shares (their own and their groups'): the widest.
+    pub fn effective(shares: impl IntoIterator<Item = Self>) -> Option<Self> {
+        shares.into_iter().max()
+    }
+}
+
+/// Whom a resource is shared with: one user or one group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShareGrantee {
+    User(UserId),
+    Group(GroupId),
+}
+
+impl ShareGrantee {
+    /// The grantee named by a request that may give a user, a group, or (wrongly) both or
+    /// neither.
+    pub fn from_choice(user: Option<UserId>, group: Option<GroupId>) -> Result<Self, DomainError> {
+        match (user, group) {
+            (Some(user), None) => Ok(ShareGrantee::User(user)),
+            (None, Some(group)) => Ok(ShareGrantee::Group(group)),
+            _ => Err(DomainError::invalid(
+                "user",
+                "give exactly one of user and group: a share is with one user or one group",
+            )),
+        }
+    }
+}
+
+/// Checks that a resource owned by `owner` (None for an application-level kind) may be
+/// shared with `grantee`, or changed, while it is `deleted` or not.
+pub fn check_shareable(
+    owner: Option<UserId>,
+    deleted: bool,
+    grantee: ShareGrantee,
+) -> Result<(), DomainError> {
+    check_not_deleted(deleted)?;
+    let Some(owner) = owner else {
+        return Err(DomainError::invalid(
+            "resource",
+            "is of an application-level kind: it belongs to the application, and so to \
+             everyone already; it cannot be shared",
+        ));
+    };
+    if grantee == ShareGrantee::User(owner) {
+        return Err(DomainError::invalid(
+            "user",
+            "owns the resource already; share it with someone else",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that a resource is not one of a deleted organization, which can no longer change.
+pub fn check_not_deleted(deleted: bool) -> Result<(), DomainError> {
+    if deleted {
+        return Err(DomainError::invalid(
+            "resource",
+            "belongs to a deleted organization; it can no longer be shared or changed",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,5 +305,55 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn write_beats_read_and_a_share_has_exactly_one_grantee() {
+        use ResourceAccess::{Read, Write};
+        assert_eq!(ResourceAccess::effective([Read, Write, Read]), Some(Write));
+        assert_eq!(ResourceAccess::effective([Read]), Some(Read));
+        assert_eq!(ResourceAccess::effective([]), None);
+        for access in [Read, Write] {
+            assert_eq!(ResourceAccess::from_code(access.code()), Some(access));
+        }
+        let user = UserId::new();
+        let group = GroupId::new();
+        assert_eq!(
+            ShareGrantee::from_choice(Some(user), None).ok(),
+            Some(ShareGrantee::User(user))
+        );
+        assert_eq!(
+            ShareGrantee::from_choice(None, Some(group)).ok(),
+            Some(ShareGrantee::Group(group))
+        );
+        for (user, group) in [(Some(user), Some(group)), (None, None)] {
+            let message = ShareGrantee::from_choice(user, group)
+                .expect_err("refused")
+                .to_string();
+            assert!(message.contains("exactly one"), "{message}");
+        }
+    }
+
+    #[test]
+    fn only_an_owned_live_resource_is_shared_and_never_with_its_owner() {
+        let owner = UserId::new();
+        let someone = ShareGrantee::User(UserId::new());
+        assert!(check_shareable(Some(owner), false, someone).is_ok());
+        assert!(check_shareable(Some(owner), false, ShareGrantee::Group(GroupId::new())).is_ok());
+        for (owner, deleted, grantee, words) in [
+            (None, false, someone, "application-level"),
+            (
+                Some(owner),
+                false,
+                ShareGrantee::User(owner),
+                "owns the resource",
+            ),
+            (Some(owner), true, someone, "deleted organization"),
+        ] {
+            let message = check_shareable(owner, deleted, grantee)
+                .expect_err("refused")
+                .to_string();
+            assert!(message.contains(words), "{message}");
+        }
     }
 }

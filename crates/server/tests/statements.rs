@@ -1,5 +1,6 @@
 //! Lists are Relay connections backed by DataLoaders: listing an organization's members with
-//! their roles and groups costs the same number of SQL statements for 10 members as for 100.
+//! their roles and groups, or its resources with their shares, costs the same number of SQL
+//! statements for 10 members (and resources) as for 100.
 //!
 //! sqlx emits one `tracing` event with target `sqlx::query` (at DEBUG, unless the connect
 //! options say otherwise) for every statement it runs. This test binary installs a global
@@ -17,15 +18,18 @@ use clap::Parser;
 use serde_json::{Value, json};
 use steward_domain::organization::Name;
 use steward_domain::policy::{
-    Actor, Authorized, Capability, ManageGroups, ManageRoles, ManageUsers, PlatformAuthorized,
-    authorize, authorize_platform,
+    Actor, Authorized, Capability, ManageGroups, ManageResources, ManageRoles, ManageUsers,
+    PlatformAuthorized, authorize, authorize_platform, authorize_sharing,
 };
+use steward_domain::resource::{KindCode, ResourceAccess, ShareGrantee};
 use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
 use steward_domain::{OrganizationId, UserId};
 use steward_server::RunningServer;
 use steward_server::config::ServeConfig;
 use steward_store::testing::{TestDatabase, backends};
-use steward_store::{AuditEntry, Backend, BindingScope, BindingSubject, NewUser, Store};
+use steward_store::{
+    AuditEntry, Backend, BindingScope, BindingSubject, NewResource, NewUser, Store,
+};
 use tracing::Subscriber;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
@@ -37,6 +41,10 @@ const PASSWORD: &str = "correct horse battery staple 42";
 const MEMBERS: &str = "query($o: ID!) { organization(id: $o) { members(first: 100) { \
     totalCount edges { node { status defaultRole { name } roles { role { name } project { name } } \
     user { username groups { name } } organization { name } } } } } }";
+
+/// The resources query a client's resource list would run.
+const RESOURCES: &str = "query($o: ID!) { resources(organization: $o, first: 100) { \
+    totalCount nodes { name owner { username } shares { access group { name } } } } }";
 
 /// The statements sqlx has run in this process since the last `take_statements`, each by
 /// its summary (the first words of its SQL).
@@ -151,7 +159,8 @@ fn new_user(username: &str, password_hash: &str) -> NewUser {
 
 /// Seeds, straight in the store, an organization of `members` members (its owner included),
 /// each a Viewer by default and in one of two groups (the owner in both), every third one
-/// also bound to Editor. Returns the organization's id and the owner's username.
+/// also bound to Editor, each but the owner owning a dashboard shared with their group.
+/// Returns the organization's id and the owner's username.
 async fn seed(store: &Store, password_hash: &str, members: usize) -> (OrganizationId, String) {
     let owner_name = format!("owner{members}");
     let owner = store
@@ -227,6 +236,31 @@ async fn seed(store: &Store, password_hash: &str, members: usize) -> (Organizati
             )
             .await
             .expect("group member");
+        let dashboard = store
+            .register_resource(
+                &granted::<ManageResources>(organization),
+                &NewResource {
+                    kind: KindCode::parse("DASHBOARD").expect("kind"),
+                    name: format!("Board{i}"),
+                    external_id: format!("board-{members}-{i}"),
+                    project: None,
+                    owner: Some(user.id),
+                },
+                &entry(),
+            )
+            .await
+            .expect("dashboard");
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        store
+            .share_resource(
+                &authorize_sharing(&root, organization, dashboard.id, dashboard.owner)
+                    .expect("super admin"),
+                ShareGrantee::Group(groups[i % 2]),
+                ResourceAccess::Read,
+                &entry(),
+            )
+            .await
+            .expect("share");
         if i % 3 == 0 {
             store
                 .bind_role(
@@ -285,6 +319,20 @@ impl Client {
             .to_owned()
     }
 
+    /// Runs `query` on `organization` and returns the answer and the statements it cost.
+    async fn counted(
+        &self,
+        token: &str,
+        query: &str,
+        organization: OrganizationId,
+    ) -> (Value, Vec<String>) {
+        take_statements();
+        let body = self
+            .graphql(Some(token), query, json!({ "o": organization.to_string() }))
+            .await;
+        (body, take_statements())
+    }
+
     /// Lists the members, checks the answer is complete, and returns the statements it cost.
     async fn list_members(
         &self,
@@ -292,15 +340,7 @@ impl Client {
         organization: OrganizationId,
         n: usize,
     ) -> Vec<String> {
-        take_statements();
-        let body = self
-            .graphql(
-                Some(token),
-                MEMBERS,
-                json!({ "o": organization.to_string() }),
-            )
-            .await;
-        let statements = take_statements();
+        let (body, statements) = self.counted(token, MEMBERS, organization).await;
         let backend = self.backend;
         let members = &body["data"]["organization"]["members"];
         assert_eq!(members["totalCount"], json!(n), "{backend:?}: {body}");
@@ -339,9 +379,32 @@ impl Client {
         assert_eq!(editors, (n - 1) / 3, "{backend:?}: Editor bindings");
         statements
     }
+
+    /// Lists the resources, checks each comes with its owner and its share, and returns the
+    /// statements it cost.
+    async fn list_resources(
+        &self,
+        token: &str,
+        organization: OrganizationId,
+        n: usize,
+    ) -> Vec<String> {
+        let (body, statements) = self.counted(token, RESOURCES, organization).await;
+        let backend = self.backend;
+        let resources = &body["data"]["resources"];
+        assert_eq!(resources["totalCount"], json!(n - 1), "{backend:?}: {body}");
+        for node in resources["nodes"].as_array().expect("nodes") {
+            assert!(node["owner"]["username"].is_string(), "{backend:?}: {node}");
+            assert_eq!(node["shares"][0]["access"], "READ", "{backend:?}: {node}");
+            assert!(
+                node["shares"][0]["group"]["name"].is_string(),
+                "{backend:?}: {node}"
+            );
+        }
+        statements
+    }
 }
 
-async fn measure(backend: Backend) -> (Vec<String>, Vec<String>) {
+async fn measure(backend: Backend) -> Measured {
     let database = TestDatabase::create(backend).await.expect("test database");
     let server: RunningServer = steward_server::start(&test_config(&database.url))
         .await
@@ -366,30 +429,57 @@ async fn measure(backend: Backend) -> (Vec<String>, Vec<String>) {
     client.list_members(&small_token, small, 10).await;
     client.list_members(&large_token, large, 100).await;
 
+    client.list_resources(&small_token, small, 10).await;
+    client.list_resources(&large_token, large, 100).await;
+
     let ten = client.list_members(&small_token, small, 10).await;
     let hundred = client.list_members(&large_token, large, 100).await;
+    let ten_resources = client.list_resources(&small_token, small, 10).await;
+    let hundred_resources = client.list_resources(&large_token, large, 100).await;
     server.shutdown().await.expect("clean shutdown");
     database.store.close().await;
-    (ten, hundred)
+    Measured {
+        ten,
+        hundred,
+        ten_resources,
+        hundred_resources,
+    }
+}
+
+/// The statements each list cost, for 10 and for 100.
+struct Measured {
+    ten: Vec<String>,
+    hundred: Vec<String>,
+    ten_resources: Vec<String>,
+    hundred_resources: Vec<String>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listing_members_costs_a_constant_number_of_statements() {
+async fn listing_members_or_resources_costs_a_constant_number_of_statements() {
     tracing_subscriber::registry()
         .with(CountStatements.with_filter(EnvFilter::new("sqlx::query=trace")))
         .init();
     // Every backend is measured before any is judged, so one report shows them all.
     let mut measured = Vec::new();
     for backend in backends() {
-        let (ten, hundred) = measure(backend).await;
+        let measured_here = measure(backend).await;
         println!(
-            "{backend:?}: 10 members: {} statements; 100 members: {} statements",
-            ten.len(),
-            hundred.len()
+            "{backend:?}: 10 members: {} statements; 100 members: {} statements; \
+             10 resources: {}; 100 resources: {}",
+            measured_here.ten.len(),
+            measured_here.hundred.len(),
+            measured_here.ten_resources.len(),
+            measured_here.hundred_resources.len()
         );
-        measured.push((backend, ten, hundred));
+        measured.push((backend, measured_here));
     }
-    for (backend, ten, hundred) in measured {
+    for (backend, measured) in measured {
+        let Measured {
+            ten,
+            hundred,
+            ten_resources,
+            hundred_resources,
+        } = measured;
         assert!(
             !ten.is_empty(),
             "{backend:?}: no statement counted; is the counter wired?"
@@ -402,6 +492,12 @@ async fn listing_members_costs_a_constant_number_of_statements() {
             hundred.len() <= ten.len() + 2,
             "{backend:?}: listing 100 members cost more statements than 10: \
              {hundred:#?}\nagainst {ten:#?}"
+        );
+        // Resources with their shares: the same slack, for the same reason.
+        assert!(
+            hundred_resources.len() <= ten_resources.len() + 2,
+            "{backend:?}: listing 100 resources cost more statements than 10: \
+             {hundred_resources:#?}\nagainst {ten_resources:#?}"
         );
     }
 }

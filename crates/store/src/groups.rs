@@ -78,7 +78,7 @@ fn group_not_found() -> StoreError {
 
 impl Tx {
     /// The group, archived or not, if it belongs to `organization`.
-    async fn group_in(
+    pub(crate) async fn group_in(
         &mut self,
         organization: OrganizationId,
         group: GroupId,

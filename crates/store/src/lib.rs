@@ -38,6 +38,7 @@ mod refresh_tokens;
 mod resources;
 mod roles;
 mod sessions;
+mod shares;
 mod signing_keys;
 mod ssh_keys;
 #[cfg(feature = "testing")]
@@ -64,9 +65,12 @@ pub use outbox::{
 pub use pool::{Backend, Store, StoreOptions, Tx};
 pub use projects::ProjectRecord;
 pub use refresh_tokens::{NewRefreshToken, Refreshed, SessionRecord};
-pub use resources::{NewResource, ResourceFilter, ResourceKindRecord, ResourceRecord};
+pub use resources::{
+    NewResource, ResourceChanges, ResourceFilter, ResourceKindRecord, ResourceRecord,
+};
 pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
 pub use sessions::{NewSession, SessionPrincipal};
+pub use shares::ResourceShareRecord;
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};
 pub use ssh_keys::{MAX_SSH_KEYS_PER_USER, SshKeyRecord};
 pub use timestamp::Timestamp;

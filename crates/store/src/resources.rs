@@ -3,7 +3,7 @@
 
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::policy::{Authorized, ManageResources, PlatformAuthorized};
-use steward_domain::resource::{KindCode, KindRules};
+use steward_domain::resource::{KindCode, KindRules, check_not_deleted};
 use steward_domain::{DomainError, OrganizationId, ProjectId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -60,7 +60,7 @@ pub struct ResourceRecord {
 }
 
 #[derive(sqlx::FromRow)]
-struct ResourceRow {
+pub(crate) struct ResourceRow {
     id: Uuid,
     kind: String,
     name: String,
@@ -94,10 +94,49 @@ impl From<ResourceRow> for ResourceRecord {
     }
 }
 
+macro_rules! resource_columns {
+    () => {
+        "id, kind, name, external_id, organization_id, project_id, owner_user_id, enabled, \
+         last_transfer_id, deleted_at, created_at, updated_at"
+    };
+}
+pub(crate) use resource_columns;
+
 macro_rules! select_resources {
     () => {
-        "SELECT id, kind, name, external_id, organization_id, project_id, owner_user_id, enabled, \
-         last_transfer_id, deleted_at, created_at, updated_at FROM resources"
+        concat!("SELECT ", resource_columns!(), " FROM resources")
+    };
+}
+
+/// The `columns` of the shares with the user bound as `$n`: directly, or through a group
+/// they are in that is not archived.
+macro_rules! shared_with {
+    ($columns:literal, $n:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM resource_shares WHERE user_id = ",
+            $n,
+            " OR group_id IN (SELECT gm.group_id FROM group_members gm \
+             JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = ",
+            $n,
+            " AND g.archived_at IS NULL)"
+        )
+    };
+}
+pub(crate) use shared_with;
+
+/// The conditions of [`ResourceFilter`] on `resources`, with the organization bound as `$1`
+/// and the filter's fields as `$2` to `$5`, so the page and its count agree.
+macro_rules! resource_filter {
+    () => {
+        concat!(
+            " WHERE organization_id = $1 AND ($2 IS NULL OR owner_user_id = $2) \
+             AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR project_id = $4) \
+             AND ($5 IS NULL OR (deleted_at IS NULL AND id IN (",
+            shared_with!("resource_id", "$5"),
+            ")))"
+        )
     };
 }
 
@@ -107,6 +146,17 @@ pub struct ResourceFilter {
     pub owner: Option<UserId>,
     pub kind: Option<String>,
     pub project: Option<ProjectId>,
+    /// Shared with this user, directly or through one of their groups.
+    pub shared_with: Option<UserId>,
+}
+
+/// What `updateResource` changes; `None` leaves a value as it is, and `Some(None)` takes the
+/// resource out of its project. The owner is not among them: a transfer changes it.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceChanges {
+    pub name: Option<String>,
+    pub project: Option<Option<ProjectId>>,
+    pub enabled: Option<bool>,
 }
 
 impl Tx {
@@ -141,6 +191,21 @@ impl Tx {
                 .await?
         });
         Ok(row.map(Into::into))
+    }
+
+    /// The resource `id` of `organization`; NotFound when it is another organization's.
+    pub(crate) async fn resource_in(
+        &mut self,
+        organization: OrganizationId,
+        id: Uuid,
+    ) -> Result<ResourceRecord> {
+        Ok(self
+            .resource(id)
+            .await?
+            .filter(|record| record.organization == organization)
+            .ok_or(DomainError::NotFound {
+                what: "the resource",
+            })?)
     }
 
     /// Checks that `owner`, if any, is an active member of `organization` and `project` one
@@ -371,13 +436,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<ResourceRecord> {
         let mut tx = self.begin().await?;
-        let record = tx
-            .resource(id)
-            .await?
-            .filter(|record| record.organization == proof.organization())
-            .ok_or(DomainError::NotFound {
-                what: "the resource",
-            })?;
+        let record = tx.resource_in(proof.organization(), id).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("DELETE FROM resources WHERE id = $1")
                 .bind(id)
@@ -397,6 +456,58 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(record)
+    }
+
+    /// Changes a resource of the proof's organization: its name, its project (one of the
+    /// organization's), whether it is enabled (a service re-enables a schedule a transfer
+    /// disabled). A resource of a deleted organization no longer changes.
+    pub async fn update_resource(
+        &self,
+        proof: &Authorized<ManageResources>,
+        id: Uuid,
+        changes: &ResourceChanges,
+        entry: &AuditEntry,
+    ) -> Result<ResourceRecord> {
+        let mut tx = self.begin().await?;
+        let record = tx.resource_in(proof.organization(), id).await?;
+        check_not_deleted(record.deleted_at.is_some())?;
+        let project = changes.project.unwrap_or(record.project);
+        tx.check_placement(record.organization, None, project)
+            .await?;
+        let name = changes.name.as_deref().unwrap_or(&record.name);
+        let enabled = changes.enabled.unwrap_or(record.enabled);
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE resources SET name = $2, project_id = $3, enabled = $4, updated_at = $5 \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(project.map(|project| project.as_uuid()))
+            .bind(enabled)
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await?;
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::ResourceUpdated, AuditOutcome::Success)
+                .target("resource", id)
+                .organization(record.organization)
+                .detail(serde_json::json!({
+                    "kind": record.kind,
+                    "externalId": record.external_id,
+                    "name": name,
+                    "project": project.map(|project| project.to_string()),
+                    "enabled": enabled,
+                })),
+        )
+        .await?;
+        let updated = tx.resource(id).await?.ok_or(DomainError::NotFound {
+            what: "the resource",
+        })?;
+        tx.commit().await?;
+        Ok(updated)
     }
 
     pub async fn resource_by_id(&self, id: Uuid) -> Result<Option<ResourceRecord>> {
@@ -420,30 +531,31 @@ impl Store {
         let owner = filter.owner.map(|owner| owner.as_uuid());
         let project = filter.project.map(|project| project.as_uuid());
         let kind = filter.kind.as_deref();
+        let shared_with = filter.shared_with.map(|user| user.as_uuid());
         let (rows, total) = on_pool!(self, |pool| {
             let rows = sqlx::query_as::<_, ResourceRow>(concat!(
                 select_resources!(),
-                " WHERE organization_id = $1 AND ($2 IS NULL OR owner_user_id = $2) \
-                 AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR project_id = $4) \
-                 AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
+                resource_filter!(),
+                " AND ($6 IS NULL OR id > $6) ORDER BY id LIMIT $7"
             ))
             .bind(organization.as_uuid())
             .bind(owner)
             .bind(kind)
             .bind(project)
+            .bind(shared_with)
             .bind(after)
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM resources WHERE organization_id = $1 \
-                 AND ($2 IS NULL OR owner_user_id = $2) AND ($3 IS NULL OR kind = $3) \
-                 AND ($4 IS NULL OR project_id = $4)",
-            )
+            let total: i64 = sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM resources",
+                resource_filter!()
+            ))
             .bind(organization.as_uuid())
             .bind(owner)
             .bind(kind)
             .bind(project)
+            .bind(shared_with)
             .fetch_one(pool)
             .await?;
             (rows, total)

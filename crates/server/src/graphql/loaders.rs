@@ -9,8 +9,9 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use steward_domain::{GroupId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
     BindingSubject, GroupRecord, MembershipRecord, OrganizationRecord, ProjectRecord,
-    RoleBindingRecord, RoleRecord, Store, UserRecord,
+    ResourceShareRecord, RoleBindingRecord, RoleRecord, Store, UserRecord,
 };
+use uuid::Uuid;
 
 use crate::error::AppError;
 
@@ -311,6 +312,27 @@ impl Loader<UserId> for GroupsOfUserLoader {
     }
 }
 
+/// The shares of resources, keyed by resource id.
+pub struct SharesOfResourceLoader(Store);
+
+impl Loader<Uuid> for SharesOfResourceLoader {
+    type Value = Vec<ResourceShareRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<ResourceShareRecord>>, LoadError> {
+        let shares = self.0.shares_of_resources(keys).await.map_err(load_error)?;
+        let mut by_resource: HashMap<Uuid, Vec<ResourceShareRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for share in shares {
+            by_resource.entry(share.resource).or_default().push(share);
+        }
+        Ok(by_resource)
+    }
+}
+
 /// How long a loader waits for more keys before it runs its statement. async-graphql's
 /// default (1 ms) is shorter than resolving a page of 100 nodes takes on a busy machine, and
 /// a page then splits into several batches: the statement count grows with the page size.
@@ -341,6 +363,7 @@ pub struct Loaders {
     pub groups: DataLoader<GroupLoader>,
     pub groups_of_organization: DataLoader<GroupsOfOrganizationLoader>,
     pub groups_of_user: DataLoader<GroupsOfUserLoader>,
+    pub shares_of_resource: DataLoader<SharesOfResourceLoader>,
 }
 
 impl Loaders {
@@ -361,6 +384,7 @@ impl Loaders {
             groups: batched(GroupLoader(store.clone())),
             groups_of_organization: batched(GroupsOfOrganizationLoader(store.clone())),
             groups_of_user: batched(GroupsOfUserLoader(store.clone())),
+            shares_of_resource: batched(SharesOfResourceLoader(store.clone())),
         }
     }
 }

@@ -1,17 +1,24 @@
 //! The resource registry: what the platform's services register for their owners.
 
-use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use steward_domain::organization::Name;
-use steward_domain::policy::{ManageResources, ViewResources, authorize, authorize_platform};
-use steward_domain::resource::{ExternalId, KindCode, KindRules};
-use steward_domain::{DomainError, OrganizationId, ProjectId, UserId};
-use steward_store::{NewResource, ResourceFilter, ResourceKindRecord, ResourceRecord};
+use steward_domain::policy::{
+    Actor, ManageResources, SharingAuthorized, ViewResources, authorize, authorize_platform,
+    authorize_sharing,
+};
+use steward_domain::resource::{ExternalId, KindCode, KindRules, ShareGrantee};
+use steward_domain::{DomainError, GroupId, OrganizationId, ProjectId, UserId};
+use steward_store::{
+    NewResource, ResourceChanges, ResourceFilter, ResourceKindRecord, ResourceRecord,
+    ResourceShareRecord,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{AppError, refused};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::groups::Group;
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Organization, Project, User, UserError};
 
@@ -110,6 +117,19 @@ impl Resource {
             .map(Project))
     }
 
+    /// Whom it is shared with, oldest share first.
+    async fn shares(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ResourceShare>> {
+        Ok(ctx
+            .loaders()?
+            .shares_of_resource
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(ResourceShare)
+            .collect())
+    }
+
     async fn created_at(&self) -> OffsetDateTime {
         self.0.created_at
     }
@@ -119,12 +139,67 @@ impl Resource {
     }
 }
 
+/// What a share lets its grantee do with a resource.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "steward_domain::resource::ResourceAccess")]
+pub enum ResourceAccess {
+    /// Read-only.
+    Read,
+    /// Read-write.
+    Write,
+}
+
+/// A resource shared with one user or one group.
+pub struct ResourceShare(pub ResourceShareRecord);
+
+#[Object]
+impl ResourceShare {
+    /// The user it is shared with; null for a share with a group.
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let ShareGrantee::User(user) = self.0.grantee else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders()?.users.load_one(user).await?.map(User))
+    }
+
+    /// The group it is shared with; null for a share with a user.
+    async fn group(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Group>> {
+        let ShareGrantee::Group(group) = self.0.grantee else {
+            return Ok(None);
+        };
+        Ok(ctx.loaders()?.groups.load_one(group).await?.map(Group))
+    }
+
+    async fn access(&self) -> ResourceAccess {
+        self.0.access.into()
+    }
+
+    async fn created_at(&self) -> OffsetDateTime {
+        self.0.created_at
+    }
+
+    /// When the access last changed.
+    async fn updated_at(&self) -> OffsetDateTime {
+        self.0.updated_at
+    }
+}
+
+/// A resource shared with a user, and the access they hold on it: the widest of their own
+/// share and their groups' shares.
+#[derive(SimpleObject)]
+pub struct SharedResource {
+    pub resource: Resource,
+    pub access: ResourceAccess,
+}
+
 #[derive(InputObject, Default)]
 pub struct ResourceFilterInput {
     pub owner: Option<ID>,
     /// A kind's code.
     pub kind: Option<String>,
     pub project: Option<ID>,
+    /// Shared with this user, directly or through one of their groups.
+    pub shared_with: Option<ID>,
 }
 
 #[derive(Default)]
@@ -167,6 +242,11 @@ impl ResourceQuery {
                 .as_ref()
                 .map(|id| parse_id::<ProjectId>("project", id))
                 .transpose()?,
+            shared_with: filter
+                .shared_with
+                .as_ref()
+                .map(|id| parse_id::<UserId>("sharedWith", id))
+                .transpose()?,
         };
         let request = PageRequest::parse(first, after)?;
         let (records, total) = ctx
@@ -183,8 +263,16 @@ impl ResourceQuery {
     }
 }
 
-/// The resources `user` owns that the caller may see: all of them for the user or a
-/// SuperAdmin, otherwise those of organizations where the caller holds `RESOURCES/VIEW`.
+/// Whether `actor` may see the resources of `user` in `organization`: all of them for the
+/// user or a SuperAdmin, otherwise those of organizations where the actor holds
+/// `RESOURCES/VIEW`.
+fn sees_resources_of(actor: &Actor, user: UserId, organization: OrganizationId) -> bool {
+    actor.user == user
+        || actor.is_super_admin()
+        || authorize::<ViewResources>(actor, organization).is_ok()
+}
+
+/// The resources `user` owns that the caller may see (see [`sees_resources_of`]).
 pub async fn owned_resources(
     ctx: &Context<'_>,
     user: UserId,
@@ -197,13 +285,33 @@ pub async fn owned_resources(
         .owned_resources(user, kind.as_deref())
         .await
         .map_err(AppError::from)?;
-    let everything = actor.user == user || actor.is_super_admin();
     Ok(records
         .into_iter()
-        .filter(|record| {
-            everything || authorize::<ViewResources>(actor, record.organization).is_ok()
-        })
+        .filter(|record| sees_resources_of(actor, user, record.organization))
         .map(Resource)
+        .collect())
+}
+
+/// The resources shared with `user` that the caller may see (see [`sees_resources_of`]).
+pub async fn shared_resources(
+    ctx: &Context<'_>,
+    user: UserId,
+    kind: Option<String>,
+) -> async_graphql::Result<Vec<SharedResource>> {
+    let actor = actor(ctx).await?;
+    let shared = ctx
+        .app()?
+        .store
+        .shared_resources(user, kind.as_deref())
+        .await
+        .map_err(AppError::from)?;
+    Ok(shared
+        .into_iter()
+        .filter(|(record, _)| sees_resources_of(actor, user, record.organization))
+        .map(|(record, access)| SharedResource {
+            resource: Resource(record),
+            access: access.into(),
+        })
         .collect())
 }
 
@@ -229,6 +337,36 @@ pub struct RegisterResourceInput {
     pub project: Option<ID>,
     /// An active member of the organization; left out exactly for an application-level kind.
     pub owner: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct ShareResourceInput {
+    pub resource: ID,
+    /// An active member of the resource's organization; give this or `group`.
+    pub user: Option<ID>,
+    /// One of the organization's groups in use; give this or `user`.
+    pub group: Option<ID>,
+    pub access: ResourceAccess,
+}
+
+#[derive(InputObject)]
+pub struct UnshareResourceInput {
+    pub resource: ID,
+    /// Give this or `group`.
+    pub user: Option<ID>,
+    pub group: Option<ID>,
+}
+
+#[derive(InputObject)]
+pub struct UpdateResourceInput {
+    pub id: ID,
+    pub name: Option<String>,
+    /// One of the organization's projects; null takes the resource out of its project.
+    #[graphql(default)]
+    pub project: MaybeUndefined<ID>,
+    /// Whether it runs (a schedule); a transfer disables schedules, and their service
+    /// enables them again here.
+    pub enabled: Option<bool>,
 }
 
 #[derive(SimpleObject, Default)]
@@ -346,6 +484,84 @@ impl ResourceMutation {
         )?))
     }
 
+    /// Changes a resource's name, project or enabled flag (not its owner: a transfer does
+    /// that). Needs `RESOURCES/MANAGE` in its organization.
+    async fn update_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateResourceInput,
+    ) -> async_graphql::Result<ResourcePayload> {
+        let id: Uuid = parse_id("id", &input.id)?;
+        let project = match &input.project {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(id) => Some(Some(parse_id::<ProjectId>("project", id)?)),
+        };
+        let record = visible_resource(ctx, id).await?;
+        let proof = authorize::<ManageResources>(actor(ctx).await?, record.organization)
+            .map_err(refused)?;
+        let name = match input.name.as_deref().map(|name| Name::parse("name", name)) {
+            None => None,
+            Some(Ok(name)) => Some(name.as_str().to_owned()),
+            Some(Err(error)) => return Ok(resource_payload(Err(error))),
+        };
+        let changes = ResourceChanges {
+            name,
+            project,
+            enabled: input.enabled,
+        };
+        let entry = ctx.audit_entry()?;
+        Ok(resource_payload(expected(
+            ctx.app()?
+                .store
+                .update_resource(&proof, id, &changes, &entry)
+                .await,
+        )?))
+    }
+
+    /// Shares a resource with a user or a group, read-only or read-write; sharing again
+    /// changes the access. Its owner may, and whoever holds `RESOURCES/MANAGE` in its
+    /// organization.
+    async fn share_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: ShareResourceInput,
+    ) -> async_graphql::Result<ResourcePayload> {
+        let request = sharing_request(ctx, &input.resource, input.user, input.group).await?;
+        let (proof, grantee) = match request {
+            Ok(request) => request,
+            Err(error) => return Ok(resource_payload(Err(error))),
+        };
+        let entry = ctx.audit_entry()?;
+        Ok(resource_payload(expected(
+            ctx.app()?
+                .store
+                .share_resource(&proof, grantee, input.access.into(), &entry)
+                .await,
+        )?))
+    }
+
+    /// Takes back a resource's share with a user or a group. Its owner may, and whoever holds
+    /// `RESOURCES/MANAGE` in its organization.
+    async fn unshare_resource(
+        &self,
+        ctx: &Context<'_>,
+        input: UnshareResourceInput,
+    ) -> async_graphql::Result<ResourcePayload> {
+        let request = sharing_request(ctx, &input.resource, input.user, input.group).await?;
+        let (proof, grantee) = match request {
+            Ok(request) => request,
+            Err(error) => return Ok(resource_payload(Err(error))),
+        };
+        let entry = ctx.audit_entry()?;
+        Ok(resource_payload(expected(
+            ctx.app()?
+                .store
+                .unshare_resource(&proof, grantee, &entry)
+                .await,
+        )?))
+    }
+
     /// Removes a resource from the registry. Needs `RESOURCES/MANAGE` in its organization.
     async fn delete_resource(
         &self,
@@ -353,26 +569,51 @@ impl ResourceMutation {
         id: ID,
     ) -> async_graphql::Result<ResourcePayload> {
         let id: Uuid = parse_id("id", &id)?;
-        let not_found = || {
-            refused(DomainError::NotFound {
-                what: "the resource",
-            })
-        };
-        let record = ctx
-            .app()?
-            .store
-            .resource_by_id(id)
-            .await
-            .map_err(AppError::from)?
-            .ok_or_else(not_found)?;
-        let actor = actor(ctx).await?;
-        if !actor.can_see(record.organization) {
-            return Err(not_found());
-        }
-        let proof = authorize::<ManageResources>(actor, record.organization).map_err(refused)?;
+        let record = visible_resource(ctx, id).await?;
+        let proof = authorize::<ManageResources>(actor(ctx).await?, record.organization)
+            .map_err(refused)?;
         let entry = ctx.audit_entry()?;
         Ok(resource_payload(expected(
             ctx.app()?.store.delete_resource(&proof, id, &entry).await,
         )?))
     }
+}
+
+/// The resource `id`, if the caller may know it exists: it is in an organization they can
+/// see.
+async fn visible_resource(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<ResourceRecord> {
+    let not_found = || {
+        refused(DomainError::NotFound {
+            what: "the resource",
+        })
+    };
+    let record = ctx
+        .app()?
+        .store
+        .resource_by_id(id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(not_found)?;
+    if !actor(ctx).await?.can_see(record.organization) {
+        return Err(not_found());
+    }
+    Ok(record)
+}
+
+/// What a share or unshare is about: the proof that the caller may share the resource, and
+/// the user or group. A malformed id is a GraphQL error; naming both or neither, a payload
+/// error.
+async fn sharing_request(
+    ctx: &Context<'_>,
+    resource: &ID,
+    user: Option<ID>,
+    group: Option<ID>,
+) -> async_graphql::Result<Result<(SharingAuthorized, ShareGrantee), DomainError>> {
+    let id: Uuid = parse_id("resource", resource)?;
+    let record = visible_resource(ctx, id).await?;
+    let proof = authorize_sharing(actor(ctx).await?, record.organization, id, record.owner)
+        .map_err(refused)?;
+    let user: Option<UserId> = user.as_ref().map(|id| parse_id("user", id)).transpose()?;
+    let group: Option<GroupId> = group.as_ref().map(|id| parse_id("group", id)).transpose()?;
+    Ok(ShareGrantee::from_choice(user, group).map(|grantee| (proof, grantee)))
 }

@@ -141,6 +141,17 @@ impl User {
         crate::graphql::ownership::deletion_holds(ctx, self.0.id).await
     }
 
+    /// The resources shared with the user, directly or through their groups, with the access
+    /// they hold on each; in the organizations where the caller may see them (as for
+    /// `ownedResources`), optionally of one kind.
+    async fn shared_resources(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<String>,
+    ) -> async_graphql::Result<Vec<crate::graphql::resources::SharedResource>> {
+        crate::graphql::resources::shared_resources(ctx, self.0.id, kind).await
+    }
+
     /// ISO 3166-1 alpha-2 country code.
     async fn country(&self) -> Option<&str> {
         self.0.country.as_deref()
