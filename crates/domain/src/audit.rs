@@ -67,6 +67,7 @@ pub enum AuditAction {
     ResourceRegistered,
     ResourceUpdated,
     ResourceDeleted,
+    OrganizationDeleted,
 }
 
 impl AuditAction {
@@ -136,6 +137,7 @@ impl AuditAction {
             AuditAction::ResourceRegistered => "resource.registered",
             AuditAction::ResourceUpdated => "resource.updated",
             AuditAction::ResourceDeleted => "resource.deleted",
+            AuditAction::OrganizationDeleted => "organization.deleted",
         }
     }
 }

@@ -181,7 +181,8 @@ fn values(notification: &Notification, site: &Site) -> Values {
         }
         Notification::Reactivated | Notification::AccountDeleted => {}
         Notification::MembershipDisabled { organization }
-        | Notification::MembershipEnabled { organization } => {
+        | Notification::MembershipEnabled { organization }
+        | Notification::OrganizationDeleted { organization } => {
             values.push(("organization", organization.clone()));
         }
         Notification::DeletionCompleted {
@@ -246,6 +247,7 @@ fn link(notification: &Notification, site: &Site) -> Option<String> {
         Notification::Suspended { .. }
         | Notification::Reactivated
         | Notification::MembershipDisabled { .. }
+        | Notification::OrganizationDeleted { .. }
         | Notification::AccountDeleted
         | Notification::DeletionCompleted { .. }
         | Notification::DeletedUsersResourcesReceived { .. }
@@ -510,6 +512,9 @@ mod tests {
                 expires_at: None,
             },
             Notification::MfaDisabled { by: "admin".into() },
+            Notification::OrganizationDeleted {
+                organization: "Acme Research".into(),
+            },
         ]
     }
 
@@ -560,7 +565,7 @@ mod tests {
     fn every_kind_has_a_sample() {
         let sampled: BTreeSet<String> = samples().iter().map(|n| n.kind().to_owned()).collect();
         assert_eq!(sampled, all_kinds());
-        assert_eq!(sampled.len(), 17);
+        assert_eq!(sampled.len(), 18);
     }
 
     #[test]
