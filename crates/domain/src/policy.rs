@@ -204,21 +204,35 @@ pub fn authorize_ownership_transfer(
     organization: OrganizationId,
     current_owner: Option<UserId>,
 ) -> Result<Authorized<ManageOrganization>, DomainError> {
+    authorize_owner(
+        actor,
+        organization,
+        current_owner,
+        "only the organization's owner or a SuperAdmin can transfer its ownership",
+    )
+}
+
+/// The owner's powers over their organization: its owner (who must still be an active
+/// member) or a SuperAdmin holds them; any other member is refused with `refusal`.
+fn authorize_owner<C>(
+    actor: &Actor,
+    organization: OrganizationId,
+    owner: Option<UserId>,
+    refusal: &str,
+) -> Result<Authorized<C>, DomainError> {
     if !actor.can_see(organization) {
         return Err(DomainError::NotFound {
             what: "the organization",
         });
     }
-    if actor.is_super_admin() || current_owner == Some(actor.user) {
+    if actor.is_super_admin() || owner == Some(actor.user) {
         Ok(Authorized {
             actor: actor.user,
             organization,
             capability: PhantomData,
         })
     } else {
-        Err(DomainError::forbidden(
-            "only the organization's owner or a SuperAdmin can transfer its ownership",
-        ))
+        Err(DomainError::forbidden(refusal))
     }
 }
 
@@ -235,22 +249,12 @@ pub fn authorize_organization_deletion(
     organization: OrganizationId,
     owner: Option<UserId>,
 ) -> Result<Authorized<DeleteOrganization>, DomainError> {
-    if !actor.can_see(organization) {
-        return Err(DomainError::NotFound {
-            what: "the organization",
-        });
-    }
-    if actor.is_super_admin() || owner == Some(actor.user) {
-        Ok(Authorized {
-            actor: actor.user,
-            organization,
-            capability: PhantomData,
-        })
-    } else {
-        Err(DomainError::forbidden(
-            "only the organization's owner or a SuperAdmin can delete it",
-        ))
-    }
+    authorize_owner(
+        actor,
+        organization,
+        owner,
+        "only the organization's owner or a SuperAdmin can delete it",
+    )
 }
 
 /// Whether `actor` may see the user `target`, who has memberships of `target_organizations`
