@@ -268,6 +268,7 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
         let kind = tx.resource_kind(&resource.kind).await?;
         kind.rules()
             .check_owner(&kind.code, resource.owner.is_some())?;
@@ -395,7 +396,8 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    /// A page of an organization's resources in registration order, and how many match.
+    /// A page of an organization's resources in registration order, and how many match;
+    /// resources marked deleted are left out.
     pub async fn resources_page(
         &self,
         organization: OrganizationId,
@@ -409,7 +411,8 @@ impl Store {
         let (rows, total) = on_pool!(self, |pool| {
             let rows = sqlx::query_as::<_, ResourceRow>(concat!(
                 select_resources!(),
-                " WHERE organization_id = $1 AND ($2 IS NULL OR owner_user_id = $2) \
+                " WHERE organization_id = $1 AND deleted_at IS NULL \
+                 AND ($2 IS NULL OR owner_user_id = $2) \
                  AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR project_id = $4) \
                  AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
             ))
@@ -422,7 +425,7 @@ impl Store {
             .fetch_all(pool)
             .await?;
             let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM resources WHERE organization_id = $1 \
+                "SELECT COUNT(*) FROM resources WHERE organization_id = $1 AND deleted_at IS NULL \
                  AND ($2 IS NULL OR owner_user_id = $2) AND ($3 IS NULL OR kind = $3) \
                  AND ($4 IS NULL OR project_id = $4)",
             )
@@ -437,7 +440,8 @@ impl Store {
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 
-    /// Every resource `user` owns, in any organization, optionally of one kind.
+    /// Every resource `user` owns, in any organization, optionally of one kind; resources
+    /// marked deleted are left out.
     pub async fn owned_resources(
         &self,
         user: UserId,
@@ -446,7 +450,8 @@ impl Store {
         let rows = on_pool!(self, |pool| {
             sqlx::query_as::<_, ResourceRow>(concat!(
                 select_resources!(),
-                " WHERE owner_user_id = $1 AND ($2 IS NULL OR kind = $2) ORDER BY kind, id"
+                " WHERE owner_user_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR kind = $2) \
+                 ORDER BY kind, id"
             ))
             .bind(user.as_uuid())
             .bind(kind)
