@@ -96,16 +96,23 @@ async fn the_owner_deletes_the_organization_and_its_members_lose_it_and_are_told
             .await;
         assert_eq!(invited["data"]["inviteUser"]["errors"], json!([]), "{invited}");
         let mike_token = app.token("mike", ADMIN_PASSWORD).await;
-        let key = app
+        let created = app
             .graphql(
                 Some(&mike_token),
-                "mutation($o: ID!) { createApiKey(input: {name: \"acme key\", organization: $o}) { token errors { message } } }",
+                "mutation($o: ID!) { createApiKey(input: {name: \"acme key\", organization: $o}) { token apiKey { id } errors { message } } }",
                 json!({ "o": acme.id }),
             )
-            .await["data"]["createApiKey"]["token"]
+            .await;
+        let key = created["data"]["createApiKey"]["token"]
             .as_str()
-            .expect("key")
+            .unwrap_or_else(|| panic!("{created}"))
             .to_owned();
+        let key_id = steward_domain::ApiKeyId(
+            created["data"]["createApiKey"]["apiKey"]["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("key id"),
+        );
         let in_acme = "query($o: ID!) { organization(id: $o) { name } }";
         assert_eq!(
             app.graphql(Some(&key), in_acme, json!({ "o": acme.id })).await["data"]["organization"]["name"],
@@ -129,7 +136,14 @@ async fn the_owner_deletes_the_organization_and_its_members_lose_it_and_are_told
         assert_eq!(payload["errors"], json!([]), "{:?}: {deleted}", app.backend);
         assert!(payload["organization"]["deletedAt"].is_string(), "{deleted}");
 
-        // The member's session and the key limited to Acme no longer act in it.
+        // The member's session and the key limited to Acme no longer act in it; the key is
+        // revoked, not merely idle while the membership is disabled.
+        let revoked = app.database.store.api_key_by_id(key_id).await.expect("key");
+        assert!(
+            revoked.is_some_and(|key| key.revoked_at.is_some()),
+            "{:?}",
+            app.backend
+        );
         for token in [&mike_token, &key] {
             let gone = app.graphql(Some(token), in_acme, json!({ "o": acme.id })).await;
             assert!(gone["data"]["organization"].is_null(), "{gone}");
