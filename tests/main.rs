@@ -15,6 +15,7 @@ mod lockout;
 mod login;
 mod mail;
 mod mfa;
+mod organization_deletion;
 mod organizations;
 mod preferences;
 mod resources;

@@ -76,6 +76,7 @@ pub enum AuditAction {
     UserRestored,
     ResourceShared,
     ResourceUnshared,
+    OrganizationDeleted,
 }
 
 impl AuditAction {
@@ -154,6 +155,7 @@ impl AuditAction {
             AuditAction::UserRestored => "user.restored",
             AuditAction::ResourceShared => "resource.shared",
             AuditAction::ResourceUnshared => "resource.unshared",
+            AuditAction::OrganizationDeleted => "organization.deleted",
         }
     }
 }

@@ -90,6 +90,9 @@ pub enum Notification {
     },
     /// Two-factor authentication was turned off for the recipient's account.
     MfaDisabled { by: String },
+    /// The organization was deleted by its owner: the recipient's access to it has ended;
+    /// their account and their other organizations are not affected.
+    OrganizationDeleted { organization: String },
 }
 
 /// Why a message is sent, which decides whether the e-mail subscription applies.
@@ -127,6 +130,7 @@ impl Notification {
             Notification::ReportReady { .. } => "REPORT_READY",
             Notification::NewApiKey { .. } => "NEW_API_KEY",
             Notification::MfaDisabled { .. } => "MFA_DISABLED",
+            Notification::OrganizationDeleted { .. } => "ORGANIZATION_DELETED",
         }
     }
 
@@ -144,7 +148,8 @@ impl Notification {
             | Notification::MembershipDisabled { .. }
             | Notification::MembershipEnabled { .. }
             | Notification::MembershipRemoved { .. }
-            | Notification::AccountDeleted => Category::Account,
+            | Notification::AccountDeleted
+            | Notification::OrganizationDeleted { .. } => Category::Account,
             Notification::DeletionCompleted { .. }
             | Notification::DeletedUsersResourcesReceived { .. }
             | Notification::ResourcesTransferred { .. }

@@ -40,9 +40,32 @@ impl Name {
     }
 }
 
+/// Checks the name typed to confirm an organization's deletion against its `name`, so that a
+/// console cannot delete one by a slip. Surrounding spaces are forgiven; case is not.
+pub fn confirm_deletion(name: &str, typed: &str) -> Result<(), DomainError> {
+    if typed.trim() == name {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            "confirmName",
+            format!("must be the organization's name, {name}, exactly: nothing was deleted"),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_deletion_is_confirmed_by_the_exact_name() {
+        assert_eq!(confirm_deletion("Acme", " Acme "), Ok(()));
+        for slip in ["acme", "Acm", ""] {
+            let error = confirm_deletion("Acme", slip).expect_err(slip);
+            assert_eq!(error.field(), Some("confirmName"));
+            assert!(error.to_string().contains("Acme"), "{error}");
+        }
+    }
 
     #[test]
     fn names_are_trimmed_and_checked() {

@@ -204,21 +204,35 @@ pub fn authorize_ownership_transfer(
     organization: OrganizationId,
     current_owner: Option<UserId>,
 ) -> Result<Authorized<ManageOrganization>, DomainError> {
+    authorize_owner(
+        actor,
+        organization,
+        current_owner,
+        "only the organization's owner or a SuperAdmin can transfer its ownership",
+    )
+}
+
+/// The owner's powers over their organization: its owner (who must still be an active
+/// member) or a SuperAdmin holds them; any other member is refused with `refusal`.
+fn authorize_owner<C>(
+    actor: &Actor,
+    organization: OrganizationId,
+    owner: Option<UserId>,
+    refusal: &str,
+) -> Result<Authorized<C>, DomainError> {
     if !actor.can_see(organization) {
         return Err(DomainError::NotFound {
             what: "the organization",
         });
     }
-    if actor.is_super_admin() || current_owner == Some(actor.user) {
+    if actor.is_super_admin() || owner == Some(actor.user) {
         Ok(Authorized {
             actor: actor.user,
             organization,
             capability: PhantomData,
         })
     } else {
-        Err(DomainError::forbidden(
-            "only the organization's owner or a SuperAdmin can transfer its ownership",
-        ))
+        Err(DomainError::forbidden(refusal))
     }
 }
 
@@ -269,6 +283,27 @@ pub fn authorize_sharing(
         )),
         Err(error) => Err(error),
     }
+}
+
+/// The power to delete an organization. Not a [`Capability`]: no role grants it, so only
+/// [`authorize_organization_deletion`] makes an `Authorized<DeleteOrganization>`.
+#[derive(Debug, Clone, Copy)]
+pub struct DeleteOrganization;
+
+/// Decides whether `actor` may delete the organization, owned by `owner`: its owner (who must
+/// still be an active member) or a SuperAdmin. An administrator who is not the owner is
+/// refused, since the deletion ends every member's access.
+pub fn authorize_organization_deletion(
+    actor: &Actor,
+    organization: OrganizationId,
+    owner: Option<UserId>,
+) -> Result<Authorized<DeleteOrganization>, DomainError> {
+    authorize_owner(
+        actor,
+        organization,
+        owner,
+        "only the organization's owner or a SuperAdmin can delete it",
+    )
 }
 
 /// Whether `actor` may see the user `target`, who has memberships of `target_organizations`
@@ -592,6 +627,33 @@ mod tests {
             authorize_ownership_transfer(&stranger, acme, Some(owner.user)),
             Err(DomainError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn only_the_owner_or_a_super_admin_deletes_an_organization() {
+        let acme = OrganizationId::new();
+        let owner = member(BuiltInRole::Administrator, acme);
+        let proof =
+            authorize_organization_deletion(&owner, acme, Some(owner.user)).expect("allowed");
+        assert_eq!((proof.actor(), proof.organization()), (owner.user, acme));
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        assert!(authorize_organization_deletion(&root, acme, Some(owner.user)).is_ok());
+        let other_admin = member(BuiltInRole::Administrator, acme);
+        assert!(matches!(
+            authorize_organization_deletion(&other_admin, acme, Some(owner.user)),
+            Err(DomainError::Forbidden { .. })
+        ));
+        // An owner whose membership is no longer active has no say in it any more.
+        let former = Actor::new(owner.user, None, []);
+        let stranger = member(BuiltInRole::Administrator, OrganizationId::new());
+        for refused in [&former, &stranger] {
+            assert_eq!(
+                authorize_organization_deletion(refused, acme, Some(owner.user)).map(|_| ()),
+                Err(DomainError::NotFound {
+                    what: "the organization"
+                })
+            );
+        }
     }
 
     #[test]

@@ -142,14 +142,19 @@ impl Tx {
 }
 
 impl Store {
-    /// The organizations `user` has a membership of, whatever its status: what an
-    /// administrator must hold to change the account ([`steward_domain::policy::authorize_account`]).
+    /// The organizations `user` has a membership of, whatever its status, deleted ones left
+    /// out: what an administrator must hold to change the account
+    /// ([`steward_domain::policy::authorize_account`]).
     pub async fn organizations_of_user(&self, user: UserId) -> Result<Vec<OrganizationId>> {
         let ids: Vec<Uuid> = on_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT organization_id FROM memberships WHERE user_id = $1")
-                .bind(user.as_uuid())
-                .fetch_all(pool)
-                .await?
+            sqlx::query_scalar(
+                "SELECT m.organization_id FROM memberships m \
+                 JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL \
+                 WHERE m.user_id = $1",
+            )
+            .bind(user.as_uuid())
+            .fetch_all(pool)
+            .await?
         });
         Ok(ids.into_iter().map(OrganizationId).collect())
     }
@@ -166,6 +171,7 @@ impl Store {
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
         if let Creator::Organization(proof, roles) = creator {
+            tx.refuse_deleted_organization(proof.organization()).await?;
             tx.check_roles_of(proof.organization(), roles).await?;
             let domains = tx.email_domains(proof.organization()).await?;
             check_email_domain(&domains, &user.email)?;
@@ -380,6 +386,7 @@ impl Store {
         }
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
         let current: Option<String> = on_tx!(&mut tx, |conn| {
             sqlx::query_scalar(
                 "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",

@@ -416,6 +416,7 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
         tx.check_roles_of(organization, &invite.roles).await?;
         let domains = tx.email_domains(organization).await?;
         check_email_domain(&domains, &invite.email)?;

@@ -1,9 +1,12 @@
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::membership::MembershipStatus;
-use steward_domain::organization::{EmailDomain, Name};
+use steward_domain::notification::Notification;
+use steward_domain::organization::{EmailDomain, Name, confirm_deletion};
 use steward_domain::permission::BuiltInRole;
-use steward_domain::policy::{Authorized, ManageOrganization, ManageUsers, PlatformAuthorized};
+use steward_domain::policy::{
+    Authorized, DeleteOrganization, ManageOrganization, ManageUsers, PlatformAuthorized,
+};
 use steward_domain::{DomainError, MembershipId, OrganizationId, RoleId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -17,6 +20,8 @@ pub struct OrganizationRecord {
     pub name: String,
     pub owner: Option<UserId>,
     pub created_at: OffsetDateTime,
+    /// When its owner deleted it; a deleted organization is seen by SuperAdmins only.
+    pub deleted_at: Option<OffsetDateTime>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -25,6 +30,7 @@ struct OrganizationRow {
     name: String,
     owner_user_id: Option<Uuid>,
     created_at: Timestamp,
+    deleted_at: Option<Timestamp>,
 }
 
 impl From<OrganizationRow> for OrganizationRecord {
@@ -34,8 +40,15 @@ impl From<OrganizationRow> for OrganizationRecord {
             name: row.name,
             owner: row.owner_user_id.map(UserId),
             created_at: row.created_at.into(),
+            deleted_at: row.deleted_at.map(Into::into),
         }
     }
+}
+
+macro_rules! select_organizations {
+    () => {
+        "SELECT id, name, owner_user_id, created_at, deleted_at FROM organizations"
+    };
 }
 
 /// A user's membership of an organization.
@@ -73,6 +86,32 @@ impl From<MembershipRow> for MembershipRecord {
 }
 
 impl Tx {
+    /// Refuses any change to a deleted organization (only a SuperAdmin still reaches one):
+    /// nobody can be added to it, enabled in it or given it, and nothing registered in it.
+    pub(crate) async fn refuse_deleted_organization(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<()> {
+        let deleted: Option<Option<Timestamp>> = on_tx!(self, |conn| {
+            sqlx::query_scalar("SELECT deleted_at FROM organizations WHERE id = $1")
+                .bind(organization.as_uuid())
+                .fetch_optional(conn)
+                .await?
+        });
+        match deleted {
+            None => Err(DomainError::NotFound {
+                what: "the organization",
+            }
+            .into()),
+            Some(Some(_)) => Err(DomainError::invalid(
+                "organization",
+                "has been deleted; nothing in it can change any more",
+            )
+            .into()),
+            Some(None) => Ok(()),
+        }
+    }
+
     /// Makes `user` an active member with `default_role` bound organization-wide.
     pub(crate) async fn insert_member(
         &mut self,
@@ -194,6 +233,7 @@ impl Store {
             name: name.as_str().to_owned(),
             owner: Some(owner),
             created_at: now.into(),
+            deleted_at: None,
         })
     }
 
@@ -209,6 +249,7 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
         tx.check_roles_of(organization, &[default_role]).await?;
         tx.insert_member(organization, user, default_role, now)
             .await
@@ -277,7 +318,8 @@ impl Store {
         tx.commit().await
     }
 
-    /// Organizations by id; unknown ids are left out.
+    /// Organizations by id, deleted ones too (the caller decides who sees those); unknown ids
+    /// are left out.
     pub async fn organizations_by_ids(
         &self,
         ids: &[OrganizationId],
@@ -286,9 +328,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, name, owner_user_id, created_at FROM organizations WHERE id IN (",
-            );
+            let mut query = QueryBuilder::new(concat!(select_organizations!(), " WHERE id IN ("));
             push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query
                 .build_query_as::<OrganizationRow>()
@@ -298,18 +338,22 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    /// The memberships of several users, oldest first, in one statement.
+    /// The memberships of several users, oldest first, in one statement. Memberships of
+    /// deleted organizations are left out: those organizations are gone for their members.
     pub async fn memberships_of_users(&self, users: &[UserId]) -> Result<Vec<MembershipRecord>> {
         if users.is_empty() {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
             let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, user_id, status, default_role_id, created_at FROM memberships \
-                 WHERE user_id IN (",
+                "SELECT m.id AS id, m.organization_id AS organization_id, m.user_id AS user_id, \
+                 m.status AS status, m.default_role_id AS default_role_id, \
+                 m.created_at AS created_at FROM memberships m \
+                 JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL \
+                 WHERE m.user_id IN (",
             );
             push_in_list!(query, IntoIterator::into_iter(users).map(|id| id.as_uuid()));
-            query.push(" ORDER BY created_at, id");
+            query.push(" ORDER BY m.created_at, m.id");
             query
                 .build_query_as::<MembershipRow>()
                 .fetch_all(pool)
@@ -319,10 +363,12 @@ impl Store {
     }
 
     /// A page of organizations in id (creation) order after `after`, and how many there are
-    /// in all: every organization, or only those in `only`.
+    /// in all: every organization, or only those in `only`; deleted ones only when
+    /// `include_deleted` (for a SuperAdmin).
     pub async fn organizations_page(
         &self,
         only: Option<&[OrganizationId]>,
+        include_deleted: bool,
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<(Vec<OrganizationRecord>, i64)> {
@@ -333,6 +379,9 @@ impl Store {
         macro_rules! push_filter {
             ($query:expr) => {
                 $query.push(" WHERE 1 = 1");
+                if !include_deleted {
+                    $query.push(" AND deleted_at IS NULL");
+                }
                 if let Some(only) = only {
                     $query.push(" AND id IN (");
                     push_in_list!($query, only.iter().map(|id| id.as_uuid()));
@@ -340,8 +389,7 @@ impl Store {
             };
         }
         let (rows, total) = on_pool!(self, |pool| {
-            let mut query =
-                QueryBuilder::new("SELECT id, name, owner_user_id, created_at FROM organizations");
+            let mut query = QueryBuilder::new(select_organizations!());
             push_filter!(query);
             if let Some(after) = after {
                 query.push(" AND id > ").push_bind(after);
@@ -396,6 +444,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
         let (active_member, previous): (i64, Option<Uuid>) = on_tx!(&mut tx, |conn| {
             let active_member = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id \
@@ -440,6 +489,136 @@ impl Store {
                 })),
         )
         .await?;
+        tx.commit().await
+    }
+
+    /// Deletes the proof's organization, once `confirm_name` matches its name, in one
+    /// transaction: every membership is disabled (the owner's too; their other
+    /// organizations are untouched), sessions acting in it end, API keys limited to it are
+    /// revoked, pending invitations are withdrawn, its resources are marked deleted, and
+    /// every member who had accepted is told by e-mail.
+    pub async fn delete_organization(
+        &self,
+        proof: &Authorized<DeleteOrganization>,
+        confirm_name: &str,
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        let organization = proof.organization();
+        let now = Timestamp::from(entry.at);
+        let mut tx = self.begin().await?;
+        let found: Option<(String, Option<Timestamp>)> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as("SELECT name, deleted_at FROM organizations WHERE id = $1")
+                .bind(organization.as_uuid())
+                .fetch_optional(conn)
+                .await?
+        });
+        let deleted_already = || DomainError::invalid("organization", "has been deleted already");
+        let name = match found {
+            None => {
+                return Err(DomainError::NotFound {
+                    what: "the organization",
+                }
+                .into());
+            }
+            Some((_, Some(_))) => return Err(deleted_already().into()),
+            Some((name, None)) => name,
+        };
+        confirm_deletion(&name, confirm_name)?;
+        let (deleted, members): (u64, Vec<(Uuid, String)>) = on_tx!(&mut tx, |conn| {
+            // Conditional, so that of two deletions racing only one goes on.
+            let deleted = sqlx::query(
+                "UPDATE organizations SET deleted_at = $2, updated_at = $2 \
+                 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(organization.as_uuid())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            let members = sqlx::query_as(
+                "SELECT user_id, status FROM memberships WHERE organization_id = $1 \
+                 ORDER BY created_at, id",
+            )
+            .bind(organization.as_uuid())
+            .fetch_all(conn)
+            .await?;
+            (deleted, members)
+        });
+        if deleted == 0 {
+            return Err(deleted_already().into());
+        }
+        let (api_keys, invitations, resources) = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE memberships SET status = $2, updated_at = $3 \
+                 WHERE organization_id = $1 AND status <> $2",
+            )
+            .bind(organization.as_uuid())
+            .bind(MembershipStatus::Disabled.code())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            let api_keys = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $2 WHERE organization_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(organization.as_uuid())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            sqlx::query(
+                "UPDATE links SET revoked_at = $2 WHERE used_at IS NULL AND revoked_at IS NULL \
+                 AND invitation_id IN (SELECT id FROM invitations WHERE organization_id = $1)",
+            )
+            .bind(organization.as_uuid())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            let invitations = sqlx::query(
+                "UPDATE invitations SET status = 'REVOKED', revoked_at = $2, updated_at = $2 \
+                 WHERE organization_id = $1 AND status = 'PENDING'",
+            )
+            .bind(organization.as_uuid())
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            let resources = sqlx::query(
+                "UPDATE resources SET deleted_at = $2, updated_at = $2 \
+                 WHERE organization_id = $1 AND deleted_at IS NULL",
+            )
+            .bind(organization.as_uuid())
+            .bind(now)
+            .execute(conn)
+            .await?
+            .rows_affected();
+            (api_keys, invitations, resources)
+        });
+        for (user, _) in &members {
+            tx.revoke_sessions(UserId(*user), Some(organization), now)
+                .await?;
+        }
+        tx.audit(
+            &entry
+                .event(AuditAction::OrganizationDeleted, AuditOutcome::Success)
+                .target("organization", organization)
+                .organization(organization)
+                .detail(serde_json::json!({
+                    "name": name,
+                    "members": members.len(),
+                    "apiKeysRevoked": api_keys,
+                    "invitationsRevoked": invitations,
+                    "resourcesDeleted": resources,
+                })),
+        )
+        .await?;
+        // Someone merely invited never had access to lose.
+        let notification = Notification::OrganizationDeleted { organization: name };
+        for (user, status) in &members {
+            if MembershipStatus::from_code(status) != Some(MembershipStatus::Invited) {
+                tx.notify_user(UserId(*user), &notification, entry.at)
+                    .await?;
+            }
+        }
         tx.commit().await
     }
 

@@ -131,11 +131,11 @@ pub(crate) use shared_with;
 macro_rules! resource_filter {
     () => {
         concat!(
-            " WHERE organization_id = $1 AND ($2 IS NULL OR owner_user_id = $2) \
-             AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR project_id = $4) \
-             AND ($5 IS NULL OR (deleted_at IS NULL AND id IN (",
+            " WHERE organization_id = $1 AND deleted_at IS NULL \
+             AND ($2 IS NULL OR owner_user_id = $2) AND ($3 IS NULL OR kind = $3) \
+             AND ($4 IS NULL OR project_id = $4) AND ($5 IS NULL OR id IN (",
             shared_with!("resource_id", "$5"),
-            ")))"
+            "))"
         )
     };
 }
@@ -347,6 +347,7 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
         let kind = tx.resource_kind(&resource.kind).await?;
         kind.rules()
             .check_owner(&kind.code, resource.owner.is_some())?;
@@ -520,7 +521,8 @@ impl Store {
         Ok(row.map(Into::into))
     }
 
-    /// A page of an organization's resources in registration order, and how many match.
+    /// A page of an organization's resources in registration order, and how many match;
+    /// resources marked deleted are left out.
     pub async fn resources_page(
         &self,
         organization: OrganizationId,
@@ -563,7 +565,8 @@ impl Store {
         Ok((rows.into_iter().map(Into::into).collect(), total))
     }
 
-    /// Every resource `user` owns, in any organization, optionally of one kind.
+    /// Every resource `user` owns, in any organization, optionally of one kind; resources
+    /// marked deleted are left out.
     pub async fn owned_resources(
         &self,
         user: UserId,
@@ -572,7 +575,8 @@ impl Store {
         let rows = on_pool!(self, |pool| {
             sqlx::query_as::<_, ResourceRow>(concat!(
                 select_resources!(),
-                " WHERE owner_user_id = $1 AND ($2 IS NULL OR kind = $2) ORDER BY kind, id"
+                " WHERE owner_user_id = $1 AND deleted_at IS NULL AND ($2 IS NULL OR kind = $2) \
+                 ORDER BY kind, id"
             ))
             .bind(user.as_uuid())
             .bind(kind)

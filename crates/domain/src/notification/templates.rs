@@ -182,7 +182,8 @@ fn values(notification: &Notification, site: &Site) -> Values {
         Notification::Reactivated | Notification::AccountDeleted => {}
         Notification::MembershipDisabled { organization }
         | Notification::MembershipEnabled { organization }
-        | Notification::MembershipRemoved { organization } => {
+        | Notification::MembershipRemoved { organization }
+        | Notification::OrganizationDeleted { organization } => {
             values.push(("organization", organization.clone()));
         }
         Notification::DeletionCompleted {
@@ -248,6 +249,7 @@ fn link(notification: &Notification, site: &Site) -> Option<String> {
         | Notification::Reactivated
         | Notification::MembershipDisabled { .. }
         | Notification::MembershipRemoved { .. }
+        | Notification::OrganizationDeleted { .. }
         | Notification::AccountDeleted
         | Notification::DeletionCompleted { .. }
         | Notification::DeletedUsersResourcesReceived { .. }
@@ -515,6 +517,9 @@ mod tests {
                 expires_at: None,
             },
             Notification::MfaDisabled { by: "admin".into() },
+            Notification::OrganizationDeleted {
+                organization: "Acme Research".into(),
+            },
         ]
     }
 
@@ -565,7 +570,7 @@ mod tests {
     fn every_kind_has_a_sample() {
         let sampled: BTreeSet<String> = samples().iter().map(|n| n.kind().to_owned()).collect();
         assert_eq!(sampled, all_kinds());
-        assert_eq!(sampled.len(), 18);
+        assert_eq!(sampled.len(), 19);
     }
 
     #[test]

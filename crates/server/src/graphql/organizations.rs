@@ -3,7 +3,8 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::{EmailDomain, Name};
 use steward_domain::policy::{
-    ManageOrganization, ManageUsers, authorize, authorize_ownership_transfer, authorize_platform,
+    ManageOrganization, ManageUsers, authorize, authorize_organization_deletion,
+    authorize_ownership_transfer, authorize_platform,
 };
 use steward_domain::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
 
@@ -19,7 +20,7 @@ pub struct OrganizationQuery;
 
 #[Object]
 impl OrganizationQuery {
-    /// One organization the caller belongs to (any, for a SuperAdmin).
+    /// One organization the caller belongs to (any, deleted ones too, for a SuperAdmin).
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Organization> {
         let id: OrganizationId = parse_id("id", &id)?;
         let not_found = || {
@@ -27,19 +28,21 @@ impl OrganizationQuery {
                 what: "the organization",
             })
         };
-        if !actor(ctx).await?.can_see(id) {
+        let actor = actor(ctx).await?;
+        if !actor.can_see(id) {
             return Err(not_found());
         }
         ctx.loaders()?
             .organizations
             .load_one(id)
             .await?
+            .filter(|record| record.deleted_at.is_none() || actor.is_super_admin())
             .map(Organization)
             .ok_or_else(not_found)
     }
 
-    /// The organizations the caller is an active member of; every organization for a
-    /// SuperAdmin. Oldest first.
+    /// The organizations the caller is an active member of; every organization, deleted
+    /// ones too, for a SuperAdmin. Oldest first.
     async fn organizations(
         &self,
         ctx: &Context<'_>,
@@ -53,7 +56,12 @@ impl OrganizationQuery {
         let (organizations, total) = ctx
             .app()?
             .store
-            .organizations_page(visible.as_deref(), request.after, request.fetch)
+            .organizations_page(
+                visible.as_deref(),
+                actor.is_super_admin(),
+                request.after,
+                request.fetch,
+            )
             .await
             .map_err(AppError::from)?;
         let items = organizations
@@ -179,6 +187,13 @@ pub struct TransferOrganizationOwnershipInput {
 }
 
 #[derive(InputObject)]
+pub struct DeleteOrganizationInput {
+    pub organization: ID,
+    /// The organization's name, typed again, so that a slip cannot delete it.
+    pub confirm_name: String,
+}
+
+#[derive(InputObject)]
 pub struct EmailDomainInput {
     pub organization: ID,
     /// For example `example.com`.
@@ -280,6 +295,19 @@ impl OrganizationSettingsMutation {
         })
     }
 
+    /// The owner of an organization the caller can see; others do not exist for the caller.
+    async fn owner_of(
+        ctx: &Context<'_>,
+        organization: OrganizationId,
+    ) -> async_graphql::Result<Option<UserId>> {
+        match ctx.loaders()?.organizations.load_one(organization).await? {
+            Some(record) if actor(ctx).await?.can_see(organization) => Ok(record.owner),
+            _ => Err(refused(DomainError::NotFound {
+                what: "the organization",
+            })),
+        }
+    }
+
     /// The organization of a project the caller can see; others do not exist for the caller.
     async fn organization_of_project(
         ctx: &Context<'_>,
@@ -368,23 +396,39 @@ impl OrganizationSettingsMutation {
     ) -> async_graphql::Result<OrganizationPayload> {
         let organization: OrganizationId = parse_id("organization", &input.organization)?;
         let new_owner: UserId = parse_id("owner", &input.owner)?;
-        let actor = actor(ctx).await?;
-        let current_owner = match ctx.loaders()?.organizations.load_one(organization).await? {
-            Some(record) if actor.can_see(organization) => record.owner,
-            _ => {
-                return Err(refused(DomainError::NotFound {
-                    what: "the organization",
-                }));
-            }
-        };
-        let proof =
-            authorize_ownership_transfer(actor, organization, current_owner).map_err(refused)?;
+        let current_owner = Self::owner_of(ctx, organization).await?;
+        let proof = authorize_ownership_transfer(actor(ctx).await?, organization, current_owner)
+            .map_err(refused)?;
         let outcome = expected(
             ctx.app()?
                 .store
                 .transfer_ownership(&proof, new_owner, &ctx.audit_entry()?)
                 .await,
         )?;
+        Self::organization_payload(ctx, organization, outcome).await
+    }
+
+    /// Deletes an organization: every membership is disabled, sessions acting in it end, API
+    /// keys limited to it are revoked, pending invitations are withdrawn, its resources are
+    /// marked deleted and its members are told by e-mail. Their accounts and other
+    /// organizations are untouched. `confirmName` must be the organization's name. Its owner
+    /// or a SuperAdmin only; afterwards only SuperAdmins see it.
+    async fn delete_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteOrganizationInput,
+    ) -> async_graphql::Result<OrganizationPayload> {
+        let organization: OrganizationId = parse_id("organization", &input.organization)?;
+        let owner = Self::owner_of(ctx, organization).await?;
+        let proof = authorize_organization_deletion(actor(ctx).await?, organization, owner)
+            .map_err(refused)?;
+        let outcome = expected(
+            ctx.app()?
+                .store
+                .delete_organization(&proof, &input.confirm_name, &ctx.audit_entry()?)
+                .await,
+        )?;
+        // Reloaded as every settings mutation does: deleted, it comes back with `deletedAt`.
         Self::organization_payload(ctx, organization, outcome).await
     }
 

@@ -349,6 +349,12 @@ impl Organization {
         self.0.created_at
     }
 
+    /// When its owner deleted it; null while it exists. Only SuperAdmins see a deleted
+    /// organization.
+    async fn deleted_at(&self) -> Option<OffsetDateTime> {
+        self.0.deleted_at
+    }
+
     /// The organization's owner. Needs `USERS/VIEW` here, unless the owner is the caller.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         let Some(owner) = self.0.owner else {

@@ -260,4 +260,19 @@ pub(super) const TEMPLATES: Translations = &[
             action: Some("Sicherheitseinstellungen öffnen"),
         },
     ),
+    (
+        "ORGANIZATION_DELETED",
+        Template {
+            subject: "Die Organisation {organization} bei {product} wurde gelöscht",
+            body: &[
+                Text(
+                    "Der Eigentümer von {organization} hat die Organisation bei {product} gelöscht. Ihr Zugang zu {organization} ist beendet, und ihre Ressourcen wurden als gelöscht markiert.",
+                ),
+                Text(
+                    "Ihr Konto bei {product} und Ihre anderen Organisationen sind nicht betroffen.",
+                ),
+            ],
+            action: None,
+        },
+    ),
 ];

@@ -193,5 +193,15 @@ pub(super) fn template(notification: &Notification) -> Template {
             ],
             action: Some("Open security settings"),
         },
+        Notification::OrganizationDeleted { .. } => Template {
+            subject: "The organization {organization} on {product} has been deleted",
+            body: &[
+                Text(
+                    "The owner of {organization} has deleted the organization on {product}. Your access to {organization} has ended, and its resources have been marked deleted.",
+                ),
+                Text("Your {product} account and your other organizations are not affected."),
+            ],
+            action: None,
+        },
     }
 }

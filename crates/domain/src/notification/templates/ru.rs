@@ -252,4 +252,19 @@ pub(super) const TEMPLATES: Translations = &[
             action: Some("Открыть настройки безопасности"),
         },
     ),
+    (
+        "ORGANIZATION_DELETED",
+        Template {
+            subject: "Организация {organization} в {product} удалена",
+            body: &[
+                Text(
+                    "Владелец {organization} удалил эту организацию в {product}. Ваш доступ к {organization} прекращён, её ресурсы помечены как удалённые.",
+                ),
+                Text(
+                    "Ваша учётная запись в {product} и другие Ваши организации это не затрагивает.",
+                ),
+            ],
+            action: None,
+        },
+    ),
 ];

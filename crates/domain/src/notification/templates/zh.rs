@@ -220,4 +220,17 @@ pub(super) const TEMPLATES: Translations = &[
             action: Some("打开安全设置"),
         },
     ),
+    (
+        "ORGANIZATION_DELETED",
+        Template {
+            subject: "{product} 上的组织 {organization} 已被删除",
+            body: &[
+                Text(
+                    "{organization} 的所有者已在 {product} 上删除该组织。您对 {organization} 的访问已结束，其资源已被标记为已删除。",
+                ),
+                Text("您的 {product} 账户和您的其他组织不受影响。"),
+            ],
+            action: None,
+        },
+    ),
 ];
