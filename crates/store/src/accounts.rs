@@ -66,6 +66,28 @@ impl Tx {
         }
     }
 
+    /// The user's status, which must be `expected` for the change to `to`; otherwise the
+    /// transition is refused with `reason`.
+    pub(crate) async fn require_status(
+        &mut self,
+        user: UserId,
+        expected: UserStatus,
+        to: UserStatus,
+        reason: &'static str,
+    ) -> Result<UserStatus> {
+        let from = self.user_status(user).await?;
+        if from != expected {
+            return Err(DomainError::InvalidTransition {
+                what: "the user's status",
+                from: from.code(),
+                to: to.code(),
+                reason,
+            }
+            .into());
+        }
+        Ok(from)
+    }
+
     pub(crate) async fn user_status(&mut self, user: UserId) -> Result<UserStatus> {
         let status: Option<String> = on_tx!(self, |conn| {
             sqlx::query_scalar("SELECT status FROM users WHERE id = $1")
@@ -344,17 +366,15 @@ impl Store {
         let user = proof.user();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
-        let from = tx.user_status(user).await?;
-        if from != UserStatus::Suspended {
-            // Only a suspension is undone here: a pending deletion is restored elsewhere.
-            return Err(DomainError::InvalidTransition {
-                what: "the user's status",
-                from: from.code(),
-                to: UserStatus::Active.code(),
-                reason: "only a suspended user can be reactivated",
-            }
-            .into());
-        }
+        // Only a suspension is undone here: a pending deletion is restored elsewhere.
+        let from = tx
+            .require_status(
+                user,
+                UserStatus::Suspended,
+                UserStatus::Active,
+                "only a suspended user can be reactivated",
+            )
+            .await?;
         let to = from.transition(UserStatus::Active)?;
         tx.set_user_status(user, to, now).await?;
         tx.audit(

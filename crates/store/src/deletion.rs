@@ -563,16 +563,13 @@ impl Store {
     ) -> Result<DeletionOutcome> {
         let user = proof.user();
         let mut tx = self.begin().await?;
-        let status = tx.user_status(user).await?;
-        if status != UserStatus::Suspended {
-            return Err(DomainError::InvalidTransition {
-                what: "the user's status",
-                from: status.code(),
-                to: UserStatus::Deleted.code(),
-                reason: "only a suspended user can be deleted; suspend the user first",
-            }
-            .into());
-        }
+        tx.require_status(
+            user,
+            UserStatus::Suspended,
+            UserStatus::Deleted,
+            "only a suspended user can be deleted; suspend the user first",
+        )
+        .await?;
         let plan = tx
             .deletion_plan(
                 user,
@@ -965,16 +962,14 @@ impl Store {
     ) -> Result<UserRecord> {
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
-        let from = tx.user_status(user).await?;
-        if from != UserStatus::PendingDeletion {
-            return Err(DomainError::InvalidTransition {
-                what: "the user's status",
-                from: from.code(),
-                to: UserStatus::Active.code(),
-                reason: "only a user whose deletion is pending can be restored",
-            }
-            .into());
-        }
+        let from = tx
+            .require_status(
+                user,
+                UserStatus::PendingDeletion,
+                UserStatus::Active,
+                "only a user whose deletion is pending can be restored",
+            )
+            .await?;
         let to = from.transition(UserStatus::Active)?;
         on_tx!(&mut tx, |conn| {
             sqlx::query(

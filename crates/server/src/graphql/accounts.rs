@@ -26,7 +26,7 @@ pub struct UserPayload {
     pub errors: Vec<UserError>,
 }
 
-fn user_payload(result: Result<UserRecord, DomainError>, input: &str) -> UserPayload {
+pub(crate) fn user_payload(result: Result<UserRecord, DomainError>, input: &str) -> UserPayload {
     match result {
         Ok(user) => UserPayload {
             user: Some(User(user)),

@@ -16,12 +16,12 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::{AppError, expected, refused};
-use crate::graphql::accounts::account_proof;
+use crate::graphql::accounts::{UserPayload, account_proof, user_payload};
 use crate::graphql::api_keys::ApiKey;
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
 use crate::graphql::resources::Resource;
-use crate::graphql::types::{Organization, User, UserError};
+use crate::graphql::types::{Organization, User, UserError, payload_parts};
 
 /// A hold on a user's deletion, placed by another service (billing, say): while one is not
 /// released, a pending deletion waits.
@@ -357,15 +357,12 @@ pub struct DeleteUserPayload {
 }
 
 fn transfer_payload(result: Result<Vec<TransferRecord>, DomainError>) -> TransferPayload {
-    match result {
-        Ok(transfers) => TransferPayload {
-            transfers: transfers.into_iter().map(ResourceTransfer).collect(),
-            errors: Vec::new(),
-        },
-        Err(error) => TransferPayload {
-            transfers: Vec::new(),
-            errors: vec![UserError::from_domain("input", &error)],
-        },
+    let (transfers, errors) = payload_parts(result, |transfers| {
+        transfers.into_iter().map(ResourceTransfer).collect()
+    });
+    TransferPayload {
+        transfers: transfers.unwrap_or_default(),
+        errors,
     }
 }
 
@@ -415,35 +412,15 @@ pub struct DeletionHoldPayload {
 }
 
 fn hold_payload(result: Result<DeletionHoldRecord, DomainError>) -> DeletionHoldPayload {
-    match result {
-        Ok(hold) => DeletionHoldPayload {
-            deletion_hold: Some(DeletionHold(hold)),
-            errors: Vec::new(),
-        },
-        Err(error) => DeletionHoldPayload {
-            deletion_hold: None,
-            errors: vec![UserError::from_domain("input", &error)],
-        },
+    let (deletion_hold, errors) = payload_parts(result, DeletionHold);
+    DeletionHoldPayload {
+        deletion_hold,
+        errors,
     }
 }
 
-#[derive(SimpleObject, Default)]
-pub struct AccountPayload {
-    pub user: Option<User>,
-    pub errors: Vec<UserError>,
-}
-
-fn account_payload(result: Result<steward_store::UserRecord, DomainError>) -> AccountPayload {
-    match result {
-        Ok(user) => AccountPayload {
-            user: Some(User(user)),
-            errors: Vec::new(),
-        },
-        Err(error) => AccountPayload {
-            user: None,
-            errors: vec![UserError::from_domain("input", &error)],
-        },
-    }
+fn account_payload(result: Result<steward_store::UserRecord, DomainError>) -> UserPayload {
+    user_payload(result, "input")
 }
 
 #[derive(InputObject)]
@@ -624,18 +601,19 @@ impl OwnershipMutation {
                 )
                 .await,
         )?;
-        Ok(match result {
-            Ok(outcome) => DeleteUserPayload {
+        let (outcome, errors) = payload_parts(result, |outcome| outcome);
+        Ok(match outcome {
+            Some(outcome) => DeleteUserPayload {
                 user: Some(User(outcome.user)),
                 transfers: outcome
                     .transfers
                     .into_iter()
                     .map(ResourceTransfer)
                     .collect(),
-                errors: Vec::new(),
+                errors,
             },
-            Err(error) => DeleteUserPayload {
-                errors: vec![UserError::from_domain("input", &error)],
+            None => DeleteUserPayload {
+                errors,
                 ..DeleteUserPayload::default()
             },
         })
@@ -671,7 +649,7 @@ impl OwnershipMutation {
         &self,
         ctx: &Context<'_>,
         input: DeleteMyAccountInput,
-    ) -> async_graphql::Result<AccountPayload> {
+    ) -> async_graphql::Result<UserPayload> {
         let principal = ctx.principal()?;
         principal.session().map_err(refused)?;
         let user = principal.user_id;
@@ -739,7 +717,7 @@ impl OwnershipMutation {
         &self,
         ctx: &Context<'_>,
         user: ID,
-    ) -> async_graphql::Result<AccountPayload> {
+    ) -> async_graphql::Result<UserPayload> {
         let proof = authorize_platform(actor(ctx).await?).map_err(refused)?;
         let user: UserId = parse_id("user", &user)?;
         let entry = ctx.audit_entry()?;

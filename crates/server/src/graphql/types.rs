@@ -619,6 +619,18 @@ pub enum UserErrorCode {
     InvalidMfaCode,
 }
 
+/// A mutation's result as its payload's parts: the value as its output type, or the error
+/// (fields under `input`).
+pub fn payload_parts<T, U>(
+    result: Result<T, DomainError>,
+    output: impl FnOnce(T) -> U,
+) -> (Option<U>, Vec<UserError>) {
+    match result {
+        Ok(value) => (Some(output(value)), Vec::new()),
+        Err(error) => (None, vec![UserError::from_domain("input", &error)]),
+    }
+}
+
 impl UserError {
     /// A domain error as a payload error; `input` is the argument the fields sit under.
     pub fn from_domain(input: &str, error: &DomainError) -> Self {
