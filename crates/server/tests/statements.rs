@@ -40,7 +40,7 @@ const PASSWORD: &str = "correct horse battery staple 42";
 /// The members query a client's member list would run.
 const MEMBERS: &str = "query($o: ID!) { organization(id: $o) { members(first: 100) { \
     totalCount edges { node { status defaultRole { name } roles { role { name } project { name } } \
-    user { username groups { name } } organization { name } } } } } }";
+    user { username groups { name } ownedResources { name } } organization { name } } } } } }";
 
 /// The resources query a client's resource list would run.
 const RESOURCES: &str = "query($o: ID!) { resources(organization: $o, first: 100) { \
@@ -373,6 +373,10 @@ impl Client {
             {
                 editors += 1;
             }
+            assert!(
+                node["user"]["ownedResources"].is_array(),
+                "{backend:?}: {node}"
+            );
             let groups = node["user"]["groups"].as_array().expect("groups");
             assert!(!groups.is_empty(), "{backend:?}: no groups: {node}");
         }

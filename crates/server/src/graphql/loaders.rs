@@ -9,7 +9,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use steward_domain::{GroupId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
     BindingSubject, GroupRecord, MembershipRecord, OrganizationRecord, ProjectRecord,
-    ResourceShareRecord, RoleBindingRecord, RoleRecord, Store, UserRecord,
+    ResourceRecord, ResourceShareRecord, RoleBindingRecord, RoleRecord, Store, UserRecord,
 };
 use uuid::Uuid;
 
@@ -333,6 +333,40 @@ impl Loader<Uuid> for SharesOfResourceLoader {
     }
 }
 
+/// The resources users own, keyed by user and optional kind: one statement per kind asked
+/// for in the batch (a page of users asking the same thing costs one).
+pub struct OwnedResourcesLoader(Store);
+
+impl Loader<(UserId, Option<String>)> for OwnedResourcesLoader {
+    type Value = Vec<ResourceRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(UserId, Option<String>)],
+    ) -> Result<HashMap<(UserId, Option<String>), Vec<ResourceRecord>>, LoadError> {
+        let mut by_kind: HashMap<Option<String>, Vec<UserId>> = HashMap::new();
+        for (user, kind) in keys {
+            by_kind.entry(kind.clone()).or_default().push(*user);
+        }
+        let mut owned: HashMap<(UserId, Option<String>), Vec<ResourceRecord>> =
+            keys.iter().map(|key| (key.clone(), Vec::new())).collect();
+        for (kind, users) in by_kind {
+            let records = self
+                .0
+                .owned_resources(&users, kind.as_deref())
+                .await
+                .map_err(load_error)?;
+            for record in records {
+                if let Some(owner) = record.owner {
+                    owned.entry((owner, kind.clone())).or_default().push(record);
+                }
+            }
+        }
+        Ok(owned)
+    }
+}
+
 /// How long a loader waits for more keys before it runs its statement. async-graphql's
 /// default (1 ms) is shorter than resolving a page of 100 nodes takes on a busy machine, and
 /// a page then splits into several batches: the statement count grows with the page size.
@@ -364,6 +398,7 @@ pub struct Loaders {
     pub groups_of_organization: DataLoader<GroupsOfOrganizationLoader>,
     pub groups_of_user: DataLoader<GroupsOfUserLoader>,
     pub shares_of_resource: DataLoader<SharesOfResourceLoader>,
+    pub owned_resources: DataLoader<OwnedResourcesLoader>,
 }
 
 impl Loaders {
@@ -385,6 +420,7 @@ impl Loaders {
             groups_of_organization: batched(GroupsOfOrganizationLoader(store.clone())),
             groups_of_user: batched(GroupsOfUserLoader(store.clone())),
             shares_of_resource: batched(SharesOfResourceLoader(store.clone())),
+            owned_resources: batched(OwnedResourcesLoader(store.clone())),
         }
     }
 }

@@ -280,11 +280,11 @@ pub async fn owned_resources(
 ) -> async_graphql::Result<Vec<Resource>> {
     let actor = actor(ctx).await?;
     let records = ctx
-        .app()?
-        .store
-        .owned_resources(user, kind.as_deref())
-        .await
-        .map_err(AppError::from)?;
+        .loaders()?
+        .owned_resources
+        .load_one((user, kind))
+        .await?
+        .unwrap_or_default();
     Ok(records
         .into_iter()
         .filter(|record| sees_resources_of(actor, user, record.organization))
