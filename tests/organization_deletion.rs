@@ -300,6 +300,22 @@ async fn a_deleted_organization_cannot_be_deleted_again_nor_changed_by_anyone() 
                 "mutation($o: ID!, $u: ID!) { registerResource(input: {organization: $o, kind: \"DASHBOARD\", name: \"Late\", externalId: \"late\", owner: $u}) { errors { message } } }",
                 json!({ "o": acme.id, "u": mike }),
             ),
+            (
+                "mutation($o: ID!) { renameOrganization(input: {organization: $o, name: \"Acme 2\"}) { errors { message } } }",
+                json!({ "o": acme.id }),
+            ),
+            (
+                "mutation($o: ID!) { createGroup(input: {organization: $o, name: \"Late group\"}) { errors { message } } }",
+                json!({ "o": acme.id }),
+            ),
+            (
+                "mutation($o: ID!) { createRole(input: {organization: $o, name: \"Late role\", permissions: []}) { errors { message } } }",
+                json!({ "o": acme.id }),
+            ),
+            (
+                "mutation($o: ID!, $u: ID!) { removeMember(input: {organization: $o, user: $u}) { errors { message } } }",
+                json!({ "o": acme.id, "u": mike }),
+            ),
         ] {
             let refused = app.graphql(Some(&admin), mutation, variables).await;
             let message = refused["data"]

@@ -537,6 +537,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<DeletionPlan> {
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let plan = tx
             .deletion_plan(
                 user,
@@ -603,6 +604,7 @@ impl Store {
         }
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let member: Option<Uuid> = on_tx!(&mut tx, |conn| {
             sqlx::query_scalar(
                 "SELECT id FROM memberships WHERE organization_id = $1 AND user_id = $2",

@@ -109,6 +109,7 @@ impl Store {
         let id = GroupId::new();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "INSERT INTO groups (id, organization_id, name, name_normalized, created_at, updated_at) \
@@ -160,6 +161,7 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let existing = tx
             .group_in(organization, group)
             .await?
@@ -212,6 +214,7 @@ impl Store {
             .into()
         };
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let existing = tx
             .group_in(organization, group)
             .await?
@@ -260,6 +263,7 @@ impl Store {
     ) -> Result<GroupRecord> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let existing = tx
             .group_in(organization, group)
             .await?
@@ -315,6 +319,7 @@ impl Store {
     ) -> Result<GroupRecord> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let existing = tx
             .group_in(organization, group)
             .await?

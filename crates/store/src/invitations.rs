@@ -544,6 +544,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<InvitationRecord> {
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let invitation = tx.invitation_in(proof.organization(), id).await?;
         invitation.status_at(entry.at)?.check_resend()?;
         let now = Timestamp::from(entry.at);
@@ -587,6 +588,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<InvitationRecord> {
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let invitation = tx.invitation_in(proof.organization(), id).await?;
         invitation.status_at(entry.at)?.check_revoke()?;
         let now = Timestamp::from(entry.at);

@@ -416,6 +416,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1")
                 .bind(organization.as_uuid())
@@ -631,6 +632,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("INSERT INTO organization_email_domains (organization_id, domain, created_at) VALUES ($1, $2, $3)")
                 .bind(organization.as_uuid())
@@ -659,6 +661,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let removed = on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "DELETE FROM organization_email_domains WHERE organization_id = $1 AND domain = $2",

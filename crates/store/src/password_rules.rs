@@ -51,6 +51,7 @@ impl Store {
         let organization = proof.organization();
         let min_length = rules.min_len.and_then(|length| i32::try_from(length).ok());
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "INSERT INTO organization_password_rules (organization_id, require_lowercase, \

@@ -58,6 +58,7 @@ impl Store {
         let id = ProjectId::new();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "INSERT INTO projects (id, organization_id, name, name_normalized, created_at, updated_at) \
@@ -100,6 +101,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let updated = on_tx!(&mut tx, |conn| {
             sqlx::query(
                 "UPDATE projects SET name = $3, name_normalized = $4, updated_at = $5 \
@@ -142,6 +144,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let state: Option<Option<Timestamp>> = on_tx!(&mut tx, |conn| {
             sqlx::query_scalar(
                 "SELECT archived_at FROM projects WHERE id = $1 AND organization_id = $2",

@@ -438,6 +438,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<ResourceRecord> {
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let record = tx.resource_in(proof.organization(), id).await?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("DELETE FROM resources WHERE id = $1")
@@ -471,6 +472,7 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<ResourceRecord> {
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let record = tx.resource_in(proof.organization(), id).await?;
         check_not_deleted(record.deleted_at.is_some())?;
         let project = changes.project.unwrap_or(record.project);

@@ -428,6 +428,7 @@ impl Store {
     ) -> Result<RoleRecord> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let id = tx
             .insert_role(organization, definition, false, entry.at.into())
             .await?;
@@ -465,6 +466,7 @@ impl Store {
     ) -> Result<RoleRecord> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let existing = tx
             .role_in(organization, role)
             .await?
@@ -518,6 +520,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let existing = tx
             .role_in(organization, role)
             .await?
@@ -577,6 +580,7 @@ impl Store {
     ) -> Result<RoleBindingRecord> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         tx.role_in(organization, role)
             .await?
             .ok_or(DomainError::NotFound { what: "the role" })?;
@@ -661,6 +665,7 @@ impl Store {
     ) -> Result<()> {
         let organization = proof.organization();
         let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(proof.organization()).await?;
         let row = on_tx!(&mut tx, |conn| {
             sqlx::query_as::<_, BindingRow>(
                 "SELECT id, organization_id, role_id, user_id, group_id, project_id, created_at \
