@@ -40,7 +40,7 @@ const PASSWORD: &str = "correct horse battery staple 42";
 /// The members query a client's member list would run.
 const MEMBERS: &str = "query($o: ID!) { organization(id: $o) { members(first: 100) { \
     totalCount edges { node { status defaultRole { name } roles { role { name } project { name } } \
-    user { username groups { name } ownedResources { name } } organization { name } } } } } }";
+    user { username groups { name } ownedResources { name } sharedResources { access } } organization { name } } } } } }";
 
 /// The resources query a client's resource list would run.
 const RESOURCES: &str = "query($o: ID!) { resources(organization: $o, first: 100) { \

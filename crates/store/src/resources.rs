@@ -125,7 +125,6 @@ macro_rules! shared_with {
         )
     };
 }
-pub(crate) use shared_with;
 
 /// The conditions of [`ResourceFilter`] on `resources`, with the organization bound as `$1`
 /// and the filter's fields as `$2` to `$5`, so the page and its count agree.

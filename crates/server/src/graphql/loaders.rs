@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use async_graphql::ErrorExtensions as _;
 use async_graphql::dataloader::{DataLoader, Loader};
+use steward_domain::resource::ResourceAccess;
 use steward_domain::{GroupId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
     BindingSubject, GroupRecord, MembershipRecord, OrganizationRecord, ProjectRecord,
@@ -367,6 +368,41 @@ impl Loader<(UserId, Option<String>)> for OwnedResourcesLoader {
     }
 }
 
+/// The resources shared with users and the access each holds, keyed by user and optional
+/// kind: one statement per kind asked for in the batch.
+pub struct SharedResourcesLoader(Store);
+
+impl Loader<(UserId, Option<String>)> for SharedResourcesLoader {
+    type Value = Vec<(ResourceRecord, ResourceAccess)>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[(UserId, Option<String>)],
+    ) -> Result<HashMap<(UserId, Option<String>), Self::Value>, LoadError> {
+        let mut by_kind: HashMap<Option<String>, Vec<UserId>> = HashMap::new();
+        for (user, kind) in keys {
+            by_kind.entry(kind.clone()).or_default().push(*user);
+        }
+        let mut shared: HashMap<(UserId, Option<String>), Self::Value> =
+            keys.iter().map(|key| (key.clone(), Vec::new())).collect();
+        for (kind, users) in by_kind {
+            let rows = self
+                .0
+                .shared_resources(&users, kind.as_deref())
+                .await
+                .map_err(load_error)?;
+            for (user, record, access) in rows {
+                shared
+                    .entry((user, kind.clone()))
+                    .or_default()
+                    .push((record, access));
+            }
+        }
+        Ok(shared)
+    }
+}
+
 /// How long a loader waits for more keys before it runs its statement. async-graphql's
 /// default (1 ms) is shorter than resolving a page of 100 nodes takes on a busy machine, and
 /// a page then splits into several batches: the statement count grows with the page size.
@@ -399,6 +435,7 @@ pub struct Loaders {
     pub groups_of_user: DataLoader<GroupsOfUserLoader>,
     pub shares_of_resource: DataLoader<SharesOfResourceLoader>,
     pub owned_resources: DataLoader<OwnedResourcesLoader>,
+    pub shared_resources: DataLoader<SharedResourcesLoader>,
 }
 
 impl Loaders {
@@ -421,6 +458,7 @@ impl Loaders {
             groups_of_user: batched(GroupsOfUserLoader(store.clone())),
             shares_of_resource: batched(SharesOfResourceLoader(store.clone())),
             owned_resources: batched(OwnedResourcesLoader(store.clone())),
+            shared_resources: batched(SharedResourcesLoader(store.clone())),
         }
     }
 }

@@ -300,11 +300,11 @@ pub async fn shared_resources(
 ) -> async_graphql::Result<Vec<SharedResource>> {
     let actor = actor(ctx).await?;
     let shared = ctx
-        .app()?
-        .store
-        .shared_resources(user, kind.as_deref())
-        .await
-        .map_err(AppError::from)?;
+        .loaders()?
+        .shared_resources
+        .load_one((user, kind))
+        .await?
+        .unwrap_or_default();
     Ok(shared
         .into_iter()
         .filter(|(record, _)| sees_resources_of(actor, user, record.organization))
