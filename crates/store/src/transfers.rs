@@ -310,15 +310,18 @@ impl Store {
     /// The organization of each of these resources that exists (for authorizing a
     /// transfer before it starts).
     pub async fn resource_organizations(&self, ids: &[Uuid]) -> Result<Vec<OrganizationId>> {
-        let mut organizations = Vec::new();
-        for id in ids {
-            if let Some(record) = self.resource_by_id(*id).await? {
-                organizations.push(record.organization);
-            }
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        organizations.sort_by_key(|organization| organization.as_uuid());
-        organizations.dedup();
-        Ok(organizations)
+        let organizations: Vec<Uuid> = on_pool!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT DISTINCT organization_id FROM resources WHERE id IN (",
+            );
+            push_in_list!(query, ids.iter().copied());
+            query.push(" ORDER BY organization_id");
+            query.build_query_scalar().fetch_all(pool).await?
+        });
+        Ok(organizations.into_iter().map(OrganizationId).collect())
     }
 
     /// Transfers resources to `to`, atomically: every resource must be in an organization

@@ -601,21 +601,21 @@ impl OwnershipMutation {
                 )
                 .await,
         )?;
-        let (outcome, errors) = payload_parts(result, |outcome| outcome);
-        Ok(match outcome {
-            Some(outcome) => DeleteUserPayload {
-                user: Some(User(outcome.user)),
-                transfers: outcome
+        let (outcome, errors) = payload_parts(result, |outcome| {
+            (
+                User(outcome.user),
+                outcome
                     .transfers
                     .into_iter()
                     .map(ResourceTransfer)
                     .collect(),
-                errors,
-            },
-            None => DeleteUserPayload {
-                errors,
-                ..DeleteUserPayload::default()
-            },
+            )
+        });
+        let (user, transfers) = outcome.unzip();
+        Ok(DeleteUserPayload {
+            user,
+            transfers: transfers.unwrap_or_default(),
+            errors,
         })
     }
 
