@@ -77,6 +77,9 @@ pub enum AuditAction {
     ResourceShared,
     ResourceUnshared,
     OrganizationDeleted,
+    UserImportStarted,
+    JobCancelled,
+    JobFinished,
 }
 
 impl AuditAction {
@@ -156,6 +159,9 @@ impl AuditAction {
             AuditAction::ResourceShared => "resource.shared",
             AuditAction::ResourceUnshared => "resource.unshared",
             AuditAction::OrganizationDeleted => "organization.deleted",
+            AuditAction::UserImportStarted => "job.user_import_started",
+            AuditAction::JobCancelled => "job.cancelled",
+            AuditAction::JobFinished => "job.finished",
         }
     }
 }

@@ -103,6 +103,11 @@ id_type!(
     ApiKeyId
 );
 
+id_type!(
+    /// A background job (a bulk user import, a report, a repair run).
+    JobId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod deletion;
 pub mod error;
 pub mod ids;
+pub mod job;
 pub mod link;
 pub mod login;
 pub mod membership;
@@ -24,6 +25,6 @@ pub mod user;
 
 pub use error::DomainError;
 pub use ids::{
-    ApiKeyId, AuditEventId, GroupId, InvitationId, MembershipId, NotificationId, OrganizationId,
-    ProjectId, RoleBindingId, RoleId, SessionId, SigningKeyId, SshKeyId, UserId,
+    ApiKeyId, AuditEventId, GroupId, InvitationId, JobId, MembershipId, NotificationId,
+    OrganizationId, ProjectId, RoleBindingId, RoleId, SessionId, SigningKeyId, SshKeyId, UserId,
 };

@@ -29,6 +29,8 @@ pub struct Settings {
     pub address_throttle: ThrottlePolicy,
     /// The product name, which authenticator apps show as the issuer of a TOTP secret.
     pub product_name: String,
+    /// Background jobs and uploads.
+    pub jobs: crate::config::JobConfig,
 }
 
 /// Cheap to clone: every part is shared.
@@ -102,6 +104,7 @@ impl App {
                 account_throttle: config.throttle_policies().0,
                 address_throttle: config.throttle_policies().1,
                 product_name: config.mail.product_name.clone(),
+                jobs: config.jobs.clone(),
             },
             clock: Clock::default(),
             api_key_uses: ApiKeyUses::default(),

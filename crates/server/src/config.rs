@@ -237,6 +237,9 @@ pub struct ServeConfig {
     pub password_hash: PasswordHashConfig,
 
     #[command(flatten)]
+    pub jobs: JobConfig,
+
+    #[command(flatten)]
     pub admin: AdminConfig,
 
     #[command(flatten)]
@@ -285,5 +288,34 @@ impl ServeConfig {
             max_complexity: self.graphql_max_complexity,
             introspection: self.graphql_introspection,
         }
+    }
+}
+
+/// Background jobs (bulk user imports).
+#[derive(Args, Debug, Clone)]
+pub struct JobConfig {
+    /// How often an idle job worker looks for queued jobs, in milliseconds.
+    #[arg(long, env = "STEWARD_JOB_POLL_MS", default_value_t = 1_000)]
+    pub job_poll_ms: u64,
+
+    /// How long a worker's claim on a job lasts without renewal, in seconds. Each batch
+    /// renews it; when a worker dies, another instance (or this one, restarted) takes the
+    /// job over after this long and resumes it after the last committed batch.
+    #[arg(long, env = "STEWARD_JOB_LEASE_SECONDS", default_value_t = 60)]
+    pub job_lease_seconds: u64,
+
+    /// Rows of an import handled in one transaction.
+    #[arg(long, env = "STEWARD_IMPORT_BATCH_ROWS", default_value_t = 500)]
+    pub import_batch_rows: u32,
+
+    /// Largest upload accepted (a CSV file for a bulk import), in bytes. Other requests stay
+    /// limited to 1 MiB.
+    #[arg(long, env = "STEWARD_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+}
+
+impl JobConfig {
+    pub fn lease(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.job_lease_seconds.max(1)).unwrap_or(i64::MAX))
     }
 }

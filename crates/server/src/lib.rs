@@ -13,6 +13,8 @@ pub mod error;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;
+pub mod import;
+pub mod jobs;
 pub mod mail;
 pub mod telemetry;
 
@@ -37,10 +39,11 @@ pub struct RunningServer {
     pub app: App,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    /// Stops the background workers (mail delivery, signing key reload).
+    /// Stops the background workers (mail delivery, signing key reload, jobs).
     stop_workers: watch::Sender<bool>,
     mail_task: JoinHandle<()>,
     key_task: JoinHandle<()>,
+    job_task: JoinHandle<()>,
 }
 
 impl RunningServer {
@@ -58,6 +61,9 @@ impl RunningServer {
         self.key_task.await.map_err(|error| {
             AppError::internal(format!("the signing key reload failed: {error}"))
         })?;
+        self.job_task
+            .await
+            .map_err(|error| AppError::internal(format!("the job worker failed: {error}")))?;
         self.app.store.close().await;
         served.map_err(|error| AppError::internal(format!("serving failed: {error}")))
     }
@@ -113,8 +119,9 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
             policy: mail::DeliveryPolicy::from_config(&config.mail),
             clock: app.clock.clone(),
         }
-        .run(workers_stopped),
+        .run(workers_stopped.clone()),
     );
+    let job_task = tokio::spawn(jobs::JobWorker { app: app.clone() }.run(workers_stopped));
     tracing::info!(address = %local_addr, backend = ?app.store.backend(), "steward is listening");
     Ok(RunningServer {
         local_addr,
@@ -125,6 +132,7 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
         stop_workers,
         mail_task,
         key_task,
+        job_task,
     })
 }
 

@@ -401,6 +401,67 @@ impl Tx {
     }
 }
 
+impl Tx {
+    /// Makes `user` an `INVITED` member of `organization` with `invite.roles`, records the
+    /// invitation with its link and sends it: the part of an invitation that follows finding
+    /// or creating the user, shared with bulk imports.
+    pub(crate) async fn open_invitation(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+        invite: &NewInvitation,
+        link: &NewLink,
+        entry: &AuditEntry,
+    ) -> Result<InvitationRecord> {
+        let now = Timestamp::from(entry.at);
+        let tx = self;
+        tx.insert_membership(
+            organization,
+            user,
+            MembershipStatus::Invited,
+            invite.roles[0],
+            now,
+        )
+        .await?;
+        tx.bind_more_roles(organization, user, &invite.roles, now)
+            .await?;
+        let id = InvitationId::new();
+        on_tx!(&mut *tx, |conn| {
+            sqlx::query(
+                "INSERT INTO invitations (id, organization_id, user_id, invited_by, status, \
+                 language, created_at, updated_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $6, $7)",
+            )
+            .bind(id.as_uuid())
+            .bind(organization.as_uuid())
+            .bind(user.as_uuid())
+            .bind(entry.actor.map(|actor| actor.as_uuid()))
+            .bind(invite.language.code())
+            .bind(now)
+            .bind(Timestamp::from(link.expires_at))
+            .execute(conn)
+            .await?;
+        });
+        tx.insert_link(user, LinkPurpose::Invitation, Some(id), link, entry.at)
+            .await?;
+        tx.audit(
+            &entry
+                .event(AuditAction::UserInvited, AuditOutcome::Success)
+                .target("user", user)
+                .organization(organization)
+                .detail(serde_json::json!({
+                    "invitation": id.to_string(),
+                    "email": invite.email.as_str(),
+                    "roles": invite.roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                })),
+        )
+        .await?;
+        let invitation = tx.invitation(id).await?;
+        tx.send_invitation(&invitation, link, entry.at).await?;
+        Ok(invitation)
+    }
+}
+
 impl Store {
     /// Invites someone into the proof's organization with `roles`, in one transaction: a new
     /// address becomes a user waiting for validation, whose link sets a password; a known
@@ -414,7 +475,6 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<InvitationRecord> {
         let organization = proof.organization();
-        let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
         tx.refuse_deleted_organization(organization).await?;
         tx.check_roles_of(organization, &invite.roles).await?;
@@ -487,49 +547,9 @@ impl Store {
                 .into());
             }
         }
-        tx.insert_membership(
-            organization,
-            user,
-            MembershipStatus::Invited,
-            invite.roles[0],
-            now,
-        )
-        .await?;
-        tx.bind_more_roles(organization, user, &invite.roles, now)
+        let invitation = tx
+            .open_invitation(organization, user, invite, link, entry)
             .await?;
-        let id = InvitationId::new();
-        on_tx!(&mut tx, |conn| {
-            sqlx::query(
-                "INSERT INTO invitations (id, organization_id, user_id, invited_by, status, \
-                 language, created_at, updated_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $6, $7)",
-            )
-            .bind(id.as_uuid())
-            .bind(organization.as_uuid())
-            .bind(user.as_uuid())
-            .bind(entry.actor.map(|actor| actor.as_uuid()))
-            .bind(invite.language.code())
-            .bind(now)
-            .bind(Timestamp::from(link.expires_at))
-            .execute(conn)
-            .await?;
-        });
-        tx.insert_link(user, LinkPurpose::Invitation, Some(id), link, entry.at)
-            .await?;
-        tx.audit(
-            &entry
-                .event(AuditAction::UserInvited, AuditOutcome::Success)
-                .target("user", user)
-                .organization(organization)
-                .detail(serde_json::json!({
-                    "invitation": id.to_string(),
-                    "email": invite.email.as_str(),
-                    "roles": invite.roles.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                })),
-        )
-        .await?;
-        let invitation = tx.invitation(id).await?;
-        tx.send_invitation(&invitation, link, entry.at).await?;
         tx.commit().await?;
         Ok(invitation)
     }

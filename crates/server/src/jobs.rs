@@ -1,0 +1,176 @@
+//! The job worker: claims queued jobs (or jobs whose worker died) and works through them in
+//! batches. Each instance runs one; several instances share the queue through the
+//! database's row locks and leases.
+
+use std::time::Duration;
+
+use steward_domain::job::{JobKind, JobStatus};
+use steward_store::{BatchOutcome, ClaimedJob, JobRecord, StoreError};
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::auth::links::new_link;
+use crate::error::AppError;
+
+/// A job claimed this many times without ending is given up: something in it fails every
+/// time, and the log has the errors.
+pub const MAX_ATTEMPTS: i64 = 5;
+
+/// Database errors in a row, within one claim, before the worker lets the job go for a later
+/// attempt.
+const MAX_CONSECUTIVE_ERRORS: u32 = 3;
+
+#[derive(Clone)]
+pub struct JobWorker {
+    pub app: App,
+}
+
+/// How a worker's time with one job ended.
+#[derive(Debug)]
+pub enum Worked {
+    /// The job ended; as it stands.
+    Ended(JobRecord),
+    /// The worker let the job go (told to stop, lease lost, or the database failing); it
+    /// stays running until its lease runs out and a worker resumes it.
+    LetGo,
+}
+
+impl JobWorker {
+    /// Works until told to stop, looking for jobs every `--job-poll-ms` when idle.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.app.settings.jobs.job_poll_ms.max(10));
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let idle = match self.run_once(&stop).await {
+                Ok(Some(_)) => false,
+                Ok(None) => true,
+                Err(error) => {
+                    tracing::error!(error = %error.describe(), "the job worker failed");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    () = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    }
+
+    /// Claims one job and works on it; `None` when no job was waiting.
+    pub async fn run_once(&self, stop: &watch::Receiver<bool>) -> Result<Option<Worked>, AppError> {
+        let now = self.app.clock.now();
+        let Some(claimed) = self
+            .app
+            .store
+            .claim_job(now, self.app.settings.jobs.lease())
+            .await?
+        else {
+            return Ok(None);
+        };
+        tracing::info!(job = %claimed.job.id, kind = claimed.job.kind.code(), attempt = claimed.job.attempts, resume_after = claimed.job.checkpoint, "job claimed");
+        Ok(Some(self.work_on(&claimed, stop).await?))
+    }
+
+    /// Works on a claimed job until it ends or the worker lets it go.
+    pub async fn work_on(
+        &self,
+        claimed: &ClaimedJob,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Worked, AppError> {
+        if claimed.job.attempts > MAX_ATTEMPTS {
+            let error = format!(
+                "gave up after {MAX_ATTEMPTS} attempts; the server log has each attempt's error"
+            );
+            return self.end(claimed, JobStatus::Failed, Some(&error)).await;
+        }
+        match claimed.job.kind {
+            JobKind::UserImport => self.import(claimed, stop).await,
+        }
+    }
+
+    async fn import(
+        &self,
+        claimed: &ClaimedJob,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Worked, AppError> {
+        let settings = &self.app.settings.jobs;
+        let limit = i64::from(settings.import_batch_rows.max(1));
+        let invites = claimed.job.flag("sendInvitations") && !claimed.job.flag("dryRun");
+        let mut errors = 0;
+        loop {
+            if *stop.borrow() {
+                self.app
+                    .store
+                    .release_job(claimed, self.app.clock.now())
+                    .await?;
+                return Ok(Worked::LetGo);
+            }
+            let now = self.app.clock.now();
+            let mut links = Vec::new();
+            if invites {
+                for _ in 0..limit {
+                    links.push(new_link(now)?);
+                }
+            }
+            let outcome = self
+                .app
+                .store
+                .import_batch(claimed, limit, &mut links, now, settings.lease())
+                .await;
+            match outcome {
+                Ok(BatchOutcome::Advanced(job)) => {
+                    errors = 0;
+                    tracing::debug!(job = %job.id, processed = job.processed_rows, total = job.total_rows, "import batch committed");
+                }
+                Ok(BatchOutcome::Exhausted(_)) => {
+                    return self.end(claimed, JobStatus::Succeeded, None).await;
+                }
+                Ok(BatchOutcome::CancelRequested(_)) => {
+                    return self.end(claimed, JobStatus::Cancelled, None).await;
+                }
+                Ok(BatchOutcome::LeaseLost) => {
+                    tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
+                    return Ok(Worked::LetGo);
+                }
+                Err(StoreError::Domain(error)) => {
+                    return self
+                        .end(claimed, JobStatus::Failed, Some(&error.to_string()))
+                        .await;
+                }
+                Err(error) => {
+                    errors += 1;
+                    let error = AppError::from(error);
+                    tracing::error!(job = %claimed.job.id, error = %error.describe(), attempt = errors, "an import batch failed");
+                    if errors >= MAX_CONSECUTIVE_ERRORS {
+                        return Ok(Worked::LetGo);
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(errors))).await;
+                }
+            }
+        }
+    }
+
+    async fn end(
+        &self,
+        claimed: &ClaimedJob,
+        status: JobStatus,
+        error: Option<&str>,
+    ) -> Result<Worked, AppError> {
+        let ended = self
+            .app
+            .store
+            .finish_job(claimed, status, error, self.app.clock.now())
+            .await?;
+        Ok(match ended {
+            Some(job) => {
+                tracing::info!(job = %job.id, status = job.status.code(), created = job.created_rows, skipped = job.skipped_rows, failed = job.failed_rows, "job ended");
+                Worked::Ended(job)
+            }
+            None => Worked::LetGo,
+        })
+    }
+}

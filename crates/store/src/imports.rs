@@ -1,0 +1,707 @@
+//! Bulk user imports: the rows of a file staged with their job, then worked through in
+//! batches. Each batch creates its users, records every row's result and moves the job's
+//! checkpoint in one transaction, so a worker that dies leaves either the whole batch or none
+//! of it, and whoever resumes the job starts after the last committed row.
+
+use std::collections::HashMap;
+
+use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::job::{
+    Collision, ImportRow, JobKind, RowProblem, RowStatus, ValidImportRow, against_earlier_row,
+    against_existing_user,
+};
+use steward_domain::membership::MembershipStatus;
+use steward_domain::organization::{Name, check_email_domain};
+use steward_domain::permission::BuiltInRole;
+use steward_domain::user::UserStatus;
+use steward_domain::{JobId, OrganizationId, RoleId, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::jobs::{ClaimedJob, JobRecord};
+use crate::{
+    AuditEntry, NewInvitation, NewLink, NewUser, Result, Store, StoreError, Timestamp, Tx, on_pool,
+    on_tx,
+};
+
+/// Rows per multi-row insert while staging (10 parameters a row, well under both databases'
+/// limits).
+const STAGING_CHUNK: usize = 500;
+
+/// An import to start: where, by whom, and how.
+#[derive(Debug, Clone)]
+pub struct NewUserImport {
+    pub organization: OrganizationId,
+    /// `None` when a maintainer starts it from `cargo xtask`.
+    pub initiator: Option<UserId>,
+    /// Check every row and report what would happen, creating nothing.
+    pub dry_run: bool,
+    /// Invite each new user (membership `INVITED`, e-mail with a link); otherwise users are
+    /// created as active members waiting for validation, and nobody is written to.
+    pub send_invitations: bool,
+    pub file_name: Option<String>,
+}
+
+/// An import whose rows are being written. Nothing of it is visible until [`finish`]
+/// commits; dropping it (a file that turns out not to be CSV, a client that goes away)
+/// leaves nothing behind.
+///
+/// [`finish`]: ImportStaging::finish
+pub struct ImportStaging {
+    tx: Tx,
+    job: JobId,
+    rows: i64,
+}
+
+impl std::fmt::Debug for ImportStaging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportStaging")
+            .field("job", &self.job)
+            .field("rows", &self.rows)
+            .finish()
+    }
+}
+
+impl ImportStaging {
+    pub fn job(&self) -> JobId {
+        self.job
+    }
+
+    /// Rows staged so far.
+    pub fn rows(&self) -> i64 {
+        self.rows
+    }
+
+    /// Stages the next rows of the file, numbered on from the last. A row whose number of
+    /// fields differs from the header's is recorded as failed at once.
+    pub async fn add(&mut self, rows: &[ImportRow]) -> Result<()> {
+        for chunk in rows.chunks(STAGING_CHUNK) {
+            let first = self.rows + 1;
+            on_tx!(&mut self.tx, |conn| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO import_rows (job_id, row_number, username, email, name, role, \
+                     language, status, field, reason) ",
+                );
+                query.push_values(chunk.iter().enumerate(), |mut values, (index, row)| {
+                    let problem = row.width.map(|_| row.validate().err()).flatten();
+                    values
+                        .push_bind(self.job.as_uuid())
+                        .push_bind(first + index as i64)
+                        .push_bind(row.username.as_str())
+                        .push_bind(row.email.as_str())
+                        .push_bind(row.name.as_str())
+                        .push_bind(row.role.as_deref())
+                        .push_bind(row.language.as_deref())
+                        .push_bind(problem.as_ref().map(|_| RowStatus::Failed.code()))
+                        .push_bind(problem.as_ref().map(|problem| problem.field))
+                        .push_bind(problem.map(|problem| problem.reason));
+                });
+                query.build().execute(&mut *conn).await?;
+            });
+            self.rows += chunk.len() as i64;
+        }
+        Ok(())
+    }
+
+    /// Queues the job with all its rows and commits.
+    pub async fn finish(mut self, entry: &AuditEntry) -> Result<JobRecord> {
+        on_tx!(&mut self.tx, |conn| {
+            sqlx::query("UPDATE jobs SET total_rows = $2 WHERE id = $1")
+                .bind(self.job.as_uuid())
+                .bind(self.rows)
+                .execute(conn)
+                .await?;
+        });
+        let job = self.tx.job(self.job).await?;
+        let mut event = entry
+            .event(AuditAction::UserImportStarted, AuditOutcome::Success)
+            .target("job", self.job)
+            .detail(serde_json::json!({
+                "rows": self.rows,
+                "dryRun": job.flag("dryRun"),
+                "sendInvitations": job.flag("sendInvitations"),
+                "file": job.parameters.get("file"),
+            }));
+        if let Some(organization) = job.organization {
+            event = event.organization(organization);
+        }
+        self.tx.audit(&event).await?;
+        self.tx.commit().await?;
+        Ok(job)
+    }
+}
+
+/// One row of an import with its result, once it has one.
+#[derive(Debug, Clone)]
+pub struct ImportRowRecord {
+    pub row_number: i64,
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub role: Option<String>,
+    pub language: Option<String>,
+    pub status: Option<RowStatus>,
+    pub field: Option<String>,
+    pub reason: Option<String>,
+    pub user: Option<UserId>,
+}
+
+#[derive(sqlx::FromRow)]
+struct StagedRow {
+    row_number: i64,
+    username: String,
+    email: String,
+    name: String,
+    role: Option<String>,
+    language: Option<String>,
+    status: Option<String>,
+    field: Option<String>,
+    reason: Option<String>,
+    user_id: Option<Uuid>,
+}
+
+impl TryFrom<StagedRow> for ImportRowRecord {
+    type Error = StoreError;
+
+    fn try_from(row: StagedRow) -> Result<Self> {
+        let status = row
+            .status
+            .map(|code| {
+                RowStatus::from_code(&code)
+                    .ok_or_else(|| StoreError::Corrupt(format!("import row status {code:?}")))
+            })
+            .transpose()?;
+        Ok(ImportRowRecord {
+            row_number: row.row_number,
+            username: row.username,
+            email: row.email,
+            name: row.name,
+            role: row.role,
+            language: row.language,
+            status,
+            field: row.field,
+            reason: row.reason,
+            user: row.user_id.map(UserId),
+        })
+    }
+}
+
+const ROW_COLUMNS: &str =
+    "row_number, username, email, name, role, language, status, field, reason, user_id";
+
+/// What one call of [`Store::import_batch`] did.
+#[derive(Debug)]
+pub enum BatchOutcome {
+    /// A batch was committed; the job as it stands now.
+    Advanced(JobRecord),
+    /// Every row has its result: the job can end.
+    Exhausted(JobRecord),
+    /// Someone asked for the job to be cancelled: it should end without another batch.
+    CancelRequested(JobRecord),
+    /// Another worker holds the job now; this one must let it go.
+    LeaseLost,
+}
+
+/// A row's result, before it is written.
+struct Outcome {
+    row_number: i64,
+    status: RowStatus,
+    problem: Option<RowProblem>,
+    user: Option<UserId>,
+    /// The normalized username and address of a created row, for later duplicates.
+    keys: Option<(String, String)>,
+    /// Written while staging already.
+    recorded: bool,
+}
+
+impl Store {
+    /// Starts staging an import into `import.organization`; see [`ImportStaging`].
+    pub async fn begin_user_import(
+        &self,
+        import: &NewUserImport,
+        at: OffsetDateTime,
+    ) -> Result<ImportStaging> {
+        let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(import.organization).await?;
+        let job = JobId::new();
+        tx.insert_job(
+            job,
+            JobKind::UserImport,
+            Some(import.organization),
+            import.initiator,
+            &serde_json::json!({
+                "dryRun": import.dry_run,
+                "sendInvitations": import.send_invitations,
+                "file": import.file_name,
+            }),
+            at,
+        )
+        .await?;
+        Ok(ImportStaging { tx, job, rows: 0 })
+    }
+
+    /// A page of an import's rows in file order, optionally of one result, and how many
+    /// match.
+    pub async fn import_rows_page(
+        &self,
+        job: JobId,
+        status: Option<RowStatus>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<ImportRowRecord>, i64)> {
+        let status = status.map(RowStatus::code);
+        let (rows, total) = on_pool!(self, |pool| {
+            let rows: Vec<StagedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROW_COLUMNS} FROM import_rows WHERE job_id = $1 \
+                 AND ($2 IS NULL OR status = $2) AND row_number > $3 \
+                 ORDER BY row_number LIMIT $4"
+            )))
+            .bind(job.as_uuid())
+            .bind(status)
+            .bind(after.unwrap_or(0))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let total: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM import_rows WHERE job_id = $1 \
+                 AND ($2 IS NULL OR status = $2)",
+            )
+            .bind(job.as_uuid())
+            .bind(status)
+            .fetch_one(pool)
+            .await?;
+            (rows, total)
+        });
+        let rows = rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((rows, total))
+    }
+
+    /// Works through the next `limit` rows of a claimed import in one transaction, renewing
+    /// the lease until `at + lease`. `links` holds a fresh link for each user that may be
+    /// invited (at least `limit` when the import sends invitations).
+    pub async fn import_batch(
+        &self,
+        claimed: &ClaimedJob,
+        limit: i64,
+        links: &mut Vec<NewLink>,
+        at: OffsetDateTime,
+        lease: time::Duration,
+    ) -> Result<BatchOutcome> {
+        let mut tx = self.begin().await?;
+        let Some(job) = tx.leased_job(claimed).await? else {
+            return Ok(BatchOutcome::LeaseLost);
+        };
+        if job.cancel_requested {
+            return Ok(BatchOutcome::CancelRequested(job));
+        }
+        let organization = job
+            .organization
+            .ok_or_else(|| StoreError::Corrupt(format!("import {} has no organization", job.id)))?;
+        let staged: Vec<StagedRow> = on_tx!(&mut tx, |conn| {
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROW_COLUMNS} FROM import_rows WHERE job_id = $1 AND row_number > $2 \
+                 ORDER BY row_number LIMIT $3"
+            )))
+            .bind(job.id.as_uuid())
+            .bind(job.checkpoint)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        });
+        let Some(last) = staged.last().map(|row| row.row_number) else {
+            return Ok(BatchOutcome::Exhausted(job));
+        };
+        tx.refuse_deleted_organization(organization).await?;
+        let entry = AuditEntry {
+            actor: job.initiator,
+            client_address: None,
+            at,
+        };
+        let outcomes = tx
+            .import_rows(&job, organization, staged, links, &entry)
+            .await?;
+        let count = |status: RowStatus| {
+            outcomes
+                .iter()
+                .filter(|outcome| outcome.status == status)
+                .count() as i64
+        };
+        let (created, skipped, failed) = (
+            count(RowStatus::Created),
+            count(RowStatus::Skipped),
+            count(RowStatus::Failed),
+        );
+        let now = Timestamp::from(at);
+        on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE jobs SET checkpoint = $2, processed_rows = processed_rows + $3, \
+                 created_rows = created_rows + $4, skipped_rows = skipped_rows + $5, \
+                 failed_rows = failed_rows + $6, lease_until = $7, updated_at = $8 \
+                 WHERE id = $1",
+            )
+            .bind(job.id.as_uuid())
+            .bind(last)
+            .bind(outcomes.len() as i64)
+            .bind(created)
+            .bind(skipped)
+            .bind(failed)
+            .bind(Timestamp::from(at + lease))
+            .bind(now)
+            .execute(conn)
+            .await?;
+        });
+        let job = tx.job(job.id).await?;
+        tx.commit().await?;
+        Ok(BatchOutcome::Advanced(job))
+    }
+}
+
+impl Tx {
+    /// Decides, and unless it is a dry run carries out, each staged row in file order, and
+    /// records the results.
+    async fn import_rows(
+        &mut self,
+        job: &JobRecord,
+        organization: OrganizationId,
+        staged: Vec<StagedRow>,
+        links: &mut Vec<NewLink>,
+        entry: &AuditEntry,
+    ) -> Result<Vec<Outcome>> {
+        let dry_run = job.flag("dryRun");
+        let send_invitations = job.flag("sendInvitations");
+        let checked: Vec<(
+            i64,
+            Option<RowStatus>,
+            std::result::Result<ValidImportRow, RowProblem>,
+        )> = staged
+            .into_iter()
+            .map(|row| {
+                let done = row.status.as_deref().and_then(RowStatus::from_code);
+                let parsed = ImportRow {
+                    username: row.username,
+                    email: row.email,
+                    name: row.name,
+                    role: row.role,
+                    language: row.language,
+                    width: None,
+                }
+                .validate();
+                (row.row_number, done, parsed)
+            })
+            .collect();
+        let valid = || {
+            checked
+                .iter()
+                .filter(|(_, done, _)| done.is_none())
+                .filter_map(|(_, _, parsed)| parsed.as_ref().ok())
+        };
+        let usernames: Vec<String> = valid().map(|row| row.username.normalized()).collect();
+        let emails: Vec<String> = valid().map(|row| row.email.normalized()).collect();
+        let existing = self
+            .existing_users(organization, &usernames, &emails)
+            .await?;
+        let mut earlier = self.earlier_rows(job.id, &usernames, &emails).await?;
+        let roles = self.role_names(organization).await?;
+        let default_role = roles
+            .get(&BuiltInRole::Viewer.name().to_lowercase())
+            .copied()
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("organization {organization} has no Viewer role"))
+            })?;
+        let domains = self.email_domains(organization).await?;
+        let now = Timestamp::from(entry.at);
+
+        let mut outcomes = Vec::with_capacity(checked.len());
+        for (row_number, done, parsed) in checked {
+            let outcome = |status, problem| Outcome {
+                row_number,
+                status,
+                problem,
+                user: None,
+                keys: None,
+                recorded: false,
+            };
+            if let Some(done) = done {
+                // Refused while staging; its result is written already.
+                outcomes.push(Outcome {
+                    recorded: true,
+                    ..outcome(done, None)
+                });
+                continue;
+            }
+            let row = match parsed {
+                Ok(row) => row,
+                Err(problem) => {
+                    outcomes.push(outcome(RowStatus::Failed, Some(problem)));
+                    continue;
+                }
+            };
+            let (username, email) = (row.username.normalized(), row.email.normalized());
+            if let Some((status, problem)) = earlier.collision(&username, &email) {
+                outcomes.push(outcome(status, Some(problem)));
+                continue;
+            }
+            if let Some((status, problem)) = existing.collision(&username, &email) {
+                outcomes.push(outcome(status, Some(problem)));
+                continue;
+            }
+            let role = match &row.role {
+                None => default_role,
+                Some(name) => match Name::parse("role", name)
+                    .ok()
+                    .and_then(|name| roles.get(&name.normalized()).copied())
+                {
+                    Some(role) => role,
+                    None => {
+                        let problem = RowProblem {
+                            field: "role",
+                            reason: format!(
+                                "\"{name}\" is not a role of this organization; leave the column \
+                                 empty for Viewer, or create the role first"
+                            ),
+                        };
+                        outcomes.push(outcome(RowStatus::Failed, Some(problem)));
+                        continue;
+                    }
+                },
+            };
+            if let Err(error) = check_email_domain(&domains, &row.email) {
+                outcomes.push(outcome(RowStatus::Failed, Some(error.into())));
+                continue;
+            }
+            earlier.add(row_number, &username, &email);
+            let user = if dry_run {
+                None
+            } else {
+                Some(
+                    self.import_user(organization, row, role, send_invitations, links, entry, now)
+                        .await?,
+                )
+            };
+            outcomes.push(Outcome {
+                user,
+                keys: Some((username, email)),
+                ..outcome(RowStatus::Created, None)
+            });
+        }
+
+        for outcome in &outcomes {
+            if outcome.recorded {
+                continue;
+            }
+            let (username_key, email_key) = match &outcome.keys {
+                Some((username, email)) => (Some(username.as_str()), Some(email.as_str())),
+                None => (None, None),
+            };
+            on_tx!(&mut *self, |conn| {
+                sqlx::query(
+                    "UPDATE import_rows SET status = $3, field = $4, reason = $5, user_id = $6, \
+                     username_key = $7, email_key = $8 WHERE job_id = $1 AND row_number = $2",
+                )
+                .bind(job.id.as_uuid())
+                .bind(outcome.row_number)
+                .bind(outcome.status.code())
+                .bind(outcome.problem.as_ref().map(|problem| problem.field))
+                .bind(
+                    outcome
+                        .problem
+                        .as_ref()
+                        .map(|problem| problem.reason.as_str()),
+                )
+                .bind(outcome.user.map(|user| user.as_uuid()))
+                .bind(username_key)
+                .bind(email_key)
+                .execute(conn)
+                .await?;
+            });
+        }
+        Ok(outcomes)
+    }
+
+    /// Creates one imported user in `organization` with `role`: invited, or an active member
+    /// waiting for validation.
+    #[allow(clippy::too_many_arguments)]
+    async fn import_user(
+        &mut self,
+        organization: OrganizationId,
+        row: ValidImportRow,
+        role: RoleId,
+        send_invitations: bool,
+        links: &mut Vec<NewLink>,
+        entry: &AuditEntry,
+        now: Timestamp,
+    ) -> Result<UserId> {
+        let language = row.language.unwrap_or_default();
+        let user = self
+            .insert_user(
+                &NewUser {
+                    username: row.username.clone(),
+                    email: row.email.clone(),
+                    full_name: row.full_name.clone(),
+                    status: UserStatus::PendingValidation,
+                    platform_role: None,
+                    password_hash: None,
+                    must_change_password: false,
+                    language,
+                },
+                entry,
+            )
+            .await?;
+        if send_invitations {
+            let link = links.pop().ok_or_else(|| {
+                StoreError::Corrupt("an import ran out of invitation links".into())
+            })?;
+            let invite = NewInvitation {
+                email: row.email,
+                full_name: row.full_name,
+                language,
+                roles: vec![role],
+                username: Some(row.username),
+            };
+            self.open_invitation(organization, user, &invite, &link, entry)
+                .await?;
+        } else {
+            self.insert_membership(organization, user, MembershipStatus::Active, role, now)
+                .await?;
+            self.audit(
+                &entry
+                    .event(AuditAction::MemberAdded, AuditOutcome::Success)
+                    .target("user", user)
+                    .organization(organization)
+                    .detail(serde_json::json!({ "defaultRole": role.to_string() })),
+            )
+            .await?;
+        }
+        Ok(user)
+    }
+
+    /// The users that have one of the usernames or addresses, and whether each is in
+    /// `organization`.
+    async fn existing_users(
+        &mut self,
+        organization: OrganizationId,
+        usernames: &[String],
+        emails: &[String],
+    ) -> Result<Existing> {
+        let mut existing = Existing::default();
+        if usernames.is_empty() {
+            return Ok(existing);
+        }
+        let rows: Vec<(Uuid, String, String, bool)> = on_tx!(self, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT u.id, u.username_normalized, u.email_normalized, EXISTS (SELECT 1 FROM \
+                 memberships m WHERE m.user_id = u.id AND m.organization_id = ",
+            );
+            query.push_bind(organization.as_uuid());
+            query.push(") FROM users u WHERE u.username_normalized IN (");
+            push_in_list!(query, usernames);
+            query.push(" OR u.email_normalized IN (");
+            push_in_list!(query, emails);
+            query.build_query_as().fetch_all(conn).await?
+        });
+        for (id, username, email, member) in rows {
+            existing.by_username.insert(username, (id, member));
+            existing.by_email.insert(email, (id, member));
+        }
+        Ok(existing)
+    }
+
+    /// The rows of this import created (or in a dry run, to be created) before, that have one
+    /// of the usernames or addresses.
+    async fn earlier_rows(
+        &mut self,
+        job: JobId,
+        usernames: &[String],
+        emails: &[String],
+    ) -> Result<Earlier> {
+        let mut earlier = Earlier::default();
+        if usernames.is_empty() {
+            return Ok(earlier);
+        }
+        let rows: Vec<(i64, String, String)> = on_tx!(self, |conn| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT row_number, username_key, email_key FROM import_rows WHERE job_id = ",
+            );
+            query.push_bind(job.as_uuid());
+            query.push(" AND status = 'CREATED' AND (username_key IN (");
+            push_in_list!(query, usernames);
+            query.push(" OR email_key IN (");
+            push_in_list!(query, emails);
+            query.push(")");
+            query.build_query_as().fetch_all(conn).await?
+        });
+        for (row_number, username, email) in rows {
+            earlier.add(row_number, &username, &email);
+        }
+        Ok(earlier)
+    }
+
+    /// The organization's roles by normalized name.
+    async fn role_names(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<HashMap<String, RoleId>> {
+        let rows: Vec<(Uuid, String)> = on_tx!(self, |conn| {
+            sqlx::query_as("SELECT id, name_normalized FROM roles WHERE organization_id = $1")
+                .bind(organization.as_uuid())
+                .fetch_all(conn)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, name)| (name, RoleId(id)))
+            .collect())
+    }
+}
+
+/// Existing users by normalized username and address: (id, member of the organization).
+#[derive(Default)]
+struct Existing {
+    by_username: HashMap<String, (Uuid, bool)>,
+    by_email: HashMap<String, (Uuid, bool)>,
+}
+
+impl Existing {
+    fn collision(&self, username: &str, email: &str) -> Option<(RowStatus, RowProblem)> {
+        let by_username = self.by_username.get(username);
+        let by_email = self.by_email.get(email);
+        let collision = match (by_username, by_email) {
+            (Some((a, member)), Some((b, _))) if a == b => (Collision::Both, *member),
+            (Some(_), _) => (Collision::Username, false),
+            (None, Some(_)) => (Collision::Email, false),
+            (None, None) => return None,
+        };
+        Some(against_existing_user(collision.0, collision.1))
+    }
+}
+
+/// Earlier created rows of the file by normalized username and address: the row number.
+#[derive(Default)]
+struct Earlier {
+    by_username: HashMap<String, i64>,
+    by_email: HashMap<String, i64>,
+}
+
+impl Earlier {
+    fn add(&mut self, row_number: i64, username: &str, email: &str) {
+        self.by_username
+            .entry(username.to_owned())
+            .or_insert(row_number);
+        self.by_email.entry(email.to_owned()).or_insert(row_number);
+    }
+
+    fn collision(&self, username: &str, email: &str) -> Option<(RowStatus, RowProblem)> {
+        let by_username = self.by_username.get(username);
+        let by_email = self.by_email.get(email);
+        let (collision, row) = match (by_username, by_email) {
+            (Some(a), Some(b)) if a == b => (Collision::Both, *a),
+            (Some(a), _) => (Collision::Username, *a),
+            (None, Some(b)) => (Collision::Email, *b),
+            (None, None) => return None,
+        };
+        Some(against_earlier_row(collision, row))
+    }
+}
