@@ -9,6 +9,7 @@ mod audit;
 mod deletion;
 mod endpoints;
 mod groups;
+mod imports;
 mod isolation;
 mod lifecycle;
 mod lockout;

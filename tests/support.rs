@@ -86,6 +86,43 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// POSTs a GraphQL operation as a multipart request (the GraphQL multipart request spec)
+    /// with `file` as the upload in variable `variable` (declared `Upload!`); returns the
+    /// whole response body.
+    pub async fn graphql_upload(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        mut variables: Value,
+        variable: &str,
+        file: &[u8],
+    ) -> Value {
+        variables[variable] = Value::Null;
+        let operations = json!({ "query": query, "variables": variables });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text(
+                "map",
+                json!({ "0": [format!("variables.{variable}")] }).to_string(),
+            )
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(file.to_vec())
+                    .file_name("people.csv")
+                    .mime_str("text/csv")
+                    .expect("mime"),
+            );
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .multipart(form);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("upload sent");
+        response.json().await.expect("JSON body")
+    }
+
     /// A new organization owned by a new user `owner` (see [`TestOrg`]).
     pub async fn organization_owned_by(&self, name: &str, owner: &str) -> TestOrg {
         let admin = self.admin_token().await;

@@ -2,8 +2,26 @@
 //! file, the checks of one of its rows, and what a row that collides with an existing user or
 //! an earlier row of the file becomes.
 
-use crate::DomainError;
+use crate::policy::{Actor, ManageUsers, authorize};
 use crate::user::{EmailAddress, FullName, Language, Username};
+use crate::{DomainError, OrganizationId, UserId};
+
+/// Who may see and cancel a job: whoever started it, a SuperAdmin, and those who may manage
+/// the users of its organization. To anyone else it does not exist.
+pub fn authorize_job(
+    actor: &Actor,
+    organization: Option<OrganizationId>,
+    initiator: Option<UserId>,
+) -> Result<(), DomainError> {
+    let manages = organization.is_some_and(|organization| {
+        actor.can_see(organization) && authorize::<ManageUsers>(actor, organization).is_ok()
+    });
+    if actor.is_super_admin() || initiator == Some(actor.user) || manages {
+        Ok(())
+    } else {
+        Err(DomainError::NotFound { what: "the job" })
+    }
+}
 
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,9 +91,9 @@ impl JobStatus {
     pub fn check_cancellable(self) -> Result<(), DomainError> {
         if self.is_finished() {
             return Err(DomainError::invalid(
-                "job",
+                "id",
                 format!(
-                    "has ended already ({}); only a queued or running job can be cancelled",
+                    "the job has ended already ({}); only a queued or running job can be cancelled",
                     self.code()
                 ),
             ));
@@ -205,7 +223,7 @@ impl ImportColumns {
 
     /// A row as read, from its fields in file order. A row with another number of fields
     /// than the header is kept with what it has and refused by [`ImportRow::validate`].
-    pub fn row<'a>(&self, fields: &[&'a str]) -> ImportRow {
+    pub fn row(&self, fields: &[&str]) -> ImportRow {
         let field = |index: usize| -> String {
             fields
                 .get(index)

@@ -1,18 +1,21 @@
-//! HTTP routes: `/graphql` (POST and GET), `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`
-//! and `/.well-known/jwks.json`.
+//! HTTP routes: `/graphql` (POST and GET), `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`,
+//! `/.well-known/jwks.json`, and `POST /imports/users` for scripts that upload a CSV file.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use futures_util::TryStreamExt as _;
+use tokio::io::AsyncWriteExt as _;
 use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -22,6 +25,7 @@ use crate::graphql::loaders::Loaders;
 use crate::graphql::{RequestContext, StewardSchema};
 
 /// Largest request body accepted (GraphQL documents and variables); larger ones get 413.
+/// Uploads (multipart and `text/csv` bodies) have their own limit, `--max-upload-bytes`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[derive(Clone)]
@@ -32,6 +36,7 @@ struct HttpState {
 
 pub fn router(app: App, schema: StewardSchema) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let upload_limit = usize::try_from(app.settings.jobs.max_upload_bytes).unwrap_or(usize::MAX);
     let state = HttpState {
         app,
         schema: schema.clone(),
@@ -39,7 +44,8 @@ pub fn router(app: App, schema: StewardSchema) -> Router {
     Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/graphql", get(graphql).post(graphql))
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema))
+        .route("/imports/users", post(import_users))
+        .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/.well-known/jwks.json", get(jwks))
@@ -60,8 +66,44 @@ pub fn router(app: App, schema: StewardSchema) -> Router {
                     }),
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+                .layer(axum::middleware::from_fn_with_state(
+                    upload_limit,
+                    limit_body,
+                )),
         )
+}
+
+/// Limits a request's body: 1 MiB, or `upload` bytes for an upload (a multipart form or a
+/// CSV file). A body that announces more is refused with 413 before it is read; one that
+/// turns out longer fails while it is read.
+async fn limit_body(State(upload): State<usize>, request: Request<Body>, next: Next) -> Response {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let is_upload = content_type.starts_with("multipart/form-data") || is_csv(&content_type);
+    let limit = if is_upload { upload } else { MAX_BODY_BYTES };
+    let announced = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return graphql_error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_REQUEST",
+            &format!("the request body is larger than the limit of {limit} bytes"),
+        );
+    }
+    let (parts, body) = request.into_parts();
+    let body = Body::new(http_body_util::Limited::new(body, limit));
+    next.run(Request::from_parts(parts, body)).await
+}
+
+fn is_csv(content_type: &str) -> bool {
+    content_type.starts_with("text/csv") || content_type.starts_with("application/csv")
 }
 
 async fn graphql(
@@ -81,6 +123,16 @@ async fn graphql(
             "mutations and subscriptions must be sent with POST",
         );
     }
+    execute(&state, peer, &headers, request).await
+}
+
+/// Authenticates the caller and runs a GraphQL request for them.
+async fn execute(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
     let now = state.app.clock.now();
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -96,18 +148,168 @@ async fn graphql(
             );
         }
     };
-    let client = ClientInfo {
-        address: Some(peer.ip().to_string()),
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| agent.chars().take(256).collect()),
-    };
+    let client = client_info(peer, headers);
     let request = request
         .data(state.app.clone())
         .data(Loaders::new(&state.app.store))
         .data(RequestContext::new(authentication, client, now));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// The query string of `POST /imports/users`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportParameters {
+    organization: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default = "yes")]
+    send_invitations: bool,
+    file_name: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const START_IMPORT: &str = "mutation StartImport($organization: ID!, $file: Upload!, \
+     $dryRun: Boolean!, $sendInvitations: Boolean!) { startBulkUserImport(organization: \
+     $organization, file: $file, dryRun: $dryRun, sendInvitations: $sendInvitations) { \
+     job { id status totalRows dryRun sendInvitations createdAt } \
+     errors { field code message } } }";
+
+/// `POST /imports/users?organization=ID[&dryRun=true][&sendInvitations=false]` with a
+/// `text/csv` body: the `startBulkUserImport` mutation for scripts. The body is spooled to a
+/// temporary file as it arrives (memory stays flat), then handed to the mutation as its
+/// upload; the answer is the mutation's GraphQL response.
+async fn import_users(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    parameters: Result<Query<ImportParameters>, axum::extract::rejection::QueryRejection>,
+    body: Body,
+) -> Response {
+    let Ok(Query(parameters)) = parameters else {
+        return graphql_error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the query string needs organization=<id>, and may have dryRun=true|false, \
+             sendInvitations=true|false and fileName=<name>",
+        );
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !is_csv(&content_type) {
+        return graphql_error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_REQUEST",
+            "send the CSV file as the body with Content-Type: text/csv",
+        );
+    }
+    let file = match spool(body).await {
+        Ok(file) => file,
+        Err(error) => {
+            return graphql_error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the CSV file could not be received: {error}"),
+            );
+        }
+    };
+    let mut request = async_graphql::Request::new(START_IMPORT).variables(
+        async_graphql::Variables::from_json(serde_json::json!({
+            "organization": parameters.organization,
+            "file": null,
+            "dryRun": parameters.dry_run,
+            "sendInvitations": parameters.send_invitations,
+        })),
+    );
+    request.set_upload(
+        "variables.file",
+        async_graphql::UploadValue {
+            filename: parameters.file_name.unwrap_or_default(),
+            content_type: Some("text/csv".to_owned()),
+            content: file,
+        },
+    );
+    execute(&state, peer, &headers, request).await
+}
+
+/// Copies a request body into an anonymous temporary file, rewound for reading.
+async fn spool(body: Body) -> std::io::Result<std::fs::File> {
+    let mut file = tokio::fs::File::from_std(tempfile::tempfile()?);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.try_next().await.map_err(std::io::Error::other)? {
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    let mut file = file.into_std().await;
+    std::io::Seek::rewind(&mut file)?;
+    Ok(file)
+}
+
+/// Subscriptions over WebSocket. The caller authenticates in the `connection_init` payload
+/// (`{"Authorization": "Bearer ..."}`), as browsers cannot set headers on a WebSocket.
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    let client = client_info(peer, &headers);
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            let app = state.app.clone();
+            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
+                .on_connection_init(move |payload| connection_data(app, client, payload))
+                .serve()
+        })
+}
+
+/// The data a WebSocket connection's operations run with, from its `connection_init`.
+async fn connection_data(
+    app: App,
+    client: ClientInfo,
+    payload: serde_json::Value,
+) -> async_graphql::Result<async_graphql::Data> {
+    let authorization = ["Authorization", "authorization"]
+        .into_iter()
+        .find_map(|key| payload.get(key).and_then(serde_json::Value::as_str))
+        .map(|value| {
+            if value.contains(' ') {
+                value.to_owned()
+            } else {
+                format!("Bearer {value}")
+            }
+        });
+    let now = app.clock.now();
+    let authentication = app
+        .authenticate(authorization.as_deref(), now)
+        .await
+        .map_err(|error| {
+            tracing::error!(error = %error.describe(), "authentication failed");
+            async_graphql::Error::new(error.public_message())
+        })?;
+    let mut data = async_graphql::Data::default();
+    data.insert(Loaders::new(&app.store));
+    data.insert(RequestContext::new(authentication, client, now));
+    data.insert(app);
+    Ok(data)
+}
+
+fn client_info(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
+    ClientInfo {
+        address: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| agent.chars().take(256).collect()),
+    }
 }
 
 /// Whether the operation the request selects is a query. Documents that do not parse are

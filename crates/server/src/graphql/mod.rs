@@ -9,6 +9,7 @@ pub mod connection;
 pub mod context;
 mod groups;
 mod invitations;
+pub mod jobs;
 pub mod keyset;
 pub mod loaders;
 mod mfa;
@@ -22,16 +23,18 @@ mod resources;
 mod roles;
 mod sessions;
 mod ssh_keys;
+mod subscription;
 pub mod types;
 mod users;
 
-use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 
 pub use context::RequestContext;
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
 
-pub type StewardSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type StewardSchema = Schema<Query, Mutation, Subscription>;
 
 /// Limits applied to every operation before any resolver runs.
 #[derive(Debug, Clone)]
@@ -52,8 +55,8 @@ impl Default for Limits {
 }
 
 /// The schema builder without any data attached, so the SDL can be exported anywhere.
-pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    let builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity);
     if limits.introspection {

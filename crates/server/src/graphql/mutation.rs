@@ -10,6 +10,7 @@ use crate::graphql::api_keys::ApiKeyMutation;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
 use crate::graphql::invitations::InvitationMutation;
+use crate::graphql::jobs::JobMutation;
 use crate::graphql::mfa::MfaMutation;
 use crate::graphql::notifications::NotificationMutation;
 use crate::graphql::organizations::{OrganizationMutation, OrganizationSettingsMutation};
@@ -39,6 +40,7 @@ pub struct Mutation(
     MfaMutation,
     ResourceMutation,
     OwnershipMutation,
+    JobMutation,
 );
 
 #[derive(Default)]

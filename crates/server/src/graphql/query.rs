@@ -8,6 +8,7 @@ use crate::graphql::audit::AuditQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupQuery;
 use crate::graphql::invitations::InvitationQuery;
+use crate::graphql::jobs::JobQuery;
 use crate::graphql::notifications::NotificationQuery;
 use crate::graphql::organizations::OrganizationQuery;
 use crate::graphql::ownership::OwnershipQuery;
@@ -32,6 +33,7 @@ pub struct Query(
     ResourceQuery,
     OwnershipQuery,
     SshKeyQuery,
+    JobQuery,
     ServerQuery,
 );
 

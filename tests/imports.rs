@@ -1,0 +1,553 @@
+//! Bulk user imports over HTTP: a GraphQL multipart upload and the plain `text/csv`
+//! endpoint, per-row results, invitations through the outbox, the initiator's e-mail, an
+//! idempotent re-run, refused files, cancellation and the `jobProgress` subscription.
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+use crate::support::{TestApp, TestOrg, on_each_backend};
+
+const FAST_JOBS: &[&str] = &["--job-poll-ms", "50", "--import-batch-rows", "4"];
+
+const JOB_FIELDS: &str = "id status totalRows processedRows createdRows skippedRows failedRows \
+     dryRun sendInvitations fileName error attempts";
+
+/// Every rule of single creation, an in-file repeat and conflict, an existing member, a row
+/// of the wrong length, and two good rows (one with a role and language).
+const MIXED: &str = "\u{feff}Username,EMAIL,name,Role,language\r\n\
+ann1,ann1@example.com,\"Lee, Ann\",Editor,de\r\n\
+bob2,bob2@example.com,Bob Ray,,\r\n\
+x,short@example.com,Too Short,,\r\n\
+dan4,not-an-address,Dan,,\r\n\
+eve5,eve5@example.com,,,\r\n\
+fay6,fay6@example.com,Fay,No Such Role,\r\n\
+gus7,gus7@example.com,Gus,,fr\r\n\
+ANN1,ann1@example.com,Ann again,,\r\n\
+hal9,bob2@example.com,Hal,,\r\n\
+carol,carol@example.com,Carol,,\r\n\
+ivy11,ivy11@example.com\r\n";
+
+/// Starts an import with a GraphQL multipart request.
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    organization: &str,
+    file: &[u8],
+    options: Value,
+) -> Value {
+    let query = format!(
+        "mutation($o: ID!, $f: Upload!, $d: Boolean! = false, $s: Boolean! = true) {{ \
+         startBulkUserImport(organization: $o, file: $f, dryRun: $d, sendInvitations: $s) \
+         {{ job {{ {JOB_FIELDS} }} errors {{ field code message }} }} }}"
+    );
+    let variables = json!({
+        "o": organization,
+        "d": options.get("dryRun").cloned().unwrap_or(json!(false)),
+        "s": options.get("sendInvitations").cloned().unwrap_or(json!(true)),
+    });
+    let body = app
+        .graphql_upload(Some(token), &query, variables, "f", file)
+        .await;
+    assert!(body.get("errors").is_none(), "{:?}: {body}", app.backend);
+    body["data"]["startBulkUserImport"].clone()
+}
+
+/// Polls the job until it has ended, and returns it.
+async fn ended(app: &TestApp, token: &str, job: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let body = app
+            .graphql(
+                Some(token),
+                &format!("query($j: ID!) {{ job(id: $j) {{ {JOB_FIELDS} }} }}"),
+                json!({ "j": job }),
+            )
+            .await;
+        let found = body["data"]["job"].clone();
+        let status = found["status"].as_str().unwrap_or_default();
+        if ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&status) {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}: the job did not end: {body}",
+            app.backend
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn rows(app: &TestApp, token: &str, job: &str, status: &str) -> Vec<Value> {
+    let body = app
+        .graphql(
+            Some(token),
+            "query($j: ID!, $s: ImportRowStatus) { job(id: $j) { rows(status: $s, first: 100) { \
+             totalCount nodes { rowNumber username email status field reason \
+             user { username status } } } } }",
+            json!({ "j": job, "s": status }),
+        )
+        .await;
+    body["data"]["job"]["rows"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("{:?}: no rows: {body}", app.backend))
+}
+
+fn row(rows: &[Value], number: i64) -> &Value {
+    rows.iter()
+        .find(|row| row["rowNumber"] == number)
+        .unwrap_or_else(|| panic!("row {number} not among {rows:?}"))
+}
+
+/// Subscribes to `jobProgress` over WebSocket (`graphql-transport-ws`) with `init` as the
+/// `connection_init` payload; returns the messages after the acknowledgement, up to and with
+/// the `complete` or `error` that ends the subscription.
+async fn subscribe(app: &TestApp, init: Value, job: &str) -> Vec<Value> {
+    let mut request = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1))
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("WebSocket connects");
+    let send = |message: Value| Message::Text(message.to_string().into());
+    socket
+        .send(send(json!({ "type": "connection_init", "payload": init })))
+        .await
+        .expect("init");
+    socket
+        .send(send(json!({
+            "id": "1",
+            "type": "subscribe",
+            "payload": {
+                "query": "subscription($j: ID!) { jobProgress(id: $j) { status processedRows createdRows } }",
+                "variables": { "j": job },
+            },
+        })))
+        .await
+        .expect("subscribe");
+    let mut messages = Vec::new();
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(60), socket.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket stays open")
+            .expect("a frame");
+        let Message::Text(text) = frame else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(&text).expect("JSON message");
+        match message["type"].as_str() {
+            Some("connection_ack") => {}
+            Some("next") => messages.push(message),
+            Some("complete") | Some("error") => {
+                messages.push(message);
+                return messages;
+            }
+            _ => panic!("{:?}: unexpected {message}", app.backend),
+        }
+    }
+}
+
+async fn start(app: &TestApp) -> TestOrg {
+    let org = app.organization_owned_by("Importers", "owner").await;
+    app.member_of(&org, "carol").await;
+    org
+}
+
+#[tokio::test]
+async fn an_uploaded_file_creates_its_users_once_and_reports_every_row() {
+    on_each_backend(FAST_JOBS, |app| async move {
+        let org = start(&app).await;
+        let token = org.owner_token.clone();
+        let started = upload(&app, &token, &org.id, MIXED.as_bytes(), json!({})).await;
+        assert_eq!(started["errors"], json!([]), "{:?}: {started}", app.backend);
+        assert_eq!(started["job"]["totalRows"], 11);
+        assert_eq!(started["job"]["fileName"], "people.csv");
+        assert_eq!(started["job"]["sendInvitations"], true);
+        let job = started["job"]["id"].as_str().expect("job id").to_owned();
+
+        let done = ended(&app, &token, &job).await;
+        assert_eq!(done["status"], "SUCCEEDED", "{:?}: {done}", app.backend);
+        assert_eq!(
+            (
+                &done["createdRows"],
+                &done["skippedRows"],
+                &done["failedRows"]
+            ),
+            (&json!(2), &json!(2), &json!(7)),
+            "{:?}: {done}",
+            app.backend
+        );
+        assert_eq!(done["processedRows"], 11);
+
+        let created = rows(&app, &token, &job, "CREATED").await;
+        assert_eq!(created.len(), 2);
+        assert_eq!(row(&created, 1)["user"]["username"], "ann1");
+        assert_eq!(row(&created, 2)["user"]["status"], "PENDING_VALIDATION");
+
+        let skipped = rows(&app, &token, &job, "SKIPPED").await;
+        assert!(
+            row(&skipped, 8)["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("repeats row 1"))
+        );
+        assert!(
+            row(&skipped, 10)["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("is a member of this organization"))
+        );
+
+        let failed = rows(&app, &token, &job, "FAILED").await;
+        let fields: Vec<(i64, &str)> = failed
+            .iter()
+            .map(|row| {
+                (
+                    row["rowNumber"].as_i64().unwrap_or_default(),
+                    row["field"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            vec![
+                (3, "username"),
+                (4, "email"),
+                (5, "name"),
+                (6, "role"),
+                (7, "language"),
+                (9, "email"),
+                (11, "row"),
+            ],
+            "{:?}: {failed:?}",
+            app.backend
+        );
+        assert!(
+            row(&failed, 9)["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("row 2"))
+        );
+        assert!(
+            row(&failed, 6)["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("No Such Role"))
+        );
+
+        // The new users were invited through the outbox, each in their own language, and
+        // the owner heard that the import ended.
+        let invitation = app.mail_about("ann1@example.com", "Importers").await;
+        assert!(
+            invitation["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("/invitations/accept")),
+            "{invitation}"
+        );
+        app.mail_about("bob2@example.com", "Importers").await;
+        let finished = app.mail_about("owner@example.com", "import").await;
+        assert!(
+            finished["text"]
+                .as_str()
+                .is_some_and(|text| text.contains("Users created: 2. Skipped: 2. Failed: 7.")),
+            "{finished}"
+        );
+        let members = app
+            .graphql(
+                Some(&token),
+                "query($o: ID!) { organization(id: $o) { members(first: 50) { nodes { \
+                 status user { username } defaultRole { name } } } } }",
+                json!({ "o": org.id }),
+            )
+            .await;
+        let ann = members["data"]["organization"]["members"]["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|node| node["user"]["username"] == "ann1"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{:?}: ann1 is no member: {members}", app.backend));
+        assert_eq!(ann["status"], "INVITED");
+        assert_eq!(ann["defaultRole"]["name"], "Editor");
+
+        // The same file again creates nothing new: every row that was created is skipped.
+        let again = upload(&app, &token, &org.id, MIXED.as_bytes(), json!({})).await;
+        let again = again["job"]["id"].as_str().expect("job id").to_owned();
+        let done = ended(&app, &token, &again).await;
+        assert_eq!(done["createdRows"], 0, "{:?}: {done}", app.backend);
+        assert_eq!(done["skippedRows"], 4);
+        assert_eq!(done["failedRows"], 7);
+        app.mails("ann1@example.com", 1).await;
+        let total = app
+            .database
+            .store
+            .mailbox_page(Some("ann1@example.com"), None, 100)
+            .await
+            .expect("mailbox")
+            .0
+            .len();
+        assert_eq!(total, 1, "{:?}: a second invitation was sent", app.backend);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_creates_nothing_and_a_file_that_is_not_csv_starts_nothing() {
+    on_each_backend(FAST_JOBS, |app| async move {
+        let org = start(&app).await;
+        let token = org.owner_token.clone();
+        let file =
+            "username,email,name\nnew1,new1@example.com,New One\nnew1,new1@example.com,Again\n";
+        let dry = upload(
+            &app,
+            &token,
+            &org.id,
+            file.as_bytes(),
+            json!({ "dryRun": true }),
+        )
+        .await;
+        let job = dry["job"]["id"].as_str().expect("job id").to_owned();
+        let done = ended(&app, &token, &job).await;
+        assert_eq!(done["dryRun"], true);
+        assert_eq!(
+            (&done["createdRows"], &done["skippedRows"]),
+            (&json!(1), &json!(1))
+        );
+        let created = rows(&app, &token, &job, "CREATED").await;
+        assert_eq!(
+            created[0]["user"],
+            Value::Null,
+            "{:?}: a dry run made a user",
+            app.backend
+        );
+        let login = app.login("new1", "whatever password").await;
+        assert!(login["accessToken"].is_null(), "{login}");
+        assert_eq!(login["errors"][0]["code"], "WRONG_CREDENTIALS", "{login}");
+
+        for (file, words) in [
+            (
+                &b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe"[..],
+                "is not UTF-8 text",
+            ),
+            (
+                &b"username,name\nann,Ann\n"[..],
+                "lacks the columns \"email\"",
+            ),
+            (&b"{\"users\": [1, 2]}\n"[..], "is this a CSV file?"),
+            (&b""[..], "is empty"),
+            (&b"username,email,name\n"[..], "no rows"),
+        ] {
+            let refused = upload(&app, &token, &org.id, file, json!({})).await;
+            assert_eq!(refused["job"], Value::Null, "{:?}: {refused}", app.backend);
+            assert_eq!(refused["errors"][0]["field"], json!(["file"]));
+            assert!(
+                refused["errors"][0]["message"]
+                    .as_str()
+                    .is_some_and(|message| message.contains(words)),
+                "{:?}: expected {words:?}: {refused}",
+                app.backend
+            );
+        }
+        let jobs = app
+            .graphql(
+                Some(&token),
+                "query($o: ID!) { jobs(filter: {organization: $o}) { totalCount } }",
+                json!({ "o": org.id }),
+            )
+            .await;
+        assert_eq!(jobs["data"]["jobs"]["totalCount"], 1, "{jobs}");
+
+        // Another organization's administrator sees neither the job nor its rows.
+        let other = app.organization_owned_by("Others", "stranger").await;
+        let hidden = app
+            .graphql(
+                Some(&other.owner_token),
+                "query($j: ID!) { job(id: $j) { id } }",
+                json!({ "j": job }),
+            )
+            .await;
+        assert_eq!(hidden["data"]["job"], Value::Null, "{hidden}");
+        let cancel = app
+            .graphql(
+                Some(&other.owner_token),
+                "mutation($j: ID!) { cancelJob(id: $j) { job { id } } }",
+                json!({ "j": job }),
+            )
+            .await;
+        assert_eq!(crate::support::error_code(&cancel), "NOT_FOUND", "{cancel}");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn scripts_post_csv_and_subscribers_follow_the_job_to_its_end() {
+    on_each_backend(FAST_JOBS, |app| async move {
+        let org = start(&app).await;
+        let token = org.owner_token.clone();
+        let file = "username,email,name\nzed1,zed1@example.com,Zed\nzoe2,zoe2@example.com,Zoe\n";
+        let response = app
+            .client
+            .post(format!(
+                "{}/imports/users?organization={}&sendInvitations=false&fileName=staff.csv",
+                app.base, org.id
+            ))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.expect("JSON");
+        let started = &body["data"]["startBulkUserImport"];
+        assert_eq!(started["errors"], json!([]), "{body}");
+        assert_eq!(started["job"]["sendInvitations"], false);
+        let job = started["job"]["id"].as_str().expect("job id").to_owned();
+
+        // Subscribed over WebSocket, authenticated in connection_init: the job until it
+        // ends, then the end of the subscription.
+        let messages = subscribe(
+            &app,
+            json!({ "Authorization": format!("Bearer {token}") }),
+            &job,
+        )
+        .await;
+        assert_eq!(
+            messages.last().map(|message| &message["type"]),
+            Some(&json!("complete")),
+            "{:?}: {messages:?}",
+            app.backend
+        );
+        let last = &messages[messages.len() - 2]["payload"]["data"]["jobProgress"];
+        assert_eq!(last["status"], "SUCCEEDED", "{:?}: {last}", app.backend);
+        assert_eq!(last["createdRows"], 2);
+
+        // Added as active members waiting for validation; nobody was written to but the
+        // owner.
+        let members = app
+            .graphql(
+                Some(&token),
+                "query($o: ID!) { organization(id: $o) { members(first: 50) { nodes { \
+                 status user { username status } } } } }",
+                json!({ "o": org.id }),
+            )
+            .await;
+        let zed = members["data"]["organization"]["members"]["nodes"]
+            .as_array()
+            .and_then(|nodes| nodes.iter().find(|node| node["user"]["username"] == "zed1"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{members}"));
+        assert_eq!(zed["status"], "ACTIVE");
+        assert_eq!(zed["user"]["status"], "PENDING_VALIDATION");
+        app.mail_about("owner@example.com", "import").await;
+        let (mails, _) = app
+            .database
+            .store
+            .mailbox_page(Some("zed1@example.com"), None, 10)
+            .await
+            .expect("mailbox");
+        assert!(mails.is_empty(), "{:?}: zed1 got mail", app.backend);
+
+        // Without credentials, or as another organization's administrator, the job does not
+        // exist.
+        let stranger = app.organization_owned_by("Others", "stranger").await;
+        for init in [
+            json!({}),
+            json!({ "Authorization": format!("Bearer {}", stranger.owner_token) }),
+        ] {
+            let messages = subscribe(&app, init.clone(), &job).await;
+            let [refusal, end] = messages.as_slice() else {
+                panic!("{:?}: {init}: {messages:?}", app.backend);
+            };
+            assert_eq!(end["type"], "complete", "{end}");
+            assert_eq!(refusal["payload"]["data"], Value::Null, "{refusal}");
+            let code = refusal["payload"]["errors"][0]["extensions"]["code"].as_str();
+            assert!(
+                matches!(code, Some("UNAUTHENTICATED") | Some("NOT_FOUND")),
+                "{:?}: {refusal}",
+                app.backend
+            );
+        }
+
+        // Wrong content type, and a missing organization, are refused with a hint.
+        let wrong = app
+            .client
+            .post(format!(
+                "{}/imports/users?organization={}",
+                app.base, org.id
+            ))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(wrong.status(), 415);
+        let missing = app
+            .client
+            .post(format!("{}/imports/users", app.base))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(missing.status(), 400);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_queued_job_can_be_cancelled_and_then_never_runs() {
+    // A worker that looks for jobs only once an hour: the job stays queued.
+    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+        let org = start(&app).await;
+        let token = org.owner_token.clone();
+        // Let the worker's first look (at start) pass before the job exists.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let file = "username,email,name\nqueued1,queued1@example.com,Q\n";
+        let started = upload(&app, &token, &org.id, file.as_bytes(), json!({})).await;
+        let job = started["job"]["id"].as_str().expect("job id").to_owned();
+        assert_eq!(started["job"]["status"], "QUEUED");
+        let cancelled = app
+            .graphql(
+                Some(&token),
+                "mutation($j: ID!) { cancelJob(id: $j) { job { status processedRows } errors { message } } }",
+                json!({ "j": job }),
+            )
+            .await;
+        assert_eq!(
+            cancelled["data"]["cancelJob"]["job"]["status"],
+            "CANCELLED",
+            "{:?}: {cancelled}",
+            app.backend
+        );
+        let again = app
+            .graphql(
+                Some(&token),
+                "mutation($j: ID!) { cancelJob(id: $j) { job { id } errors { field message } } }",
+                json!({ "j": job }),
+            )
+            .await;
+        assert!(
+            again["data"]["cancelJob"]["errors"][0]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("the job has ended already")),
+            "{again}"
+        );
+        let claimed = app
+            .database
+            .store
+            .claim_job(time::OffsetDateTime::now_utc(), time::Duration::seconds(60))
+            .await
+            .expect("claim");
+        assert!(claimed.is_none(), "{:?}: a cancelled job was claimed", app.backend);
+        app.mail_about("owner@example.com", "import").await;
+        app
+    })
+    .await;
+}
