@@ -350,6 +350,18 @@ async fn a_dry_run_creates_nothing_and_a_file_that_is_not_csv_starts_nothing() {
                 app.backend
             );
         }
+        // Refused files leave no half-staged import behind.
+        let leftover = app
+            .database
+            .store
+            .purge_abandoned_imports(time::OffsetDateTime::now_utc() + time::Duration::days(1))
+            .await
+            .expect("purge");
+        assert_eq!(
+            leftover, 0,
+            "{:?}: a refused file left an import",
+            app.backend
+        );
         let jobs = app
             .graphql(
                 Some(&token),
@@ -547,6 +559,104 @@ async fn a_queued_job_can_be_cancelled_and_then_never_runs() {
             .expect("claim");
         assert!(claimed.is_none(), "{:?}: a cancelled job was claimed", app.backend);
         app.mail_about("owner@example.com", "import").await;
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_taken_over_and_resumed_after_its_checkpoint() {
+    // The server's own worker looks once, at start, then not for an hour: the test plays two
+    // workers against the store.
+    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+        use steward_store::BatchOutcome;
+        let org = start(&app).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut file = String::from("username,email,name\n");
+        for n in 1..=10 {
+            file.push_str(&format!("worker{n},worker{n}@example.com,Worker {n}\n"));
+        }
+        let started = upload(
+            &app,
+            &org.owner_token,
+            &org.id,
+            file.as_bytes(),
+            json!({ "sendInvitations": false }),
+        )
+        .await;
+        assert_eq!(started["job"]["status"], "QUEUED", "{started}");
+        let store = &app.database.store;
+        let lease = time::Duration::seconds(30);
+        let now = time::OffsetDateTime::now_utc();
+        let first = store
+            .claim_job(now, lease)
+            .await
+            .expect("claim")
+            .expect("a queued job");
+        assert!(
+            store.claim_job(now, lease).await.expect("claim").is_none(),
+            "{:?}: a leased job was claimed twice",
+            app.backend
+        );
+        let outcome = store
+            .import_batch(&first, 4, &mut Vec::new(), now, lease)
+            .await
+            .expect("batch");
+        let BatchOutcome::Advanced(job) = outcome else {
+            panic!("{:?}: {outcome:?}", app.backend);
+        };
+        assert_eq!((job.checkpoint, job.created_rows), (4, 4));
+
+        // The first worker dies; once its lease has run out, another takes the job over
+        // and goes on after row 4, while the first is refused.
+        let later = now + lease + time::Duration::seconds(1);
+        let second = store
+            .claim_job(later, lease)
+            .await
+            .expect("claim")
+            .expect("taken over");
+        assert_eq!((second.job.attempts, second.job.checkpoint), (2, 4));
+        let stale = store
+            .import_batch(&first, 4, &mut Vec::new(), later, lease)
+            .await
+            .expect("batch");
+        assert!(matches!(stale, BatchOutcome::LeaseLost), "{stale:?}");
+        loop {
+            match store
+                .import_batch(&second, 4, &mut Vec::new(), later, lease)
+                .await
+                .expect("batch")
+            {
+                BatchOutcome::Advanced(_) => {}
+                BatchOutcome::Exhausted(_) => break,
+                other => panic!("{:?}: {other:?}", app.backend),
+            }
+        }
+        let ended = store
+            .finish_job(
+                &second,
+                steward_domain::job::JobStatus::Succeeded,
+                None,
+                later,
+            )
+            .await
+            .expect("finish")
+            .expect("still leased");
+        assert_eq!(
+            (ended.processed_rows, ended.created_rows, ended.attempts),
+            (10, 10, 2)
+        );
+        let (rows, _) = store
+            .import_rows_page(ended.id, None, None, 100)
+            .await
+            .expect("rows");
+        let users: std::collections::BTreeSet<_> = rows.iter().filter_map(|row| row.user).collect();
+        assert_eq!(
+            users.len(),
+            10,
+            "{:?}: every row created one user",
+            app.backend
+        );
         app
     })
     .await;

@@ -4,6 +4,10 @@
 -- A job is claimed by a worker that holds a lease (`lease_owner` until `lease_until`); a
 -- worker that dies stops renewing it and another instance takes the job over once it ends.
 -- `checkpoint` is the last input row whose result is committed: work resumes after it.
+--
+-- `STAGING` is a job whose input is still being written, in short transactions so that a
+-- large file does not hold SQLite's write lock; nobody sees it until it is `QUEUED`, and one
+-- left behind by a crash is removed after an hour.
 
 CREATE TABLE jobs (
     id               BLOB PRIMARY KEY NOT NULL,
@@ -11,7 +15,7 @@ CREATE TABLE jobs (
     organization_id  BLOB REFERENCES organizations (id),
     -- NULL when a maintainer started it from `cargo xtask`.
     initiator_id     BLOB REFERENCES users (id),
-    status           TEXT NOT NULL CHECK (status IN ('QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+    status           TEXT NOT NULL CHECK (status IN ('STAGING', 'QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
     -- The kind's own settings, as JSON (an import: dryRun, sendInvitations, file name).
     parameters       TEXT NOT NULL,
     total_rows       INTEGER NOT NULL,

@@ -1,13 +1,13 @@
 //! Reading a CSV file into a queued bulk import. The file is parsed on a blocking thread as
-//! it is read and handed over in small batches, so memory stays flat whatever its size; the
-//! rows are staged in the import's transaction, which commits only once the whole file was
-//! read, so a file that turns out not to be CSV halfway through leaves nothing behind.
+//! it is read and handed over in small batches, so memory stays flat whatever its size. The
+//! import stays invisible (`STAGING`) until the whole file was read, and a file that turns out
+//! not to be CSV halfway through is removed with the rows read so far.
 
 use std::io::Read;
 
 use steward_domain::DomainError;
 use steward_domain::job::{ImportColumns, ImportRow};
-use steward_store::{AuditEntry, JobRecord, NewUserImport, Store};
+use steward_store::{AuditEntry, ImportStaging, JobRecord, NewUserImport, Store};
 use tokio::sync::mpsc;
 
 use crate::error::{AppError, expected};
@@ -31,22 +31,44 @@ pub async fn stage_csv<R: Read + Send + 'static>(
     };
     let (sender, mut receiver) = mpsc::channel::<Parsed>(4);
     let parser = tokio::task::spawn_blocking(move || parse(source, &sender));
+    let mut refused = None;
     while let Some(parsed) = receiver.recv().await {
-        match parsed {
-            Ok(rows) => expected(staging.add(&rows).await)??,
-            Err(error) => return Ok(Err(error)),
+        let added = match parsed {
+            Ok(rows) => staging.add(&rows).await,
+            Err(error) => {
+                refused = Some(error);
+                break;
+            }
+        };
+        if let Err(error) = added {
+            abandon(staging).await;
+            return Err(error.into());
         }
     }
+    // Dropping the receiver stops a parser that still has rows to hand over.
+    drop(receiver);
     parser
         .await
         .map_err(|error| AppError::internal(format!("the CSV parser failed: {error}")))?;
-    if staging.rows() == 0 {
-        return Ok(Err(DomainError::invalid(
+    if refused.is_none() && staging.rows() == 0 {
+        refused = Some(DomainError::invalid(
             "file",
             "has a header line but no rows; add one line per user below it",
-        )));
+        ));
+    }
+    if let Some(error) = refused {
+        abandon(staging).await;
+        return Ok(Err(error));
     }
     expected(staging.finish(entry).await)
+}
+
+/// Removes an import that will not start. Should that fail, the upkeep purges it later.
+async fn abandon(staging: ImportStaging) {
+    let job = staging.job();
+    if let Err(error) = staging.abandon().await {
+        tracing::warn!(%job, error = %AppError::from(error).describe(), "an abandoned import is left for the upkeep to remove");
+    }
 }
 
 /// Parses the file, sending its rows in batches, or the first problem that makes it unusable.

@@ -137,7 +137,8 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
 }
 
 /// Every `every` until told to stop: reads the signing keys again, writes the API key uses
-/// noted since the last time, and purges pending deletions that nothing holds any more (one
+/// noted since the last time, removes imports abandoned while staging, and purges pending
+/// deletions that nothing holds any more (one
 /// whose purge failed when it was asked for, say).
 async fn reload_signing_keys(
     app: App,
@@ -166,6 +167,17 @@ async fn reload_signing_keys(
             client_address: None,
             at: app.clock.now(),
         };
+        match app
+            .store
+            .purge_abandoned_imports(entry.at - time::Duration::hours(1))
+            .await
+        {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "imports abandoned while staging removed"),
+            Err(error) => {
+                tracing::error!(error = %AppError::from(error).describe(), "removing abandoned imports failed");
+            }
+        }
         match app.store.purge_unheld_deletions(&entry).await {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "pending deletions carried out"),

@@ -42,13 +42,16 @@ pub struct NewUserImport {
     pub file_name: Option<String>,
 }
 
-/// An import whose rows are being written. Nothing of it is visible until [`finish`]
-/// commits; dropping it (a file that turns out not to be CSV, a client that goes away)
-/// leaves nothing behind.
+/// An import whose rows are being written, each batch in its own short transaction (a large
+/// file must not hold SQLite's one write lock for long). The job stays in `STAGING`, seen by
+/// nobody and claimed by no worker, until [`finish`] queues it; [`abandon`] removes it with
+/// its rows, and one left behind by a crash is purged after an hour
+/// ([`Store::purge_abandoned_imports`]).
 ///
 /// [`finish`]: ImportStaging::finish
+/// [`abandon`]: ImportStaging::abandon
 pub struct ImportStaging {
-    tx: Tx,
+    store: Store,
     job: JobId,
     rows: i64,
 }
@@ -75,9 +78,11 @@ impl ImportStaging {
     /// Stages the next rows of the file, numbered on from the last. A row whose number of
     /// fields differs from the header's is recorded as failed at once.
     pub async fn add(&mut self, rows: &[ImportRow]) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let mut staged = self.rows;
         for chunk in rows.chunks(STAGING_CHUNK) {
-            let first = self.rows + 1;
-            on_tx!(&mut self.tx, |conn| {
+            let first = staged + 1;
+            on_tx!(&mut tx, |conn| {
                 let mut query = sqlx::QueryBuilder::new(
                     "INSERT INTO import_rows (job_id, row_number, username, email, name, role, \
                      language, status, field, reason) ",
@@ -98,21 +103,35 @@ impl ImportStaging {
                 });
                 query.build().execute(&mut *conn).await?;
             });
-            self.rows += chunk.len() as i64;
+            staged += chunk.len() as i64;
         }
+        tx.commit().await?;
+        self.rows = staged;
         Ok(())
     }
 
-    /// Queues the job with all its rows and commits.
-    pub async fn finish(mut self, entry: &AuditEntry) -> Result<JobRecord> {
-        on_tx!(&mut self.tx, |conn| {
-            sqlx::query("UPDATE jobs SET total_rows = $2 WHERE id = $1")
-                .bind(self.job.as_uuid())
-                .bind(self.rows)
-                .execute(conn)
-                .await?;
+    /// Queues the job with all its rows.
+    pub async fn finish(self, entry: &AuditEntry) -> Result<JobRecord> {
+        let mut tx = self.store.begin().await?;
+        let queued = on_tx!(&mut tx, |conn| {
+            sqlx::query(
+                "UPDATE jobs SET status = 'QUEUED', total_rows = $2, updated_at = $3 \
+                 WHERE id = $1 AND status = 'STAGING'",
+            )
+            .bind(self.job.as_uuid())
+            .bind(self.rows)
+            .bind(Timestamp::from(entry.at))
+            .execute(conn)
+            .await?
+            .rows_affected()
         });
-        let job = self.tx.job(self.job).await?;
+        if queued != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "import {} was removed while its file was read",
+                self.job
+            )));
+        }
+        let job = tx.job(self.job).await?;
         let mut event = entry
             .event(AuditAction::UserImportStarted, AuditOutcome::Success)
             .target("job", self.job)
@@ -125,9 +144,21 @@ impl ImportStaging {
         if let Some(organization) = job.organization {
             event = event.organization(organization);
         }
-        self.tx.audit(&event).await?;
-        self.tx.commit().await?;
+        tx.audit(&event).await?;
+        tx.commit().await?;
         Ok(job)
+    }
+
+    /// Removes the unfinished import and the rows written so far (the file turned out not to
+    /// be usable).
+    pub async fn abandon(self) -> Result<()> {
+        on_pool!(&self.store, |pool| {
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND status = 'STAGING'")
+                .bind(self.job.as_uuid())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 }
 
@@ -237,7 +268,12 @@ impl Store {
             at,
         )
         .await?;
-        Ok(ImportStaging { tx, job, rows: 0 })
+        tx.commit().await?;
+        Ok(ImportStaging {
+            store: self.clone(),
+            job,
+            rows: 0,
+        })
     }
 
     /// A page of an import's rows in file order, optionally of one result, and how many

@@ -123,7 +123,8 @@ pub struct ClaimedJob {
 }
 
 impl Tx {
-    /// Inserts a queued job. Its input goes in with it, in the same transaction.
+    /// Inserts a job in `STAGING`: invisible, and not claimed, until its input is written
+    /// and it is queued.
     pub(crate) async fn insert_job(
         &mut self,
         id: JobId,
@@ -138,7 +139,7 @@ impl Tx {
             sqlx::query(
                 "INSERT INTO jobs (id, kind, organization_id, initiator_id, status, parameters, \
                  total_rows, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'QUEUED', $5, 0, $6, $6)",
+                 VALUES ($1, $2, $3, $4, 'STAGING', $5, 0, $6, $6)",
             )
             .bind(id.as_uuid())
             .bind(kind.code())
@@ -155,7 +156,7 @@ impl Tx {
     pub(crate) async fn job(&mut self, id: JobId) -> Result<JobRecord> {
         let row: Option<JobRow> = on_tx!(self, |conn| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND status <> 'STAGING'"
             )))
             .bind(id.as_uuid())
             .fetch_optional(conn)
@@ -261,7 +262,7 @@ impl Store {
     pub async fn job_by_id(&self, id: JobId) -> Result<Option<JobRecord>> {
         let row: Option<JobRow> = on_pool!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND status <> 'STAGING'"
             )))
             .bind(id.as_uuid())
             .fetch_optional(pool)
@@ -281,7 +282,7 @@ impl Store {
         macro_rules! filtered {
             ($select:expr) => {{
                 let mut query = sqlx::QueryBuilder::new($select);
-                query.push(" WHERE 1 = 1");
+                query.push(" WHERE status <> 'STAGING'");
                 if let Some(organizations) = &filter.organizations {
                     if organizations.is_empty() {
                         query.push(" AND 1 = 0");
@@ -390,6 +391,19 @@ impl Store {
             .rows_affected()
         });
         Ok(renewed == 1)
+    }
+
+    /// Removes imports whose staging began before `before` and never finished (the
+    /// instance staging them stopped halfway), with their rows.
+    pub async fn purge_abandoned_imports(&self, before: OffsetDateTime) -> Result<u64> {
+        let purged = on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM jobs WHERE status = 'STAGING' AND created_at < $1")
+                .bind(Timestamp::from(before))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(purged)
     }
 
     /// Gives a claimed job back without ending it (the worker is stopping): its lease ends
