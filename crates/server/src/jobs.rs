@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use steward_domain::DomainError;
 use steward_domain::job::{JobKind, JobStatus};
 use steward_store::{BatchOutcome, ClaimedJob, JobRecord, StoreError};
 use tokio::sync::watch;
@@ -135,6 +136,14 @@ impl JobWorker {
                 Ok(BatchOutcome::LeaseLost) => {
                     tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
                     return Ok(Worked::LetGo);
+                }
+                // A user created elsewhere between the batch's checks and its inserts: the
+                // batch is rolled back, and done again it finds the user and skips the row.
+                Err(StoreError::Domain(DomainError::Conflict { .. }))
+                    if errors < MAX_CONSECUTIVE_ERRORS =>
+                {
+                    errors += 1;
+                    tracing::info!(job = %claimed.job.id, "an import batch met a user created meanwhile; doing it again");
                 }
                 Err(StoreError::Domain(error)) => {
                     return self
