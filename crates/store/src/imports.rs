@@ -524,34 +524,45 @@ impl Tx {
             });
         }
 
-        for outcome in &outcomes {
-            if outcome.recorded {
-                continue;
-            }
-            let (username_key, email_key) = match &outcome.keys {
-                Some((username, email)) => (Some(username.as_str()), Some(email.as_str())),
-                None => (None, None),
-            };
+        // The results in one statement per chunk: a list of values joined to the rows.
+        let pending: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|outcome| !outcome.recorded)
+            .collect();
+        for chunk in pending.chunks(STAGING_CHUNK) {
             on_tx!(&mut *self, |conn| {
-                sqlx::query(
-                    "UPDATE import_rows SET status = $3, field = $4, reason = $5, user_id = $6, \
-                     username_key = $7, email_key = $8 WHERE job_id = $1 AND row_number = $2",
-                )
-                .bind(job.id.as_uuid())
-                .bind(outcome.row_number)
-                .bind(outcome.status.code())
-                .bind(outcome.problem.as_ref().map(|problem| problem.field))
-                .bind(
-                    outcome
-                        .problem
-                        .as_ref()
-                        .map(|problem| problem.reason.as_str()),
-                )
-                .bind(outcome.user.map(|user| user.as_uuid()))
-                .bind(username_key)
-                .bind(email_key)
-                .execute(conn)
-                .await?;
+                let mut query = sqlx::QueryBuilder::new(
+                    "WITH results (row_number, status, field, reason, user_id, username_key, \
+                     email_key) AS (",
+                );
+                query.push_values(chunk, |mut values, outcome| {
+                    let (username_key, email_key) = match &outcome.keys {
+                        Some((username, email)) => (Some(username.clone()), Some(email.clone())),
+                        None => (None, None),
+                    };
+                    values
+                        .push_bind(outcome.row_number)
+                        .push_bind(outcome.status.code())
+                        .push_bind(outcome.problem.as_ref().map(|problem| problem.field))
+                        .push_bind(
+                            outcome
+                                .problem
+                                .as_ref()
+                                .map(|problem| problem.reason.clone()),
+                        )
+                        .push_bind(outcome.user.map(|user| user.as_uuid()))
+                        .push_bind(username_key)
+                        .push_bind(email_key);
+                });
+                query.push(
+                    ") UPDATE import_rows SET status = results.status, field = results.field, \
+                     reason = results.reason, user_id = results.user_id, \
+                     username_key = results.username_key, email_key = results.email_key \
+                     FROM results WHERE import_rows.job_id = ",
+                );
+                query.push_bind(job.id.as_uuid());
+                query.push(" AND import_rows.row_number = results.row_number");
+                query.build().execute(&mut *conn).await?;
             });
         }
         Ok(outcomes)
