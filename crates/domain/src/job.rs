@@ -205,7 +205,7 @@ impl ImportColumns {
 
     /// A row as read, from its fields in file order. A row with another number of fields
     /// than the header is kept with what it has and refused by [`ImportRow::validate`].
-    pub fn row<'a>(&self, fields: &[&'a str]) -> ImportRow {
+    pub fn row(&self, fields: &[&str]) -> ImportRow {
         let field = |index: usize| -> String {
             fields
                 .get(index)

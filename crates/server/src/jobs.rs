@@ -29,7 +29,7 @@ pub struct JobWorker {
 #[derive(Debug)]
 pub enum Worked {
     /// The job ended; as it stands.
-    Ended(JobRecord),
+    Ended(Box<JobRecord>),
     /// The worker let the job go (told to stop, lease lost, or the database failing); it
     /// stays running until its lease runs out and a worker resumes it.
     LetGo,
@@ -168,7 +168,7 @@ impl JobWorker {
         Ok(match ended {
             Some(job) => {
                 tracing::info!(job = %job.id, status = job.status.code(), created = job.created_rows, skipped = job.skipped_rows, failed = job.failed_rows, "job ended");
-                Worked::Ended(job)
+                Worked::Ended(Box::new(job))
             }
             None => Worked::LetGo,
         })

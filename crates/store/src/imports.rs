@@ -83,7 +83,7 @@ impl ImportStaging {
                      language, status, field, reason) ",
                 );
                 query.push_values(chunk.iter().enumerate(), |mut values, (index, row)| {
-                    let problem = row.width.map(|_| row.validate().err()).flatten();
+                    let problem = row.width.and_then(|_| row.validate().err());
                     values
                         .push_bind(self.job.as_uuid())
                         .push_bind(first + index as i64)
