@@ -101,7 +101,7 @@ impl Import {
             self.file.display(),
             if self.dry_run { " (dry run)" } else { "" }
         );
-        let mut progress = Progress::new(job.total_rows);
+        let mut progress = Progress::new(&job);
         let ended = work_until_ended(app, job.id, Duration::from_millis(250), |job| {
             progress.observe(job);
         })
@@ -219,29 +219,31 @@ pub async fn work_until_ended(
     watched
 }
 
-/// Prints a job's progress at most once a second.
+/// Prints a job's progress at most once a second, with the rate since the last line.
 pub struct Progress {
     total: i64,
     started: Instant,
-    last: Option<(Instant, i64)>,
+    /// The rows processed when this printer was made: rows done before are not counted in
+    /// its rates.
+    baseline: i64,
+    last: (Instant, i64),
 }
 
 impl Progress {
-    pub fn new(total: i64) -> Self {
+    pub fn new(job: &JobRecord) -> Self {
+        let now = Instant::now();
         Progress {
-            total,
-            started: Instant::now(),
-            last: None,
+            total: job.total_rows,
+            started: now,
+            baseline: job.processed_rows,
+            last: (now, job.processed_rows),
         }
     }
 
     pub fn observe(&mut self, job: &JobRecord) {
         let now = Instant::now();
-        let (since, before) = self.last.unwrap_or((self.started, 0));
-        if self.last.is_some() && now.duration_since(since) < Duration::from_secs(1) {
-            return;
-        }
-        if job.status.is_finished() {
+        let (since, before) = self.last;
+        if job.status.is_finished() || now.duration_since(since) < Duration::from_secs(1) {
             return;
         }
         let rate = (job.processed_rows - before) as f64 / now.duration_since(since).as_secs_f64();
@@ -255,10 +257,10 @@ impl Progress {
             rate,
             job.status.code().to_lowercase(),
         );
-        self.last = Some((now, job.processed_rows));
+        self.last = (now, job.processed_rows);
     }
 
-    /// The job's final counts and its overall rate since this printer was made.
+    /// The job's final counts, and its rate since this printer was made.
     pub fn summary(&self, job: &JobRecord) {
         let elapsed = self.started.elapsed().as_secs_f64();
         println!(
@@ -266,7 +268,7 @@ impl Progress {
              of {} rows; {} attempt(s)",
             job.id,
             job.status.code(),
-            job.processed_rows as f64 / elapsed.max(1e-9),
+            (job.processed_rows - self.baseline) as f64 / elapsed.max(1e-9),
             job.created_rows,
             job.skipped_rows,
             job.failed_rows,

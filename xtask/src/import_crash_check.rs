@@ -140,7 +140,7 @@ impl ImportCrashCheck {
             server.port,
             server.pid()
         );
-        let mut progress = Progress::new(total);
+        let mut progress = Progress::new(&killed);
         let ended = wait_for(store, job.id, &mut server, |job| {
             progress.observe(job);
             job.status.is_finished()
