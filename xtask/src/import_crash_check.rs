@@ -202,6 +202,7 @@ impl ImportCrashCheck {
 /// xtask's own binary, in the same target folder and profile.
 fn build_server() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("0. building the server: cargo build -p steward-server --bin steward");
     let status = Command::new(cargo)
         .args([
             "build",
