@@ -2,6 +2,8 @@
 //! and reports times and ratios measured in one run (these machines are shared and noisy,
 //! so a ratio says more than an absolute time).
 
+mod import;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
@@ -21,6 +23,9 @@ enum Which {
     /// Deleting a user who owns many resources: the preflight plan, then the deletion with
     /// transfer, each in one transaction. Compared with a small deletion in the same run.
     DeleteUser(DeleteUser),
+    /// A bulk user import of a generated file: staging, then the import by the job worker,
+    /// with the rate of its first and last tenth and the peak memory.
+    Import(import::ImportBench),
 }
 
 #[derive(clap::Args, Debug)]
@@ -42,6 +47,7 @@ impl Bench {
     pub fn run(self) -> anyhow::Result<()> {
         match self.which {
             Which::DeleteUser(command) => crate::runtime()?.block_on(command.run()),
+            Which::Import(command) => crate::runtime()?.block_on(command.run()),
         }
     }
 }

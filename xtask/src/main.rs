@@ -2,6 +2,8 @@
 
 mod admin;
 mod bench;
+mod import;
+mod import_crash_check;
 mod keys;
 mod migrate;
 mod outbox;
@@ -33,6 +35,11 @@ enum Command {
     RotateSigningKey(keys::RotateSigningKey),
     /// Measure operations with performance targets (times and ratios of one run).
     Bench(bench::Bench),
+    /// Import users from a CSV file into an organization, working the import in this process.
+    Import(import::Import),
+    /// Kill a server in the middle of an import and check that a restarted one finishes it,
+    /// creating every user exactly once.
+    ImportCrashCheck(import_crash_check::ImportCrashCheck),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +51,8 @@ fn main() -> anyhow::Result<()> {
         Command::Outbox(command) => command.run(),
         Command::RotateSigningKey(command) => command.run(),
         Command::Bench(command) => command.run(),
+        Command::Import(command) => command.run(),
+        Command::ImportCrashCheck(command) => command.run(),
     }
 }
 

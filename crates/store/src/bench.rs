@@ -3,7 +3,7 @@
 
 use sqlx::QueryBuilder;
 use steward_domain::user::{EmailAddress, FullName, Language, UserStatus, Username};
-use steward_domain::{OrganizationId, UserId};
+use steward_domain::{JobId, OrganizationId, UserId};
 use uuid::Uuid;
 
 use crate::{AuditEntry, NewUser, Result, Store, Timestamp, on_pool, on_tx};
@@ -135,5 +135,32 @@ pub async fn owned_counts(store: &Store, user: UserId) -> Result<(i64, i64)> {
         .bind(user.as_uuid())
         .fetch_one(pool)
         .await?
+    }))
+}
+
+/// What an import left in the database, counted from its rows rather than from the job's
+/// counters, so that a check can tell the two apart: the rows marked created, and how many
+/// distinct users those rows point to (fewer would mean a row was created twice).
+pub async fn import_created_counts(store: &Store, job: JobId) -> Result<(i64, i64)> {
+    Ok(on_pool!(store, |pool| {
+        sqlx::query_as(
+            "SELECT COUNT(*), COUNT(DISTINCT user_id) FROM import_rows \
+             WHERE job_id = $1 AND status = 'CREATED'",
+        )
+        .bind(job.as_uuid())
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// How many users have a username starting with `prefix` (compared lower-case): the users a
+/// generated import file made, when its usernames share a prefix nothing else uses.
+pub async fn users_with_username_prefix(store: &Store, prefix: &str) -> Result<i64> {
+    let pattern = format!("{}%", prefix.to_ascii_lowercase());
+    Ok(on_pool!(store, |pool| {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE username_normalized LIKE $1")
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await?
     }))
 }
