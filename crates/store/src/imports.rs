@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use crate::jobs::{ClaimedJob, JobRecord};
 use crate::{
-    AuditEntry, NewInvitation, NewLink, NewUser, Result, Store, StoreError, Timestamp, Tx, on_pool,
-    on_tx,
+    AuditEntry, NewAuditEvent, NewInvitation, NewLink, NewUser, Result, Store, StoreError,
+    Timestamp, Tx, on_pool, on_tx,
 };
 
 /// Rows per multi-row insert while staging (10 parameters a row, well under both databases'
@@ -448,9 +448,10 @@ impl Tx {
                 StoreError::Corrupt(format!("organization {organization} has no Viewer role"))
             })?;
         let domains = self.email_domains(organization).await?;
-        let now = Timestamp::from(entry.at);
 
         let mut outcomes = Vec::with_capacity(checked.len());
+        // The rows to create: where their outcome is, the row, its role.
+        let mut creates: Vec<(usize, ValidImportRow, RoleId)> = Vec::new();
         for (row_number, done, parsed) in checked {
             let outcome = |status, problem| Outcome {
                 row_number,
@@ -509,19 +510,19 @@ impl Tx {
                 continue;
             }
             earlier.add(row_number, &username, &email);
-            let user = if dry_run {
-                None
-            } else {
-                Some(
-                    self.import_user(organization, row, role, send_invitations, links, entry, now)
-                        .await?,
-                )
-            };
+            creates.push((outcomes.len(), row, role));
             outcomes.push(Outcome {
-                user,
                 keys: Some((username, email)),
                 ..outcome(RowStatus::Created, None)
             });
+        }
+        if !dry_run && !creates.is_empty() {
+            let users = self
+                .import_users(organization, &creates, send_invitations, links, entry)
+                .await?;
+            for ((index, _, _), user) in creates.iter().zip(users) {
+                outcomes[*index].user = Some(user);
+            }
         }
 
         // The results in one statement per chunk: a list of values joined to the rows.
@@ -568,61 +569,79 @@ impl Tx {
         Ok(outcomes)
     }
 
-    /// Creates one imported user in `organization` with `role`: invited, or an active member
-    /// waiting for validation.
-    #[allow(clippy::too_many_arguments)]
-    async fn import_user(
+    /// Creates a batch's users in `organization`, each with its role: invited, or active
+    /// members waiting for validation; their ids in order.
+    async fn import_users(
         &mut self,
         organization: OrganizationId,
-        row: ValidImportRow,
-        role: RoleId,
+        creates: &[(usize, ValidImportRow, RoleId)],
         send_invitations: bool,
         links: &mut Vec<NewLink>,
         entry: &AuditEntry,
-        now: Timestamp,
-    ) -> Result<UserId> {
-        let language = row.language.unwrap_or_default();
-        let user = self
-            .insert_user(
-                &NewUser {
-                    username: row.username.clone(),
-                    email: row.email.clone(),
-                    full_name: row.full_name.clone(),
-                    status: UserStatus::PendingValidation,
-                    platform_role: None,
-                    password_hash: None,
-                    must_change_password: false,
-                    language,
-                },
-                entry,
-            )
-            .await?;
+    ) -> Result<Vec<UserId>> {
+        let users: Vec<NewUser> = creates
+            .iter()
+            .map(|(_, row, _)| NewUser {
+                username: row.username.clone(),
+                email: row.email.clone(),
+                full_name: row.full_name.clone(),
+                status: UserStatus::PendingValidation,
+                platform_role: None,
+                password_hash: None,
+                must_change_password: false,
+                language: row.language.unwrap_or_default(),
+            })
+            .collect();
+        let ids = self.insert_users(&users, entry).await?;
         if send_invitations {
-            let link = links.pop().ok_or_else(|| {
-                StoreError::Corrupt("an import ran out of invitation links".into())
-            })?;
-            let invite = NewInvitation {
-                email: row.email,
-                full_name: row.full_name,
-                language,
-                roles: vec![role],
-                username: Some(row.username),
-            };
-            self.open_invitation(organization, user, &invite, &link, entry)
+            if links.len() < creates.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "an import batch has {} invitation links for {} users",
+                    links.len(),
+                    creates.len()
+                )));
+            }
+            let links: Vec<NewLink> = links.drain(..creates.len()).collect();
+            let invited: Vec<(UserId, NewInvitation)> = ids
+                .iter()
+                .zip(creates)
+                .map(|(user, (_, row, role))| {
+                    (
+                        *user,
+                        NewInvitation {
+                            email: row.email.clone(),
+                            full_name: row.full_name.clone(),
+                            language: row.language.unwrap_or_default(),
+                            roles: vec![*role],
+                            username: Some(row.username.clone()),
+                        },
+                    )
+                })
+                .collect();
+            self.invite_new_users(organization, &invited, &links, entry)
                 .await?;
         } else {
-            self.insert_membership(organization, user, MembershipStatus::Active, role, now)
+            let members: Vec<(UserId, RoleId)> = ids
+                .iter()
+                .zip(creates)
+                .map(|(user, (_, _, role))| (*user, *role))
+                .collect();
+            let now = Timestamp::from(entry.at);
+            self.insert_memberships(organization, &members, MembershipStatus::Active, now)
                 .await?;
-            self.audit(
-                &entry
-                    .event(AuditAction::MemberAdded, AuditOutcome::Success)
-                    .target("user", user)
-                    .organization(organization)
-                    .detail(serde_json::json!({ "defaultRole": role.to_string() })),
-            )
-            .await?;
+            let events: Vec<NewAuditEvent> = members
+                .iter()
+                .map(|(user, role)| {
+                    entry
+                        .event(AuditAction::MemberAdded, AuditOutcome::Success)
+                        .target("user", *user)
+                        .organization(organization)
+                        .detail(serde_json::json!({ "defaultRole": role.to_string() }))
+                })
+                .collect();
+            self.audit_all(&events).await?;
         }
-        Ok(user)
+        Ok(ids)
     }
 
     /// The users that have one of the usernames or addresses, and whether each is in

@@ -17,7 +17,10 @@ use uuid::Uuid;
 
 use crate::roles::{BindingScope, BindingSubject};
 use crate::users::NewUser;
-use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, UserRecord, on_pool, on_tx};
+use crate::{
+    AuditEntry, NewAuditEvent, Recipient, Result, Store, StoreError, Timestamp, Tx, UserRecord,
+    on_pool, on_tx,
+};
 
 /// A link to send: the token goes into the e-mail, only the hash into the database.
 #[derive(Debug, Clone)]
@@ -157,20 +160,38 @@ impl Tx {
             .bind(now)
             .execute(&mut *conn)
             .await?;
-            sqlx::query(
-                "INSERT INTO links (id, user_id, purpose, token_hash, invitation_id, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(user.as_uuid())
-            .bind(purpose.code())
-            .bind(link.token_hash.as_str())
-            .bind(invitation.map(|id| id.as_uuid()))
-            .bind(now)
-            .bind(Timestamp::from(link.expires_at))
-            .execute(conn)
-            .await?;
         });
+        self.insert_links(&[(user, purpose, invitation, link)], now)
+            .await
+    }
+
+    /// Inserts links, many to a statement (for users who have none of their purpose yet, or
+    /// after [`Tx::insert_link`] revoked the old ones).
+    pub(crate) async fn insert_links(
+        &mut self,
+        links: &[(UserId, LinkPurpose, Option<InvitationId>, &NewLink)],
+        now: Timestamp,
+    ) -> Result<()> {
+        // 7 parameters a link.
+        for chunk in links.chunks(500) {
+            on_tx!(&mut *self, |conn| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO links (id, user_id, purpose, token_hash, invitation_id, \
+                     created_at, expires_at) ",
+                );
+                query.push_values(chunk, |mut values, (user, purpose, invitation, link)| {
+                    values
+                        .push_bind(Uuid::now_v7())
+                        .push_bind(user.as_uuid())
+                        .push_bind(purpose.code())
+                        .push_bind(link.token_hash.clone())
+                        .push_bind(invitation.map(|id| id.as_uuid()))
+                        .push_bind(now)
+                        .push_bind(Timestamp::from(link.expires_at));
+                });
+                query.build().execute(&mut *conn).await?;
+            });
+        }
         Ok(())
     }
 
@@ -426,24 +447,13 @@ impl Tx {
         tx.bind_more_roles(organization, user, &invite.roles, now)
             .await?;
         let id = InvitationId::new();
-        on_tx!(&mut *tx, |conn| {
-            sqlx::query(
-                "INSERT INTO invitations (id, organization_id, user_id, invited_by, status, \
-                 language, created_at, updated_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, 'PENDING', $5, $6, $6, $7)",
-            )
-            .bind(id.as_uuid())
-            .bind(organization.as_uuid())
-            .bind(user.as_uuid())
-            .bind(entry.actor.map(|actor| actor.as_uuid()))
-            .bind(invite.language.code())
-            .bind(now)
-            .bind(Timestamp::from(link.expires_at))
-            .execute(conn)
-            .await?;
-        });
-        tx.insert_link(user, LinkPurpose::Invitation, Some(id), link, entry.at)
-            .await?;
+        tx.insert_invitations(
+            organization,
+            &[(id, user, invite.language, link)],
+            entry.actor,
+            now,
+        )
+        .await?;
         tx.audit(
             &entry
                 .event(AuditAction::UserInvited, AuditOutcome::Success)
@@ -459,6 +469,133 @@ impl Tx {
         let invitation = tx.invitation(id).await?;
         tx.send_invitation(&invitation, link, entry.at).await?;
         Ok(invitation)
+    }
+}
+
+impl Tx {
+    /// Records pending invitations into `organization`, each with its link, many to a
+    /// statement.
+    async fn insert_invitations(
+        &mut self,
+        organization: OrganizationId,
+        invitations: &[(InvitationId, UserId, Language, &NewLink)],
+        invited_by: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<()> {
+        // 7 parameters an invitation.
+        for chunk in invitations.chunks(500) {
+            on_tx!(&mut *self, |conn| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO invitations (id, organization_id, user_id, invited_by, status, \
+                     language, created_at, updated_at, expires_at) ",
+                );
+                query.push_values(chunk, |mut values, (id, user, language, link)| {
+                    values
+                        .push_bind(id.as_uuid())
+                        .push_bind(organization.as_uuid())
+                        .push_bind(user.as_uuid())
+                        .push_bind(invited_by.map(|actor| actor.as_uuid()))
+                        .push_unseparated(", 'PENDING'")
+                        .push_bind(language.code())
+                        .push_bind(now)
+                        .push_bind(now)
+                        .push_bind(Timestamp::from(link.expires_at));
+                });
+                query.build().execute(&mut *conn).await?;
+            });
+        }
+        let links: Vec<(UserId, LinkPurpose, Option<InvitationId>, &NewLink)> = invitations
+            .iter()
+            .map(|(id, user, _, link)| (*user, LinkPurpose::Invitation, Some(*id), *link))
+            .collect();
+        self.insert_links(&links, now).await
+    }
+
+    /// Invites users just created (so without a password or any other invitation) into
+    /// `organization`, each with the first of its invitation's roles, as [`Tx::open_invitation`]
+    /// does one at a time: `INVITED` memberships, invitations with their links, audit events
+    /// and the invitation e-mails, many to a statement. `links` pairs with `invited`.
+    pub(crate) async fn invite_new_users(
+        &mut self,
+        organization: OrganizationId,
+        invited: &[(UserId, NewInvitation)],
+        links: &[NewLink],
+        entry: &AuditEntry,
+    ) -> Result<()> {
+        if invited.len() != links.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} invitations with {} links",
+                invited.len(),
+                links.len()
+            )));
+        }
+        let now = Timestamp::from(entry.at);
+        let mut members = Vec::with_capacity(invited.len());
+        for (user, invite) in invited {
+            let role = invite.roles.first().copied().ok_or_else(|| {
+                StoreError::Domain(DomainError::invalid("roles", "must name at least one role"))
+            })?;
+            members.push((*user, role));
+        }
+        self.insert_memberships(organization, &members, MembershipStatus::Invited, now)
+            .await?;
+        let rows: Vec<(InvitationId, UserId, Language, &NewLink)> = invited
+            .iter()
+            .zip(links)
+            .map(|((user, invite), link)| (InvitationId::new(), *user, invite.language, link))
+            .collect();
+        self.insert_invitations(organization, &rows, entry.actor, now)
+            .await?;
+        let events: Vec<NewAuditEvent> = rows
+            .iter()
+            .zip(invited)
+            .zip(&members)
+            .map(|(((id, user, _, _), (_, invite)), (_, role))| {
+                entry
+                    .event(AuditAction::UserInvited, AuditOutcome::Success)
+                    .target("user", *user)
+                    .organization(organization)
+                    .detail(serde_json::json!({
+                        "invitation": id.to_string(),
+                        "email": invite.email.as_str(),
+                        "roles": [role.to_string()],
+                    }))
+            })
+            .collect();
+        self.audit_all(&events).await?;
+        let (organization_name, inviter): (String, Option<String>) = on_tx!(&mut *self, |conn| {
+            sqlx::query_as(
+                "SELECT o.name, (SELECT full_name FROM users WHERE id = $2) \
+                 FROM organizations o WHERE o.id = $1",
+            )
+            .bind(organization.as_uuid())
+            .bind(entry.actor.map(|actor| actor.as_uuid()))
+            .fetch_one(conn)
+            .await?
+        });
+        let inviter = inviter.unwrap_or_else(|| organization_name.clone());
+        let messages: Vec<(Recipient, Notification)> = invited
+            .iter()
+            .zip(links)
+            .map(|((user, invite), link)| {
+                (
+                    Recipient {
+                        user: Some(*user),
+                        address: invite.email.as_str().to_owned(),
+                        name: invite.full_name.as_str().to_owned(),
+                        language: invite.language,
+                    },
+                    Notification::Invitation {
+                        organization: organization_name.clone(),
+                        inviter: inviter.clone(),
+                        token: link.token.clone(),
+                        expires_at: link.expires_at,
+                    },
+                )
+            })
+            .collect();
+        self.notify_all(&messages, entry.at).await?;
+        Ok(())
     }
 }
 

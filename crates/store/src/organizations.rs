@@ -139,31 +139,50 @@ impl Tx {
         default_role: RoleId,
         now: Timestamp,
     ) -> Result<()> {
-        on_tx!(self, |conn| {
-            sqlx::query(
-                "INSERT INTO memberships (id, organization_id, user_id, status, default_role_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $6, $4, $5, $5)",
-            )
-            .bind(MembershipId::new().as_uuid())
-            .bind(organization.as_uuid())
-            .bind(user.as_uuid())
-            .bind(default_role.as_uuid())
-            .bind(now)
-            .bind(status.code())
-            .execute(conn)
+        self.insert_memberships(organization, &[(user, default_role)], status, now)
             .await
-            .map_err(|error| {
-                crate::error::on_unique(error, &[("organization_id", "user", "is a member already")])
-            })?;
-        });
-        self.insert_binding(
-            organization,
-            default_role,
-            BindingSubject::User(user),
-            BindingScope::Organization,
-            now,
-        )
-        .await?;
+    }
+
+    /// Adds users to `organization`, each with its default role bound organization-wide,
+    /// many to a statement.
+    pub(crate) async fn insert_memberships(
+        &mut self,
+        organization: OrganizationId,
+        members: &[(UserId, RoleId)],
+        status: MembershipStatus,
+        now: Timestamp,
+    ) -> Result<()> {
+        // 7 parameters a membership.
+        for chunk in members.chunks(500) {
+            on_tx!(&mut *self, |conn| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO memberships (id, organization_id, user_id, status, \
+                     default_role_id, created_at, updated_at) ",
+                );
+                query.push_values(chunk, |mut values, (user, role)| {
+                    values
+                        .push_bind(MembershipId::new().as_uuid())
+                        .push_bind(organization.as_uuid())
+                        .push_bind(user.as_uuid())
+                        .push_bind(status.code())
+                        .push_bind(role.as_uuid())
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                query.build().execute(&mut *conn).await.map_err(|error| {
+                    crate::error::on_unique(
+                        error,
+                        &[("organization_id", "user", "is a member already")],
+                    )
+                })?;
+            });
+        }
+        let bindings: Vec<(RoleId, BindingSubject)> = members
+            .iter()
+            .map(|(user, role)| (*role, BindingSubject::User(*user)))
+            .collect();
+        self.insert_bindings(organization, &bindings, BindingScope::Organization, now)
+            .await?;
         Ok(())
     }
 }

@@ -145,28 +145,61 @@ impl Tx {
         notification: &Notification,
         at: OffsetDateTime,
     ) -> Result<NotificationId> {
-        let id = NotificationId::new();
-        let payload = serde_json::to_value(notification)
-            .map_err(|error| StoreError::Corrupt(format!("notification payload: {error}")))?;
-        let now = Timestamp::from(at);
-        on_tx!(self, |conn| {
-            sqlx::query(
-                "INSERT INTO notifications (id, kind, recipient_user_id, recipient_address, \
-                 recipient_name, language, payload, status, attempts, next_attempt_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', 0, $8, $8)",
-            )
-            .bind(id.as_uuid())
-            .bind(notification.kind())
-            .bind(recipient.user.map(|user| user.as_uuid()))
-            .bind(recipient.address.as_str())
-            .bind(recipient.name.as_str())
-            .bind(recipient.language.code())
-            .bind(Json(&payload))
-            .bind(now)
-            .execute(conn)
+        let ids = self
+            .notify_all(&[(recipient.clone(), notification.clone())], at)
             .await?;
-        });
-        Ok(id)
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt("a notification insert returned no id".into()))
+    }
+
+    /// Writes messages in this transaction, many to a statement; their ids in order.
+    pub async fn notify_all(
+        &mut self,
+        messages: &[(Recipient, Notification)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<NotificationId>> {
+        let ids: Vec<NotificationId> = messages.iter().map(|_| NotificationId::new()).collect();
+        let payloads = messages
+            .iter()
+            .map(|(_, notification)| {
+                serde_json::to_value(notification)
+                    .map_err(|error| StoreError::Corrupt(format!("notification payload: {error}")))
+            })
+            .collect::<Result<Vec<Value>>>()?;
+        let now = Timestamp::from(at);
+        // 8 parameters a message.
+        for ((chunk, chunk_ids), chunk_payloads) in messages
+            .chunks(500)
+            .zip(ids.chunks(500))
+            .zip(payloads.chunks(500))
+        {
+            on_tx!(&mut *self, |conn| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "INSERT INTO notifications (id, kind, recipient_user_id, recipient_address, \
+                     recipient_name, language, payload, status, attempts, next_attempt_at, \
+                     created_at) ",
+                );
+                query.push_values(
+                    chunk.iter().zip(chunk_ids).zip(chunk_payloads),
+                    |mut values, (((recipient, notification), id), payload)| {
+                        values
+                            .push_bind(id.as_uuid())
+                            .push_bind(notification.kind())
+                            .push_bind(recipient.user.map(|user| user.as_uuid()))
+                            .push_bind(recipient.address.clone())
+                            .push_bind(recipient.name.clone())
+                            .push_bind(recipient.language.code())
+                            .push_bind(Json(payload.clone()))
+                            .push_unseparated(", 'PENDING', 0, ")
+                            .push_bind_unseparated(now)
+                            .push_bind(now);
+                    },
+                );
+                query.build().execute(&mut *conn).await?;
+            });
+        }
+        Ok(ids)
     }
 }
 

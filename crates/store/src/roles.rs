@@ -220,30 +220,62 @@ impl Tx {
         scope: BindingScope,
         now: Timestamp,
     ) -> Result<RoleBindingId> {
-        let id = RoleBindingId::new();
-        let (user, group) = match subject {
-            BindingSubject::User(user) => (Some(user.as_uuid()), None),
-            BindingSubject::Group(group) => (None, Some(group.as_uuid())),
-        };
-        on_tx!(self, |conn| {
-            sqlx::query(
-                "INSERT INTO role_bindings (id, organization_id, role_id, user_id, group_id, project_id, \
-                 subject_key, scope_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(id.as_uuid())
-            .bind(organization.as_uuid())
-            .bind(role.as_uuid())
-            .bind(user)
-            .bind(group)
-            .bind(scope.project())
-            .bind(subject.key())
-            .bind(scope.key())
-            .bind(now)
-            .execute(conn)
-            .await
-            .map_err(|error| on_unique(error, &[("subject_key", "role", "this role is bound to them there already")]))?;
-        });
-        Ok(id)
+        let ids = self
+            .insert_bindings(organization, &[(role, subject)], scope, now)
+            .await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| StoreError::Corrupt("a binding insert returned no id".into()))
+    }
+
+    /// Binds roles to subjects in one scope, many to a statement; their ids in order.
+    pub(crate) async fn insert_bindings(
+        &mut self,
+        organization: OrganizationId,
+        bindings: &[(RoleId, BindingSubject)],
+        scope: BindingScope,
+        now: Timestamp,
+    ) -> Result<Vec<RoleBindingId>> {
+        let ids: Vec<RoleBindingId> = bindings.iter().map(|_| RoleBindingId::new()).collect();
+        // 9 parameters a binding.
+        for (chunk, chunk_ids) in bindings.chunks(500).zip(ids.chunks(500)) {
+            on_tx!(&mut *self, |conn| {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO role_bindings (id, organization_id, role_id, user_id, group_id, \
+                     project_id, subject_key, scope_key, created_at) ",
+                );
+                query.push_values(
+                    chunk.iter().zip(chunk_ids),
+                    |mut values, ((role, subject), id)| {
+                        let (user, group) = match subject {
+                            BindingSubject::User(user) => (Some(user.as_uuid()), None),
+                            BindingSubject::Group(group) => (None, Some(group.as_uuid())),
+                        };
+                        values
+                            .push_bind(id.as_uuid())
+                            .push_bind(organization.as_uuid())
+                            .push_bind(role.as_uuid())
+                            .push_bind(user)
+                            .push_bind(group)
+                            .push_bind(scope.project())
+                            .push_bind(subject.key())
+                            .push_bind(scope.key())
+                            .push_bind(now);
+                    },
+                );
+                query.build().execute(&mut *conn).await.map_err(|error| {
+                    on_unique(
+                        error,
+                        &[(
+                            "subject_key",
+                            "role",
+                            "this role is bound to them there already",
+                        )],
+                    )
+                })?;
+            });
+        }
+        Ok(ids)
     }
 
     /// The role, if it belongs to `organization`.
