@@ -562,6 +562,11 @@ impl Tx {
                      FROM results WHERE import_rows.job_id = ",
                 );
                 query.push_bind(job.id.as_uuid());
+                // The batch's range, so that no plan walks the import's earlier rows.
+                query.push(" AND import_rows.row_number BETWEEN ");
+                query.push_bind(chunk.first().map_or(0, |outcome| outcome.row_number));
+                query.push(" AND ");
+                query.push_bind(chunk.last().map_or(0, |outcome| outcome.row_number));
                 query.push(" AND import_rows.row_number = results.row_number");
                 query.build().execute(&mut *conn).await?;
             });
@@ -656,16 +661,20 @@ impl Tx {
         if usernames.is_empty() {
             return Ok(existing);
         }
+        // Two lookups joined, each on its own unique index (an OR of the two lists may scan).
         let rows: Vec<(Uuid, String, String, bool)> = on_tx!(self, |conn| {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT u.id, u.username_normalized, u.email_normalized, EXISTS (SELECT 1 FROM \
                  memberships m WHERE m.user_id = u.id AND m.organization_id = ",
             );
             query.push_bind(organization.as_uuid());
-            query.push(") FROM users u WHERE u.username_normalized IN (");
+            query.push(
+                ") FROM users u WHERE u.id IN (SELECT id FROM users WHERE username_normalized IN (",
+            );
             push_in_list!(query, usernames);
-            query.push(" OR u.email_normalized IN (");
+            query.push(" UNION SELECT id FROM users WHERE email_normalized IN (");
             push_in_list!(query, emails);
+            query.push(")");
             query.build_query_as().fetch_all(conn).await?
         });
         for (id, username, email, member) in rows {
@@ -687,16 +696,22 @@ impl Tx {
         if usernames.is_empty() {
             return Ok(earlier);
         }
+        // Only created rows have keys. Two lookups, each on its own index: an OR of the two
+        // lists, or a condition on the status, may make the database scan every row of the
+        // import so far, for every batch.
         let rows: Vec<(i64, String, String)> = on_tx!(self, |conn| {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT row_number, username_key, email_key FROM import_rows WHERE job_id = ",
             );
             query.push_bind(job.as_uuid());
-            query.push(" AND status = 'CREATED' AND (username_key IN (");
+            query.push(" AND username_key IN (");
             push_in_list!(query, usernames);
-            query.push(" OR email_key IN (");
+            query.push(
+                " UNION SELECT row_number, username_key, email_key FROM import_rows WHERE job_id = ",
+            );
+            query.push_bind(job.as_uuid());
+            query.push(" AND email_key IN (");
             push_in_list!(query, emails);
-            query.push(")");
             query.build_query_as().fetch_all(conn).await?
         });
         for (row_number, username, email) in rows {
