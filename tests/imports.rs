@@ -238,6 +238,38 @@ async fn an_uploaded_file_creates_its_users_once_and_reports_every_row() {
                 .is_some_and(|reason| reason.contains("No Such Role"))
         );
 
+        // Every row, a page at a time.
+        let page = |after: Value| {
+            let token = token.clone();
+            let job = job.clone();
+            let app = &app;
+            async move {
+                app.graphql(
+                    Some(&token),
+                    "query($j: ID!, $a: String) { job(id: $j) { rows(first: 5, after: $a) { \
+                     totalCount pageInfo { hasNextPage endCursor } nodes { rowNumber } } } }",
+                    json!({ "j": job, "a": after }),
+                )
+                .await["data"]["job"]["rows"]
+                    .clone()
+            }
+        };
+        let first = page(Value::Null).await;
+        assert_eq!(first["totalCount"], 11);
+        assert_eq!(first["pageInfo"]["hasNextPage"], true);
+        let second = page(first["pageInfo"]["endCursor"].clone()).await;
+        let numbers: Vec<&Value> = second["nodes"]
+            .as_array()
+            .map(|nodes| nodes.iter().map(|node| &node["rowNumber"]).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            numbers,
+            [6, 7, 8, 9, 10]
+                .map(|n| json!(n))
+                .iter()
+                .collect::<Vec<_>>()
+        );
+
         // The new users were invited through the outbox, each in their own language, and
         // the owner heard that the import ended.
         let invitation = app.mail_about("ann1@example.com", "Importers").await;

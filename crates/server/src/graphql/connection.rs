@@ -19,16 +19,20 @@ pub type Page<T> = Connection<OpaqueCursor<Uuid>, T, ConnectionFields>;
 pub const MAX_PAGE: i32 = 100;
 pub const DEFAULT_PAGE: i32 = 20;
 
-/// A forward page request: how many, after which id.
+/// A forward page request: how many, after which key (an id, or another key a list is in
+/// order of, such as a row number).
 #[derive(Debug, Clone, Copy)]
-pub struct PageRequest {
-    pub after: Option<Uuid>,
+pub struct PageRequest<K = Uuid> {
+    pub after: Option<K>,
     /// One more than asked, to know whether there is a next page.
     pub fetch: i64,
     pub first: usize,
 }
 
-impl PageRequest {
+impl<K> PageRequest<K>
+where
+    K: serde::Serialize + serde::de::DeserializeOwned + Send + Sync,
+{
     pub fn parse(first: Option<i32>, after: Option<String>) -> async_graphql::Result<Self> {
         let first = first.unwrap_or(DEFAULT_PAGE);
         if !(0..=MAX_PAGE).contains(&first) {
@@ -41,7 +45,7 @@ impl PageRequest {
             None => None,
             Some(cursor) => Some(
                 async_graphql::connection::CursorType::decode_cursor(&cursor)
-                    .map(|cursor: OpaqueCursor<Uuid>| cursor.0)
+                    .map(|cursor: OpaqueCursor<K>| cursor.0)
                     .map_err(|_| {
                         refused(steward_domain::DomainError::invalid(
                             "after",
@@ -59,7 +63,11 @@ impl PageRequest {
     }
 
     /// Builds the page from up to `fetch` items in key order.
-    pub fn page<T: OutputType>(&self, mut items: Vec<(Uuid, T)>, total: i64) -> Page<T> {
+    pub fn page<T: OutputType>(
+        &self,
+        mut items: Vec<(K, T)>,
+        total: i64,
+    ) -> Connection<OpaqueCursor<K>, T, ConnectionFields> {
         let has_next = items.len() > self.first;
         items.truncate(self.first);
         let mut connection = Connection::with_additional_fields(

@@ -1,7 +1,7 @@
 //! Background jobs and bulk user imports: start an import from an uploaded CSV file, follow
 //! it (`job`, `jobs`, the `jobProgress` subscription), read its per-row results, cancel it.
 
-use async_graphql::connection::{Connection, Edge, OpaqueCursor};
+use async_graphql::connection::{Connection, OpaqueCursor};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
 use steward_domain::job::authorize_job;
 use steward_domain::policy::{ManageUsers, authorize};
@@ -10,7 +10,7 @@ use steward_store::{ImportRowRecord, JobFilter, JobRecord, NewUserImport};
 use time::OffsetDateTime;
 
 use crate::error::{AppError, refused};
-use crate::graphql::connection::{ConnectionFields, DEFAULT_PAGE, MAX_PAGE, Page, PageRequest};
+use crate::graphql::connection::{ConnectionFields, Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Organization, User, UserError};
@@ -176,52 +176,23 @@ impl Job {
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, ImportRow, ConnectionFields>> {
-        let first = first.unwrap_or(DEFAULT_PAGE);
-        if !(0..=MAX_PAGE).contains(&first) {
-            return Err(refused(DomainError::invalid(
-                "first",
-                format!("must be between 0 and {MAX_PAGE}"),
-            )));
-        }
-        let after = match after {
-            None => None,
-            Some(cursor) => Some(
-                async_graphql::connection::CursorType::decode_cursor(&cursor)
-                    .map(|cursor: OpaqueCursor<i64>| cursor.0)
-                    .map_err(|_| {
-                        refused(DomainError::invalid(
-                            "after",
-                            "is not a cursor of this list",
-                        ))
-                    })?,
-            ),
-        };
-        let (mut rows, total) = ctx
+        let request: PageRequest<i64> = PageRequest::parse(first, after)?;
+        let (rows, total) = ctx
             .app()?
             .store
             .import_rows_page(
                 self.0.id,
                 status.map(Into::into),
-                after,
-                i64::from(first) + 1,
+                request.after,
+                request.fetch,
             )
             .await
             .map_err(AppError::from)?;
-        let wanted = usize::try_from(first).unwrap_or(0);
-        let has_next = rows.len() > wanted;
-        rows.truncate(wanted);
-        let mut connection = Connection::with_additional_fields(
-            after.is_some(),
-            has_next,
-            ConnectionFields {
-                total_count: count(total),
-            },
-        );
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(OpaqueCursor(row.row_number), ImportRow(row))),
-        );
-        Ok(connection)
+        let items = rows
+            .into_iter()
+            .map(|row| (row.row_number, ImportRow(row)))
+            .collect();
+        Ok(request.page(items, total))
     }
 }
 
