@@ -591,6 +591,32 @@ async fn a_queued_job_can_be_cancelled_and_then_never_runs() {
             .expect("claim");
         assert!(claimed.is_none(), "{:?}: a cancelled job was claimed", app.backend);
         app.mail_about("owner@example.com", "import").await;
+
+        // Past its retention, an ended job goes with its rows; a younger one stays.
+        let store = &app.database.store;
+        let now = time::OffsetDateTime::now_utc();
+        assert_eq!(
+            store
+                .purge_finished_jobs(now - time::Duration::days(1))
+                .await
+                .expect("purge"),
+            0
+        );
+        assert_eq!(
+            store
+                .purge_finished_jobs(now + time::Duration::days(1))
+                .await
+                .expect("purge"),
+            1
+        );
+        let gone = app
+            .graphql(
+                Some(&token),
+                "query($j: ID!) { job(id: $j) { id } }",
+                json!({ "j": job }),
+            )
+            .await;
+        assert_eq!(gone["data"]["job"], Value::Null, "{gone}");
         app
     })
     .await;

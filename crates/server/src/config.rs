@@ -308,6 +308,11 @@ pub struct JobConfig {
     #[arg(long, env = "STEWARD_IMPORT_BATCH_ROWS", default_value_t = 500)]
     pub import_batch_rows: u32,
 
+    /// Days a job is kept after it ended, with its per-row results (an import's rows hold
+    /// the names and addresses of its file); then the upkeep removes it.
+    #[arg(long, env = "STEWARD_JOB_RETENTION_DAYS", default_value_t = 30)]
+    pub job_retention_days: u32,
+
     /// Largest upload accepted (a CSV file for a bulk import), in bytes. Other requests stay
     /// limited to 1 MiB.
     #[arg(long, env = "STEWARD_MAX_UPLOAD_BYTES", default_value_t = 512 * 1024 * 1024)]

@@ -137,7 +137,7 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
 }
 
 /// Every `every` until told to stop: reads the signing keys again, writes the API key uses
-/// noted since the last time, removes imports abandoned while staging, and purges pending
+/// noted since the last time, removes imports abandoned while staging and jobs past their retention, and purges pending
 /// deletions that nothing holds any more (one
 /// whose purge failed when it was asked for, say).
 async fn reload_signing_keys(
@@ -176,6 +176,14 @@ async fn reload_signing_keys(
             Ok(purged) => tracing::info!(purged, "imports abandoned while staging removed"),
             Err(error) => {
                 tracing::error!(error = %AppError::from(error).describe(), "removing abandoned imports failed");
+            }
+        }
+        let retention = time::Duration::days(i64::from(app.settings.jobs.job_retention_days));
+        match app.store.purge_finished_jobs(entry.at - retention).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "jobs past their retention removed"),
+            Err(error) => {
+                tracing::error!(error = %AppError::from(error).describe(), "removing old jobs failed");
             }
         }
         match app.store.purge_unheld_deletions(&entry).await {

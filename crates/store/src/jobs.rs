@@ -406,6 +406,22 @@ impl Store {
         Ok(purged)
     }
 
+    /// Removes jobs that ended before `before`, with their rows (an import's rows hold the
+    /// people of its file).
+    pub async fn purge_finished_jobs(&self, before: OffsetDateTime) -> Result<u64> {
+        let purged = on_pool!(self, |pool| {
+            sqlx::query(
+                "DELETE FROM jobs WHERE status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') \
+                 AND finished_at < $1",
+            )
+            .bind(Timestamp::from(before))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(purged)
+    }
+
     /// Gives a claimed job back without ending it (the worker is stopping): its lease ends
     /// now, so the next worker resumes it at once instead of waiting the lease out.
     pub async fn release_job(&self, claimed: &ClaimedJob, now: OffsetDateTime) -> Result<()> {
