@@ -198,20 +198,17 @@ impl ImportCrashCheck {
     }
 }
 
-/// Builds the server binary as `cargo build` would, and returns its path: next to this
-/// xtask's own binary, in the same target folder and profile.
+/// Builds the server binary and returns its path: next to this xtask's own binary, in the
+/// same target folder and profile. Built together with xtask so that cargo resolves the
+/// features of their shared crates as for `cargo xtask` (steward-store with `bench`):
+/// building the server alone would rebuild those crates, and `cargo xtask` would rebuild them
+/// again at its next run.
 fn build_server() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    println!("0. building the server: cargo build -p steward-server --bin steward");
+    println!("0. building the server: cargo build -p xtask -p steward-server --bin steward");
     let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "steward-server",
-            "--bin",
-            "steward",
-        ])
+        .args(["build", "--quiet", "-p", "xtask", "-p", "steward-server"])
+        .args(["--bin", "steward"])
         .current_dir(crate::workspace_root())
         .stdin(Stdio::null())
         .status()
