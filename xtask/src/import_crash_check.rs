@@ -199,14 +199,31 @@ impl ImportCrashCheck {
 }
 
 /// Builds the server binary and returns its path: next to this xtask's own binary, in the
-/// same target folder and profile. Built together with xtask so that cargo resolves the
-/// features of their shared crates as for `cargo xtask` (steward-store with `bench`):
-/// building the server alone would rebuild those crates, and `cargo xtask` would rebuild them
-/// again at its next run.
+/// same target folder and profile. The build must not undo `cargo xtask`'s own, nor the next
+/// `cargo xtask` undo it (each costs minutes), so it is built together with xtask, for cargo
+/// to resolve the features of their shared crates alike (steward-store with `bench`), and
+/// without the variables `cargo run` set for this process: build scripts (ring's) watch
+/// `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`, and would run again, and everything after them.
 fn build_server() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     println!("0. building the server: cargo build -p xtask -p steward-server --bin steward");
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let set_by_cargo_run = name.to_str().is_some_and(|name| {
+            name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || [
+                    "CARGO_CRATE_NAME",
+                    "CARGO_BIN_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                ]
+                .contains(&name)
+        });
+        if set_by_cargo_run {
+            command.env_remove(name);
+        }
+    }
+    let status = command
         .args(["build", "--quiet", "-p", "xtask", "-p", "steward-server"])
         .args(["--bin", "steward"])
         .current_dir(crate::workspace_root())
