@@ -719,3 +719,65 @@ async fn a_job_whose_worker_died_is_taken_over_and_resumed_after_its_checkpoint(
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_running_job_asked_to_cancel_stops_before_its_next_batch() {
+    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+        use steward_store::BatchOutcome;
+        let org = start(&app).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let file = "username,email,name\nrun1,run1@example.com,R\nrun2,run2@example.com,R\n";
+        let started = upload(
+            &app,
+            &org.owner_token,
+            &org.id,
+            file.as_bytes(),
+            json!({ "sendInvitations": false }),
+        )
+        .await;
+        let job = started["job"]["id"].as_str().expect("job id").to_owned();
+        let store = &app.database.store;
+        let lease = time::Duration::seconds(30);
+        let now = time::OffsetDateTime::now_utc();
+        let worker = store
+            .claim_job(now, lease)
+            .await
+            .expect("claim")
+            .expect("a queued job");
+        let BatchOutcome::Advanced(_) = store
+            .import_batch(&worker, 1, &mut Vec::new(), now, lease)
+            .await
+            .expect("batch")
+        else {
+            panic!("{:?}: the first batch did not advance", app.backend);
+        };
+        let asked = app
+            .graphql(
+                Some(&org.owner_token),
+                "mutation($j: ID!) { cancelJob(id: $j) { job { status cancelRequested } errors { message } } }",
+                json!({ "j": job }),
+            )
+            .await;
+        assert_eq!(
+            asked["data"]["cancelJob"]["job"],
+            json!({ "status": "RUNNING", "cancelRequested": true }),
+            "{:?}: {asked}",
+            app.backend
+        );
+        let next = store
+            .import_batch(&worker, 1, &mut Vec::new(), now, lease)
+            .await
+            .expect("batch");
+        assert!(matches!(next, BatchOutcome::CancelRequested(_)), "{next:?}");
+        let ended = store
+            .finish_job(&worker, steward_domain::job::JobStatus::Succeeded, None, now)
+            .await
+            .expect("finish")
+            .expect("still leased");
+        assert_eq!(ended.status, steward_domain::job::JobStatus::Cancelled);
+        assert_eq!((ended.processed_rows, ended.created_rows), (1, 1));
+        app.mail_about("owner@example.com", "import").await;
+        app
+    })
+    .await;
+}

@@ -146,6 +146,12 @@ impl ImportStaging {
         }
         tx.audit(&event).await?;
         tx.commit().await?;
+        // PostgreSQL plans the batches' reads from its statistics, which know nothing of the
+        // rows just written until autovacuum gets to them: without this, the first batches of
+        // a large import read far more than their rows.
+        if let Store::Postgres(pool) = &self.store {
+            sqlx::query("ANALYZE import_rows").execute(pool).await?;
+        }
         Ok(job)
     }
 
