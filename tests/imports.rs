@@ -781,3 +781,73 @@ async fn a_running_job_asked_to_cancel_stops_before_its_next_batch() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_import_stops_when_its_initiator_may_no_longer_manage_users() {
+    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+        let org = start(&app).await;
+        let manager = app
+            .create_user("manager", crate::support::ADMIN_PASSWORD)
+            .await;
+        let administrator = app
+            .role_id(&org.owner_token, &org.id, "Administrator")
+            .await;
+        let added = app
+            .graphql(
+                Some(&org.owner_token),
+                "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, \
+                 user: $u, role: $r}) { errors { message } } }",
+                json!({ "o": org.id, "u": manager, "r": administrator }),
+            )
+            .await;
+        assert_eq!(added["data"]["addMember"]["errors"], json!([]), "{added}");
+        let token = app.token("manager", crate::support::ADMIN_PASSWORD).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let file = "username,email,name\nlate1,late1@example.com,L\n";
+        let started = upload(&app, &token, &org.id, file.as_bytes(), json!({})).await;
+        assert_eq!(started["job"]["status"], "QUEUED", "{started}");
+
+        // The manager is suspended before a worker gets to the import.
+        let suspended = app
+            .graphql(
+                Some(&org.owner_token),
+                "mutation($u: ID!) { suspendUser(input: {user: $u}) { errors { message } } }",
+                json!({ "u": manager }),
+            )
+            .await;
+        assert_eq!(
+            suspended["data"]["suspendUser"]["errors"],
+            json!([]),
+            "{suspended}"
+        );
+        let claimed = app
+            .database
+            .store
+            .claim_job(time::OffsetDateTime::now_utc(), time::Duration::seconds(30))
+            .await
+            .expect("claim")
+            .expect("a queued job");
+        let (_stop, stopped) = tokio::sync::watch::channel(false);
+        let worked = steward_server::jobs::JobWorker {
+            app: app.server.app.clone(),
+        }
+        .work_on(&claimed, &stopped)
+        .await
+        .expect("worked");
+        let steward_server::jobs::Worked::Ended(job) = worked else {
+            panic!("{:?}: the job did not end: {worked:?}", app.backend);
+        };
+        assert_eq!(job.status, steward_domain::job::JobStatus::Failed);
+        assert_eq!(job.created_rows, 0);
+        assert!(
+            job.error
+                .as_deref()
+                .is_some_and(|error| error.contains("no longer active")),
+            "{:?}: {:?}",
+            app.backend,
+            job.error
+        );
+        app
+    })
+    .await;
+}

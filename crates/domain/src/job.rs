@@ -23,6 +23,31 @@ pub fn authorize_job(
     }
 }
 
+/// Whether an import may go on for the person who started it: checked before each batch, so
+/// that an import stops once its initiator's account is no longer active or they may no longer
+/// manage the organization's users. The rows done before stay done.
+pub fn check_initiator(
+    actor: &Actor,
+    account_active: bool,
+    organization: OrganizationId,
+) -> Result<(), DomainError> {
+    if !account_active {
+        return Err(DomainError::forbidden(
+            "the account that started the import is no longer active; the rows done before \
+             stay done, and someone who may manage users can import the file again",
+        ));
+    }
+    authorize::<ManageUsers>(actor, organization)
+        .map(|_| ())
+        .map_err(|_| {
+            DomainError::forbidden(
+                "the account that started the import may no longer manage users in the \
+                 organization; the rows done before stay done, and someone who may can import \
+                 the file again",
+            )
+        })
+}
+
 /// What a job does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
@@ -492,6 +517,25 @@ mod tests {
         assert_eq!(
             against_earlier_row(Collision::Both, 3).0,
             RowStatus::Skipped
+        );
+    }
+
+    #[test]
+    fn an_import_goes_on_only_for_an_active_initiator_who_may_still_manage_users() {
+        use crate::user::PlatformRole;
+        let organization = OrganizationId::new();
+        let outsider = Actor::new(UserId::new(), None, []);
+        let refused = check_initiator(&outsider, true, organization).expect_err("not a member");
+        assert!(
+            refused.to_string().contains("may no longer manage users"),
+            "{refused}"
+        );
+        let admin = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        assert!(check_initiator(&admin, true, organization).is_ok());
+        let suspended = check_initiator(&admin, false, organization).expect_err("inactive");
+        assert!(
+            suspended.to_string().contains("no longer active"),
+            "{suspended}"
         );
     }
 

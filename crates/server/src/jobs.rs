@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use steward_domain::DomainError;
-use steward_domain::job::{JobKind, JobStatus};
+use steward_domain::job::{JobKind, JobStatus, check_initiator};
+use steward_domain::policy::Actor;
+use steward_domain::user::UserStatus;
 use steward_store::{BatchOutcome, ClaimedJob, JobRecord, StoreError};
 use tokio::sync::watch;
 
@@ -110,6 +112,11 @@ impl JobWorker {
                     .await?;
                 return Ok(Worked::LetGo);
             }
+            if let Some(refusal) = self.initiator_refusal(&claimed.job).await? {
+                return self
+                    .end(claimed, JobStatus::Failed, Some(&refusal.to_string()))
+                    .await;
+            }
             let now = self.app.clock.now();
             let mut links = Vec::new();
             if invites {
@@ -161,6 +168,24 @@ impl JobWorker {
                 }
             }
         }
+    }
+
+    /// Why the job's initiator may no longer have it go on, if so (see
+    /// [`check_initiator`]). A job started by a maintainer (`cargo xtask import`) has no
+    /// initiator and is not checked.
+    async fn initiator_refusal(&self, job: &JobRecord) -> Result<Option<DomainError>, AppError> {
+        let (Some(initiator), Some(organization)) = (job.initiator, job.organization) else {
+            return Ok(None);
+        };
+        let store = &self.app.store;
+        let Some(user) = store.user_by_id(initiator).await? else {
+            return Ok(Some(DomainError::NotFound {
+                what: "the account that started the import",
+            }));
+        };
+        let grants = store.member_grants(initiator, None).await?;
+        let actor = Actor::new(initiator, user.platform_role, grants);
+        Ok(check_initiator(&actor, user.status == UserStatus::Active, organization).err())
     }
 
     async fn end(
