@@ -241,11 +241,6 @@ impl ImportColumns {
         })
     }
 
-    /// The number of columns every row must have.
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
     /// A row as read, from its fields in file order. A row with another number of fields
     /// than the header is kept with what it has and refused by [`ImportRow::validate`].
     pub fn row(&self, fields: &[&str]) -> ImportRow {

@@ -266,24 +266,13 @@ pub struct JobPayload {
 }
 
 /// The payload of a mutation whose arguments are plain values: an error's field is the
-/// argument itself (`["file"]`), not a field of an input object.
+/// argument itself.
 fn payload(result: Result<JobRecord, DomainError>) -> JobPayload {
-    match result {
-        Ok(record) => JobPayload {
-            job: Some(Job(record)),
-            errors: Vec::new(),
-        },
-        Err(error) => JobPayload {
-            job: None,
-            errors: vec![UserError {
-                field: error
-                    .field()
-                    .map(|field| vec![field.to_owned()])
-                    .unwrap_or_default(),
-                ..UserError::from_domain("", &error)
-            }],
-        },
-    }
+    let (job, errors) = match result {
+        Ok(record) => (Some(Job(record)), Vec::new()),
+        Err(error) => (None, vec![UserError::from_domain("", &error)]),
+    };
+    JobPayload { job, errors }
 }
 
 /// Which jobs to list.
@@ -321,10 +310,18 @@ impl JobQuery {
     /// users; SuperAdmins see every job.
     async fn job(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Job>> {
         let id: JobId = parse_id("id", &id)?;
-        match visible_job(ctx, id).await {
-            Ok(record) => Ok(Some(Job(record))),
-            Err(_) => Ok(None),
-        }
+        let Some(record) = ctx
+            .app()?
+            .store
+            .job_by_id(id)
+            .await
+            .map_err(AppError::from)?
+        else {
+            return Ok(None);
+        };
+        let visible =
+            authorize_job(actor(ctx).await?, record.organization, record.initiator).is_ok();
+        Ok(visible.then_some(Job(record)))
     }
 
     /// Jobs, newest first.

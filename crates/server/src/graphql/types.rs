@@ -632,7 +632,9 @@ pub fn payload_parts<T, U>(
 }
 
 impl UserError {
-    /// A domain error as a payload error; `input` is the argument the fields sit under.
+    /// A domain error as a payload error; `input` is the argument the fields sit under, or
+    /// empty when the mutation's arguments are plain values and the field is the argument
+    /// itself (`["file"]`).
     pub fn from_domain(input: &str, error: &DomainError) -> Self {
         let code = match error {
             DomainError::Invalid { .. } => UserErrorCode::Invalid,
@@ -643,10 +645,11 @@ impl UserError {
             }
             DomainError::InvalidTransition { .. } => UserErrorCode::InvalidTransition,
         };
-        let field = error
-            .field()
-            .map(|field| vec![input.to_owned(), field.to_owned()])
-            .unwrap_or_default();
+        let field = match (input, error.field()) {
+            (_, None) => Vec::new(),
+            ("", Some(field)) => vec![field.to_owned()],
+            (input, Some(field)) => vec![input.to_owned(), field.to_owned()],
+        };
         UserError {
             field,
             code,
