@@ -154,6 +154,38 @@ async fn subscribe(app: &TestApp, init: Value, job: &str) -> Vec<Value> {
     }
 }
 
+/// A server whose worker looks for jobs once, at start, then not for an hour: a job stays
+/// queued, and the tests play the workers against the store.
+const IDLE_WORKER: &[&str] = &["--job-poll-ms", "3600000"];
+
+/// Queues an import of `file` once the idle worker's first look has passed; its id.
+async fn queued(
+    app: &TestApp,
+    token: &str,
+    organization: &str,
+    file: &str,
+    options: Value,
+) -> String {
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let started = upload(app, token, organization, file.as_bytes(), options).await;
+    assert_eq!(
+        started["job"]["status"], "QUEUED",
+        "{:?}: {started}",
+        app.backend
+    );
+    started["job"]["id"].as_str().expect("job id").to_owned()
+}
+
+/// Claims the queued job as a worker would at `now`, with a 30-second lease.
+async fn claim(app: &TestApp, now: time::OffsetDateTime) -> steward_store::ClaimedJob {
+    app.database
+        .store
+        .claim_job(now, time::Duration::seconds(30))
+        .await
+        .expect("claim")
+        .expect("a queued job")
+}
+
 async fn start(app: &TestApp) -> TestOrg {
     let org = app.organization_owned_by("Importers", "owner").await;
     app.member_of(&org, "carol").await;
@@ -547,16 +579,11 @@ async fn scripts_post_csv_and_subscribers_follow_the_job_to_its_end() {
 
 #[tokio::test]
 async fn a_queued_job_can_be_cancelled_and_then_never_runs() {
-    // A worker that looks for jobs only once an hour: the job stays queued.
-    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+    on_each_backend(IDLE_WORKER, |app| async move {
         let org = start(&app).await;
         let token = org.owner_token.clone();
-        // Let the worker's first look (at start) pass before the job exists.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let file = "username,email,name\nqueued1,queued1@example.com,Q\n";
-        let started = upload(&app, &token, &org.id, file.as_bytes(), json!({})).await;
-        let job = started["job"]["id"].as_str().expect("job id").to_owned();
-        assert_eq!(started["job"]["status"], "QUEUED");
+        let job = queued(&app, &token, &org.id, file, json!({})).await;
         let cancelled = app
             .graphql(
                 Some(&token),
@@ -624,33 +651,19 @@ async fn a_queued_job_can_be_cancelled_and_then_never_runs() {
 
 #[tokio::test]
 async fn a_job_whose_worker_died_is_taken_over_and_resumed_after_its_checkpoint() {
-    // The server's own worker looks once, at start, then not for an hour: the test plays two
-    // workers against the store.
-    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+    on_each_backend(IDLE_WORKER, |app| async move {
         use steward_store::BatchOutcome;
         let org = start(&app).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let mut file = String::from("username,email,name\n");
         for n in 1..=10 {
             file.push_str(&format!("worker{n},worker{n}@example.com,Worker {n}\n"));
         }
-        let started = upload(
-            &app,
-            &org.owner_token,
-            &org.id,
-            file.as_bytes(),
-            json!({ "sendInvitations": false }),
-        )
-        .await;
-        assert_eq!(started["job"]["status"], "QUEUED", "{started}");
+        let options = json!({ "sendInvitations": false });
+        queued(&app, &org.owner_token, &org.id, &file, options).await;
         let store = &app.database.store;
         let lease = time::Duration::seconds(30);
         let now = time::OffsetDateTime::now_utc();
-        let first = store
-            .claim_job(now, lease)
-            .await
-            .expect("claim")
-            .expect("a queued job");
+        let first = claim(&app, now).await;
         assert!(
             store.claim_job(now, lease).await.expect("claim").is_none(),
             "{:?}: a leased job was claimed twice",
@@ -722,28 +735,16 @@ async fn a_job_whose_worker_died_is_taken_over_and_resumed_after_its_checkpoint(
 
 #[tokio::test]
 async fn a_running_job_asked_to_cancel_stops_before_its_next_batch() {
-    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+    on_each_backend(IDLE_WORKER, |app| async move {
         use steward_store::BatchOutcome;
         let org = start(&app).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let file = "username,email,name\nrun1,run1@example.com,R\nrun2,run2@example.com,R\n";
-        let started = upload(
-            &app,
-            &org.owner_token,
-            &org.id,
-            file.as_bytes(),
-            json!({ "sendInvitations": false }),
-        )
-        .await;
-        let job = started["job"]["id"].as_str().expect("job id").to_owned();
+        let options = json!({ "sendInvitations": false });
+        let job = queued(&app, &org.owner_token, &org.id, file, options).await;
         let store = &app.database.store;
         let lease = time::Duration::seconds(30);
         let now = time::OffsetDateTime::now_utc();
-        let worker = store
-            .claim_job(now, lease)
-            .await
-            .expect("claim")
-            .expect("a queued job");
+        let worker = claim(&app, now).await;
         let BatchOutcome::Advanced(_) = store
             .import_batch(&worker, 1, &mut Vec::new(), now, lease)
             .await
@@ -784,7 +785,7 @@ async fn a_running_job_asked_to_cancel_stops_before_its_next_batch() {
 
 #[tokio::test]
 async fn an_import_stops_when_its_initiator_may_no_longer_manage_users() {
-    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+    on_each_backend(IDLE_WORKER, |app| async move {
         let org = start(&app).await;
         let manager = app
             .create_user("manager", crate::support::ADMIN_PASSWORD)
@@ -802,10 +803,8 @@ async fn an_import_stops_when_its_initiator_may_no_longer_manage_users() {
             .await;
         assert_eq!(added["data"]["addMember"]["errors"], json!([]), "{added}");
         let token = app.token("manager", crate::support::ADMIN_PASSWORD).await;
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let file = "username,email,name\nlate1,late1@example.com,L\n";
-        let started = upload(&app, &token, &org.id, file.as_bytes(), json!({})).await;
-        assert_eq!(started["job"]["status"], "QUEUED", "{started}");
+        queued(&app, &token, &org.id, file, json!({})).await;
 
         // The manager is suspended before a worker gets to the import.
         let suspended = app
@@ -820,13 +819,7 @@ async fn an_import_stops_when_its_initiator_may_no_longer_manage_users() {
             json!([]),
             "{suspended}"
         );
-        let claimed = app
-            .database
-            .store
-            .claim_job(time::OffsetDateTime::now_utc(), time::Duration::seconds(30))
-            .await
-            .expect("claim")
-            .expect("a queued job");
+        let claimed = claim(&app, time::OffsetDateTime::now_utc()).await;
         let (_stop, stopped) = tokio::sync::watch::channel(false);
         let worked = steward_server::jobs::JobWorker {
             app: app.server.app.clone(),
