@@ -292,7 +292,7 @@ async fn members_are_added_removed_and_paged() {
         let into_archived = app.graphql(Some(editor), ADD, json!({ "g": team, "u": fixture.operator.id })).await;
         assert_eq!(into_archived["data"]["addGroupMember"]["errors"][0]["code"], "NOT_FOUND", "{into_archived}");
         let kept = app.graphql(Some(&fixture.viewer.token), page, json!({ "g": team })).await;
-        assert_eq!(kept["data"]["group"]["members"]["totalCount"], 3, "an archived group keeps its members: {kept}");
+        assert_eq!(kept["data"]["group"]["members"]["totalCount"], 0, "an archived group's members leave it: {kept}");
         app
     })
     .await;

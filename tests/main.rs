@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod audit;
+mod consistency;
 mod deletion;
 mod endpoints;
 mod groups;

@@ -80,6 +80,9 @@ pub enum AuditAction {
     UserImportStarted,
     JobCancelled,
     JobFinished,
+    ConsistencyRunStarted,
+    /// One finding of a consistency run fixed.
+    ConsistencyRepaired,
 }
 
 impl AuditAction {
@@ -162,6 +165,8 @@ impl AuditAction {
             AuditAction::UserImportStarted => "job.user_import_started",
             AuditAction::JobCancelled => "job.cancelled",
             AuditAction::JobFinished => "job.finished",
+            AuditAction::ConsistencyRunStarted => "job.consistency_run_started",
+            AuditAction::ConsistencyRepaired => "consistency.repaired",
         }
     }
 }

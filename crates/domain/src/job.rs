@@ -53,18 +53,22 @@ pub fn check_initiator(
 pub enum JobKind {
     /// Creates the users of a CSV file in an organization.
     UserImport,
+    /// Checks the data against the consistency invariants, and repairs what it finds.
+    ConsistencyRun,
 }
 
 impl JobKind {
     pub fn code(self) -> &'static str {
         match self {
             JobKind::UserImport => "USER_IMPORT",
+            JobKind::ConsistencyRun => "CONSISTENCY_RUN",
         }
     }
 
     pub fn from_code(code: &str) -> Option<Self> {
         match code {
             "USER_IMPORT" => Some(JobKind::UserImport),
+            "CONSISTENCY_RUN" => Some(JobKind::ConsistencyRun),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 //! tested without sleeping, and every decision can be replayed from its inputs.
 
 pub mod audit;
+pub mod consistency;
 pub mod deletion;
 pub mod error;
 pub mod ids;

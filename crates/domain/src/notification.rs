@@ -81,7 +81,12 @@ pub enum Notification {
         failed: u32,
     },
     /// A report the recipient asked for is ready.
-    ReportReady { report: String, job: String },
+    /// `summary` is one line per check with findings, `CODE: found / repaired`.
+    ReportReady {
+        report: String,
+        job: String,
+        summary: String,
+    },
     /// An API key was created for the recipient's account.
     NewApiKey {
         name: String,
@@ -225,6 +230,7 @@ mod tests {
         let report = Notification::ReportReady {
             report: "orphans".into(),
             job: "j".into(),
+            summary: String::new(),
         };
         assert!(!report.is_sent_to(false));
         assert!(report.is_sent_to(true));

@@ -308,6 +308,10 @@ pub struct JobConfig {
     #[arg(long, env = "STEWARD_IMPORT_BATCH_ROWS", default_value_t = 500)]
     pub import_batch_rows: u32,
 
+    /// Users (or organizations) a consistency run checks in one transaction.
+    #[arg(long, env = "STEWARD_CONSISTENCY_CHUNK", default_value_t = 500)]
+    pub consistency_chunk: u32,
+
     /// Days a job is kept after it ended, with its per-row results (an import's rows hold
     /// the names and addresses of its file); then the upkeep removes it.
     #[arg(long, env = "STEWARD_JOB_RETENTION_DAYS", default_value_t = 30)]

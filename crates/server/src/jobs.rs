@@ -5,10 +5,13 @@
 use std::time::Duration;
 
 use steward_domain::DomainError;
+use steward_domain::consistency::check_run_initiator;
 use steward_domain::job::{JobKind, JobStatus, check_initiator};
 use steward_domain::policy::Actor;
 use steward_domain::user::UserStatus;
-use steward_store::{BatchOutcome, ClaimedJob, JobRecord, StoreError};
+use steward_store::{
+    AuditEntry, BatchOutcome, ClaimedJob, JobRecord, StepOutcome, StoreError, run_parameters,
+};
 use tokio::sync::watch;
 
 use crate::app::App;
@@ -92,7 +95,136 @@ impl JobWorker {
         }
         match claimed.job.kind {
             JobKind::UserImport => self.import(claimed, stop).await,
+            JobKind::ConsistencyRun => self.consistency_run(claimed, stop).await,
         }
+    }
+
+    /// Works through a consistency run: a repairing run first fixes the findings it stored
+    /// and has not fixed yet (each in a transaction of its own), then checks the next chunk.
+    async fn consistency_run(
+        &self,
+        claimed: &ClaimedJob,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Worked, AppError> {
+        let store = &self.app.store;
+        let settings = &self.app.settings.jobs;
+        let chunk = i64::from(settings.consistency_chunk.max(1));
+        let (_, repair) = run_parameters(&claimed.job)?;
+        let mut errors = 0;
+        'work: loop {
+            if *stop.borrow() {
+                store.release_job(claimed, self.app.clock.now()).await?;
+                return Ok(Worked::LetGo);
+            }
+            if let Some(refusal) = self.run_initiator_refusal(&claimed.job).await? {
+                return self
+                    .end(claimed, JobStatus::Failed, Some(&refusal.to_string()))
+                    .await;
+            }
+            if repair {
+                let open = store.open_findings(claimed.job.id, 100).await?;
+                if !open.is_empty() {
+                    for finding in &open {
+                        let entry = AuditEntry {
+                            actor: claimed.job.initiator,
+                            client_address: None,
+                            at: self.app.clock.now(),
+                        };
+                        match store.repair_finding(claimed, finding, &entry).await {
+                            Ok(_) => {}
+                            // A fix the data refuses (say, a purge an ownership blocks)
+                            // leaves its finding unresolved with the reason.
+                            Err(StoreError::Domain(error)) => {
+                                store
+                                    .mark_finding_unresolved(finding, &error.to_string())
+                                    .await?;
+                            }
+                            Err(error) => {
+                                match self.retry_or_let_go(claimed, error, &mut errors).await {
+                                    Some(worked) => return Ok(worked),
+                                    None => continue 'work,
+                                }
+                            }
+                        }
+                    }
+                    let now = self.app.clock.now();
+                    if !store
+                        .renew_job_lease(claimed, now, settings.lease())
+                        .await?
+                    {
+                        tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
+                        return Ok(Worked::LetGo);
+                    }
+                    continue;
+                }
+            }
+            let now = self.app.clock.now();
+            match store
+                .consistency_step(claimed, chunk, now, settings.lease())
+                .await
+            {
+                Ok(StepOutcome::Advanced(job)) => {
+                    errors = 0;
+                    tracing::debug!(job = %job.id, processed = job.processed_rows, total = job.total_rows, findings = job.findings, "consistency chunk checked");
+                }
+                Ok(StepOutcome::Exhausted(_)) => {
+                    return self.end(claimed, JobStatus::Succeeded, None).await;
+                }
+                Ok(StepOutcome::CancelRequested(_)) => {
+                    return self.end(claimed, JobStatus::Cancelled, None).await;
+                }
+                Ok(StepOutcome::LeaseLost) => {
+                    tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
+                    return Ok(Worked::LetGo);
+                }
+                Err(StoreError::Domain(error)) => {
+                    return self
+                        .end(claimed, JobStatus::Failed, Some(&error.to_string()))
+                        .await;
+                }
+                Err(error) => {
+                    if let Some(worked) = self.retry_or_let_go(claimed, error, &mut errors).await {
+                        return Ok(worked);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A step that failed on the database: retried after a pause, or, after
+    /// [`MAX_CONSECUTIVE_ERRORS`] in a row, the job is let go for a later claim.
+    async fn retry_or_let_go(
+        &self,
+        claimed: &ClaimedJob,
+        error: StoreError,
+        errors: &mut u32,
+    ) -> Option<Worked> {
+        *errors += 1;
+        let error = AppError::from(error);
+        tracing::error!(job = %claimed.job.id, error = %error.describe(), attempt = *errors, "a job step failed");
+        if *errors >= MAX_CONSECUTIVE_ERRORS {
+            return Some(Worked::LetGo);
+        }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(*errors))).await;
+        None
+    }
+
+    /// Why a consistency run's initiator may no longer have it go on (see
+    /// [`check_run_initiator`]); runs started from `cargo xtask` have no initiator.
+    async fn run_initiator_refusal(
+        &self,
+        job: &JobRecord,
+    ) -> Result<Option<DomainError>, AppError> {
+        let Some(initiator) = job.initiator else {
+            return Ok(None);
+        };
+        let Some(user) = self.app.store.user_by_id(initiator).await? else {
+            return Ok(Some(DomainError::NotFound {
+                what: "the account that started the run",
+            }));
+        };
+        let actor = Actor::new(initiator, user.platform_role, Vec::new());
+        Ok(check_run_initiator(&actor, user.status == UserStatus::Active).err())
     }
 
     async fn import(
@@ -158,13 +290,9 @@ impl JobWorker {
                         .await;
                 }
                 Err(error) => {
-                    errors += 1;
-                    let error = AppError::from(error);
-                    tracing::error!(job = %claimed.job.id, error = %error.describe(), attempt = errors, "an import batch failed");
-                    if errors >= MAX_CONSECUTIVE_ERRORS {
-                        return Ok(Worked::LetGo);
+                    if let Some(worked) = self.retry_or_let_go(claimed, error, &mut errors).await {
+                        return Ok(worked);
                     }
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(errors))).await;
                 }
             }
         }

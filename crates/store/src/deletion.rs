@@ -466,6 +466,7 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         });
+        self.refresh_effective_roles(&[user]).await?;
         let username = self.username(user).await?;
         let moved = self.notify_new_owners(&username, &transfers, entry).await?;
         self.audit(
@@ -638,6 +639,7 @@ impl Store {
                     .await?;
             }
         });
+        tx.refresh_effective_roles(&[user]).await?;
         let username = tx.username(user).await?;
         let by = match entry.actor {
             Some(actor) => tx.username(actor).await?,
@@ -736,10 +738,14 @@ impl Tx {
     }
 
     /// Purges `user` if their deletion is pending, no hold remains and nothing refuses it;
-    /// says whether it did.
-    async fn purge_if_unheld(&mut self, user: UserId, entry: &AuditEntry) -> Result<bool> {
+    /// says whether it did, or what refuses it.
+    pub(crate) async fn purge_if_unheld(
+        &mut self,
+        user: UserId,
+        entry: &AuditEntry,
+    ) -> Result<std::result::Result<bool, Vec<String>>> {
         if self.user_status(user).await? != UserStatus::PendingDeletion {
-            return Ok(false);
+            return Ok(Ok(false));
         }
         let holds: i64 = on_tx!(self, |conn| {
             sqlx::query_scalar(
@@ -750,7 +756,7 @@ impl Tx {
             .await?
         });
         if holds > 0 {
-            return Ok(false);
+            return Ok(Ok(false));
         }
         let plan = self
             .deletion_plan(user, None, Scope::Deletion, Timestamp::from(entry.at))
@@ -761,10 +767,10 @@ impl Tx {
                 refusals = ?plan.refusals,
                 "a pending deletion cannot be carried out yet"
             );
-            return Ok(false);
+            return Ok(Err(plan.refusals));
         }
         self.purge_user(&plan, entry).await?;
-        Ok(true)
+        Ok(Ok(true))
     }
 }
 
@@ -827,7 +833,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let purged = tx.purge_if_unheld(user, entry).await?;
         tx.commit().await?;
-        Ok(purged)
+        Ok(purged == Ok(true))
     }
 
     /// Purges every pending deletion nothing holds any more; how many were purged. Each
@@ -930,14 +936,16 @@ impl Store {
         let released = tx.hold(id).await?.ok_or(DomainError::NotFound {
             what: "the deletion hold",
         })?;
-        tx.purge_if_unheld(
-            hold.user,
-            &AuditEntry {
-                actor: None,
-                ..entry.clone()
-            },
-        )
-        .await?;
+        // A purge still refused leaves the account pending; the consistency report lists it.
+        let _purged = tx
+            .purge_if_unheld(
+                hold.user,
+                &AuditEntry {
+                    actor: None,
+                    ..entry.clone()
+                },
+            )
+            .await?;
         tx.commit().await?;
         Ok(released)
     }

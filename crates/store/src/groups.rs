@@ -1,7 +1,7 @@
 //! Groups: named sets of members inside an organization, which roles can be bound to.
 //!
-//! An archived group keeps its name and its members, but its role bindings give nothing
-//! (see `member_grants`), and it takes no new members.
+//! An archived group keeps its name and its role bindings, but its members leave it, its
+//! bindings give nothing (see `effective_roles`), and it takes no new members.
 
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
@@ -194,8 +194,8 @@ impl Store {
         })
     }
 
-    /// Archives a group of the proof's organization: its members stay, its role bindings stop
-    /// giving anything from the next request on. Archiving it again is refused.
+    /// Archives a group of the proof's organization: its members leave it and its role
+    /// bindings stop giving anything from the next request on. Archiving it again is refused.
     pub async fn archive_group(
         &self,
         proof: &Authorized<ManageGroups>,
@@ -236,12 +236,22 @@ impl Store {
         if archived == 0 {
             return Err(already_archived());
         }
+        // Members leave an archived group (it gives nothing and takes no one), and their
+        // effective roles lose what it gave.
+        let members = tx.group_member_ids(group).await?;
+        on_tx!(&mut tx, |conn| {
+            sqlx::query("DELETE FROM group_members WHERE group_id = $1")
+                .bind(group.as_uuid())
+                .execute(conn)
+                .await?;
+        });
+        tx.refresh_effective_roles(&members).await?;
         tx.audit(
             &entry
                 .event(AuditAction::GroupArchived, AuditOutcome::Success)
                 .target("group", group)
                 .organization(organization)
-                .detail(serde_json::json!({ "name": existing.name })),
+                .detail(serde_json::json!({ "name": existing.name, "members": members.len() })),
         )
         .await?;
         tx.commit().await?;
@@ -297,6 +307,7 @@ impl Store {
         if added == 0 {
             return Err(DomainError::conflict("user", "is in the group already").into());
         }
+        tx.refresh_effective_roles(&[user]).await?;
         tx.audit(
             &entry
                 .event(AuditAction::GroupMemberAdded, AuditOutcome::Success)
@@ -338,6 +349,7 @@ impl Store {
             }
             .into());
         }
+        tx.refresh_effective_roles(&[user]).await?;
         tx.audit(
             &entry
                 .event(AuditAction::GroupMemberRemoved, AuditOutcome::Success)

@@ -765,6 +765,14 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
             sqlx::query(
+                "DELETE FROM group_members WHERE user_id = $2 AND group_id IN \
+                 (SELECT id FROM groups WHERE organization_id = $1)",
+            )
+            .bind(invitation.organization.as_uuid())
+            .bind(invitation.user.as_uuid())
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
                 "DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2 \
                  AND status = 'INVITED'",
             )
@@ -773,6 +781,7 @@ impl Store {
             .execute(conn)
             .await?;
         });
+        tx.refresh_effective_roles(&[invitation.user]).await?;
         tx.audit(
             &entry
                 .event(AuditAction::InvitationRevoked, AuditOutcome::Success)

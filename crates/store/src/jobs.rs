@@ -33,6 +33,11 @@ pub struct JobRecord {
     pub cancel_requested: bool,
     pub attempts: i64,
     pub error: Option<String>,
+    /// Where a consistency run stands (see `RunCursor`); `None` for other kinds.
+    pub cursor: Option<String>,
+    /// A consistency run's findings so far, and how many of them it repaired.
+    pub findings: i64,
+    pub repaired: i64,
     pub created_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,
@@ -66,6 +71,9 @@ struct JobRow {
     cancel_requested: bool,
     attempts: i64,
     error: Option<String>,
+    cursor: Option<String>,
+    findings: i64,
+    repaired: i64,
     created_at: Timestamp,
     started_at: Option<Timestamp>,
     finished_at: Option<Timestamp>,
@@ -94,6 +102,9 @@ impl TryFrom<JobRow> for JobRecord {
             cancel_requested: row.cancel_requested,
             attempts: row.attempts,
             error: row.error,
+            cursor: row.cursor,
+            findings: row.findings,
+            repaired: row.repaired,
             created_at: row.created_at.into(),
             started_at: row.started_at.map(Into::into),
             finished_at: row.finished_at.map(Into::into),
@@ -104,7 +115,8 @@ impl TryFrom<JobRow> for JobRecord {
 
 pub(crate) const JOB_COLUMNS: &str = "id, kind, organization_id, initiator_id, status, parameters, \
      total_rows, processed_rows, created_rows, skipped_rows, failed_rows, checkpoint, \
-     cancel_requested, attempts, error, created_at, started_at, finished_at, updated_at";
+     cancel_requested, attempts, error, cursor, findings, repaired, created_at, started_at, \
+     finished_at, updated_at";
 
 /// Which jobs a list shows. `organizations: None` means every organization (a SuperAdmin).
 #[derive(Debug, Clone, Default)]
@@ -234,12 +246,29 @@ impl Tx {
                 "created": ended.created_rows,
                 "skipped": ended.skipped_rows,
                 "failed": ended.failed_rows,
+                "findings": ended.findings,
+                "repaired": ended.repaired,
                 "error": error,
             }));
         if let Some(organization) = job.organization {
             event = event.organization(organization);
         }
         self.audit(&event).await?;
+        if let (Some(initiator), JobKind::ConsistencyRun) = (job.initiator, job.kind) {
+            let counts = self.finding_counts(job.id).await?;
+            let (scope, repair) = crate::run_parameters(job)?;
+            let mode = if repair { "repair" } else { "report" };
+            self.notify_user(
+                initiator,
+                &Notification::ReportReady {
+                    report: format!("consistency {mode} ({})", scope.code()),
+                    job: job.id.to_string(),
+                    summary: counts.summary(),
+                },
+                at,
+            )
+            .await?;
+        }
         if let (Some(initiator), JobKind::UserImport) = (job.initiator, job.kind) {
             let count = |value: i64| u32::try_from(value).unwrap_or(u32::MAX);
             self.notify_user(

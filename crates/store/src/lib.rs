@@ -18,12 +18,48 @@ macro_rules! push_in_list {
     }};
 }
 
+/// Pushes `sql` onto a `QueryBuilder`, binding the slice `ids` as a parenthesized list at
+/// each `{ids}` marker and `now` at each `{now}`: one statement text for both backends,
+/// whatever the number of ids.
+macro_rules! push_marked_sql {
+    ($query:ident, $sql:expr, $ids:expr) => {
+        push_marked_sql!(@ $query, $sql, $ids, |_query: &mut sqlx::QueryBuilder<_>| {
+            unreachable!("a {{now}} marker with no time to bind")
+        })
+    };
+    ($query:ident, $sql:expr, $ids:expr, $now:expr) => {
+        push_marked_sql!(@ $query, $sql, $ids, |query: &mut sqlx::QueryBuilder<_>| {
+            query.push_bind($now);
+        })
+    };
+    (@ $query:ident, $sql:expr, $ids:expr, $bind_now:expr) => {{
+        let bind_now = $bind_now;
+        let mut rest: &str = $sql;
+        while let Some(start) = rest.find('{') {
+            $query.push(&rest[..start]);
+            let end = start + rest[start..].find('}').expect("a closed marker");
+            match &rest[start + 1..end] {
+                "ids" => {
+                    $query.push("(");
+                    push_in_list!($query, $ids.iter().copied());
+                }
+                "now" => bind_now(&mut $query),
+                other => unreachable!("unknown marker {other}"),
+            }
+            rest = &rest[end + 1..];
+        }
+        $query.push(rest);
+    }};
+}
+
 mod accounts;
 mod api_keys;
 mod audit;
 #[cfg(feature = "bench")]
 pub mod bench;
+mod consistency;
 mod deletion;
+mod effective_roles;
 mod error;
 mod groups;
 mod imports;
@@ -54,6 +90,7 @@ mod users;
 pub use accounts::{Creator, ProfileChanges};
 pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
+pub use consistency::{Finding, FindingFilter, StepOutcome, run_is_over, run_parameters};
 pub use deletion::{DeletionHoldRecord, DeletionOutcome, DeletionPlan, KindPlan, OrganizationPlan};
 pub use error::StoreError;
 pub use groups::GroupRecord;

@@ -275,7 +275,25 @@ impl Tx {
                 })?;
             });
         }
+        let subjects: Vec<BindingSubject> = bindings.iter().map(|(_, subject)| *subject).collect();
+        self.refresh_effective_roles_of(&subjects).await?;
         Ok(ids)
+    }
+
+    /// Rewrites the effective roles of the users `subjects` name, directly or as a group's
+    /// members.
+    pub(crate) async fn refresh_effective_roles_of(
+        &mut self,
+        subjects: &[BindingSubject],
+    ) -> Result<()> {
+        let mut users = Vec::new();
+        for subject in subjects {
+            match *subject {
+                BindingSubject::User(user) => users.push(user),
+                BindingSubject::Group(group) => users.extend(self.group_member_ids(group).await?),
+            }
+        }
+        self.refresh_effective_roles(&users).await
     }
 
     /// The role, if it belongs to `organization`.
@@ -301,7 +319,8 @@ impl Store {
     /// What `user` holds in each organization where the membership is active: the role in
     /// force (`active` for its organization, the default role elsewhere) and the permissions
     /// it gives through direct and group bindings, organization-wide and per project. One
-    /// statement, read on every authorized request, so a removed binding or a disabled
+    /// statement over indexed tables (`effective_roles` has group memberships expanded),
+    /// read on every authorized request, so a removed binding or a disabled
     /// membership takes effect on the next request.
     pub async fn member_grants(
         &self,
@@ -312,15 +331,12 @@ impl Store {
             sqlx::query_as::<_, GrantRow>(
                 "SELECT m.organization_id AS organization_id, \
                    CASE WHEN m.organization_id = $2 THEN $3 ELSE m.default_role_id END AS role_id, \
-                   rb.project_id AS project_id, rp.area AS area, rp.level AS level \
+                   er.project_id AS project_id, rp.area AS area, rp.level AS level \
                  FROM memberships m \
-                 LEFT JOIN role_bindings rb \
-                   ON rb.organization_id = m.organization_id \
-                  AND rb.role_id = CASE WHEN m.organization_id = $2 THEN $3 ELSE m.default_role_id END \
-                  AND (rb.user_id = m.user_id OR rb.group_id IN ( \
-                        SELECT gm.group_id FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-                        WHERE gm.user_id = m.user_id AND g.archived_at IS NULL)) \
-                 LEFT JOIN role_permissions rp ON rp.role_id = rb.role_id \
+                 LEFT JOIN effective_roles er \
+                   ON er.user_id = m.user_id AND er.organization_id = m.organization_id \
+                  AND er.role_id = CASE WHEN m.organization_id = $2 THEN $3 ELSE m.default_role_id END \
+                 LEFT JOIN role_permissions rp ON rp.role_id = er.role_id \
                  WHERE m.user_id = $1 AND m.status = 'ACTIVE'",
             )
             .bind(user.as_uuid())
@@ -363,10 +379,8 @@ impl Store {
     ) -> Result<bool> {
         let count: i64 = on_pool!(self, |pool| {
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM role_bindings rb WHERE rb.organization_id = $2 AND rb.role_id = $3 \
-                 AND (rb.user_id = $1 OR rb.group_id IN ( \
-                      SELECT gm.group_id FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-                      WHERE gm.user_id = $1 AND g.archived_at IS NULL))",
+                "SELECT COUNT(*) FROM effective_roles \
+                 WHERE user_id = $1 AND organization_id = $2 AND role_id = $3",
             )
             .bind(user.as_uuid())
             .bind(organization.as_uuid())
@@ -738,6 +752,7 @@ impl Store {
                 .execute(conn)
                 .await?;
         });
+        tx.refresh_effective_roles_of(&[existing.subject]).await?;
         tx.audit(
             &entry
                 .event(AuditAction::RoleUnbound, AuditOutcome::Success)

@@ -68,6 +68,16 @@ impl TestDatabase {
         Ok(())
     }
 
+    /// Runs `sql` built at run time (ids of the test's rows in it): test fixtures only.
+    pub async fn execute_sql(&self, sql: String) -> Result<()> {
+        crate::on_pool!(&self.store, |pool| {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// The store for a backend: in memory for SQLite, a new database for PostgreSQL.
     pub async fn for_store_test(backend: Backend) -> Result<TestDatabase> {
         match backend {

@@ -213,7 +213,11 @@ fn values(notification: &Notification, site: &Site) -> Values {
             ("skipped", skipped.to_string()),
             ("failed", failed.to_string()),
         ]),
-        Notification::ReportReady { report, job: _ } => values.push(("report", report.clone())),
+        Notification::ReportReady {
+            report,
+            job: _,
+            summary,
+        } => values.extend([("report", report.clone()), ("summary", summary.clone())]),
         Notification::NewApiKey { name, expires_at } => {
             values.push(("name", name.clone()));
             values.extend(expires_at.map(|at| ("expires", timestamp(at))));
@@ -507,6 +511,7 @@ mod tests {
             Notification::ReportReady {
                 report: "Orphaned resources".into(),
                 job: "job-2".into(),
+                summary: "DANGLING_SHARE: 2 / 2".into(),
             },
             Notification::NewApiKey {
                 name: "ci-deploy".into(),
@@ -719,6 +724,7 @@ mod tests {
         let report = Notification::ReportReady {
             report: "r".into(),
             job: "x/../é?".into(),
+            summary: String::new(),
         };
         assert_eq!(
             super::link(&report, &site()).as_deref(),

@@ -20,6 +20,9 @@ use crate::graphql::types::{Organization, User, UserError};
 pub enum JobKind {
     /// Creates the users of a CSV file in an organization.
     UserImport,
+    /// Checks the data against the consistency invariants, and repairs what it finds
+    /// (`consistencyRun` has its findings).
+    ConsistencyRun,
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +105,8 @@ impl Job {
             .map(str::to_owned)
     }
 
-    /// Rows in the file (not counting the header line).
+    /// Rows in the file (not counting the header line); for a consistency run, the users
+    /// and organizations it checks.
     async fn total_rows(&self) -> i32 {
         count(self.0.total_rows)
     }
@@ -133,6 +137,16 @@ impl Job {
             };
         }
         (self.0.processed_rows as f64 * 100.0 / self.0.total_rows as f64).min(100.0)
+    }
+
+    /// A consistency run's findings so far (0 for other kinds).
+    async fn findings(&self) -> i32 {
+        count(self.0.findings)
+    }
+
+    /// How many of a consistency run's findings it repaired.
+    async fn repaired(&self) -> i32 {
+        count(self.0.repaired)
     }
 
     /// Cancellation was asked for; a running job stops after the batch in hand.

@@ -6,6 +6,7 @@ mod accounts;
 mod api_keys;
 mod audit;
 pub mod connection;
+mod consistency;
 pub mod context;
 mod groups;
 mod invitations;

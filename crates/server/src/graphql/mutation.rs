@@ -7,6 +7,7 @@ use crate::auth::LoginFailure;
 use crate::auth::mfa::SecondFactor;
 use crate::graphql::accounts::AccountMutation;
 use crate::graphql::api_keys::ApiKeyMutation;
+use crate::graphql::consistency::ConsistencyMutation;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupMutation;
 use crate::graphql::invitations::InvitationMutation;
@@ -41,6 +42,7 @@ pub struct Mutation(
     ResourceMutation,
     OwnershipMutation,
     JobMutation,
+    ConsistencyMutation,
 );
 
 #[derive(Default)]

@@ -5,6 +5,7 @@ use steward_domain::DomainError;
 use crate::error::refused;
 use crate::graphql::api_keys::ApiKeyQuery;
 use crate::graphql::audit::AuditQuery;
+use crate::graphql::consistency::ConsistencyQuery;
 use crate::graphql::context::ContextExt as _;
 use crate::graphql::groups::GroupQuery;
 use crate::graphql::invitations::InvitationQuery;
@@ -34,6 +35,7 @@ pub struct Query(
     OwnershipQuery,
     SshKeyQuery,
     JobQuery,
+    ConsistencyQuery,
     ServerQuery,
 );
 

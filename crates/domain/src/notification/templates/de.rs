@@ -222,9 +222,10 @@ pub(super) const TEMPLATES: Translations = &[
         "REPORT_READY",
         Template {
             subject: "Ihr Bericht {report} bei {product} steht bereit",
-            body: &[Text(
-                "Der von Ihnen angeforderte Bericht {report} steht bei {product} bereit.",
-            )],
+            body: &[
+                Text("Der von Ihnen angeforderte Bericht {report} steht bei {product} bereit."),
+                Text("Befunde je Prüfung (gefunden / behoben): {summary}"),
+            ],
             action: Some("Bericht ansehen"),
         },
     ),

@@ -166,9 +166,10 @@ pub(super) fn template(notification: &Notification) -> Template {
         },
         Notification::ReportReady { .. } => Template {
             subject: "Your report {report} on {product} is ready",
-            body: &[Text(
-                "The report {report} you requested on {product} is ready.",
-            )],
+            body: &[
+                Text("The report {report} you requested on {product} is ready."),
+                Text("Findings per check (found / repaired): {summary}"),
+            ],
             action: Some("View report"),
         },
         Notification::NewApiKey { .. } => Template {

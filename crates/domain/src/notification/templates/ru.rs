@@ -218,7 +218,10 @@ pub(super) const TEMPLATES: Translations = &[
         "REPORT_READY",
         Template {
             subject: "Отчёт {report} в {product} готов",
-            body: &[Text("Запрошенный Вами отчёт {report} в {product} готов.")],
+            body: &[
+                Text("Запрошенный Вами отчёт {report} в {product} готов."),
+                Text("Нарушения по проверкам (найдено / исправлено): {summary}"),
+            ],
             action: Some("Открыть отчёт"),
         },
     ),

@@ -190,7 +190,10 @@ pub(super) const TEMPLATES: Translations = &[
         "REPORT_READY",
         Template {
             subject: "您在 {product} 上的报告 {report} 已生成",
-            body: &[Text("您在 {product} 上申请的报告 {report} 已生成。")],
+            body: &[
+                Text("您在 {product} 上申请的报告 {report} 已生成。"),
+                Text("各项检查的问题（发现 / 已修复）：{summary}"),
+            ],
             action: Some("查看报告"),
         },
     ),

@@ -1,0 +1,51 @@
+-- Consistency reports and repairs.
+--
+-- `effective_roles` is derived data: every role a user holds in an organization, at each
+-- scope, directly or through a group in use, so that authorization reads one indexed table
+-- instead of expanding group memberships on every request. The store rewrites a user's rows
+-- in the same transaction as any change to their bindings or groups; the consistency check
+-- `PERMISSION_PARITY` recomputes them from `role_bindings` and `group_members` as a safety net.
+CREATE TABLE effective_roles (
+    user_id         uuid NOT NULL REFERENCES users (id),
+    organization_id uuid NOT NULL REFERENCES organizations (id),
+    role_id         uuid NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    project_id      uuid REFERENCES projects (id),
+    scope_key       text NOT NULL,
+    PRIMARY KEY (user_id, organization_id, role_id, scope_key)
+);
+
+INSERT INTO effective_roles (user_id, organization_id, role_id, project_id, scope_key)
+SELECT rb.user_id, rb.organization_id, rb.role_id, rb.project_id, rb.scope_key
+FROM role_bindings rb WHERE rb.user_id IS NOT NULL
+UNION
+SELECT gm.user_id, rb.organization_id, rb.role_id, rb.project_id, rb.scope_key
+FROM role_bindings rb
+JOIN groups g ON g.id = rb.group_id AND g.archived_at IS NULL
+JOIN group_members gm ON gm.group_id = g.id;
+
+-- A consistency run walks its subjects in keyset order; `cursor` is where it stands
+-- (`USERS:<id>`, then `ORGANIZATIONS:<id>`), `findings` and `repaired` its counts so far.
+ALTER TABLE jobs ADD COLUMN cursor text;
+ALTER TABLE jobs ADD COLUMN findings bigint NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN repaired bigint NOT NULL DEFAULT 0;
+
+-- What a run found. The subject is named by type and id without a foreign key: it may be
+-- a row the repair removed. `status` is OPEN (reported), REPAIRED, UNRESOLVED (no automatic
+-- fix, or the fix was refused: `note` says why) or GONE (no longer there when repaired).
+CREATE TABLE consistency_findings (
+    id              uuid PRIMARY KEY,
+    job_id          uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    invariant       text NOT NULL,
+    subject_type    text NOT NULL,
+    subject_id      text NOT NULL,
+    user_id         uuid,
+    organization_id uuid,
+    detail          text NOT NULL,
+    fix             text NOT NULL,
+    status          text NOT NULL CHECK (status IN ('OPEN', 'REPAIRED', 'UNRESOLVED', 'GONE')),
+    note            text,
+    found_at        timestamptz NOT NULL,
+    repaired_at     timestamptz
+);
+CREATE INDEX consistency_findings_job ON consistency_findings (job_id, id);
+CREATE INDEX consistency_findings_invariant ON consistency_findings (job_id, invariant, id);
