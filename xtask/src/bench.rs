@@ -3,6 +3,7 @@
 //! so a ratio says more than an absolute time).
 
 mod import;
+mod repair;
 
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,9 @@ enum Which {
     /// A bulk user import of a generated file: staging, then the import by the job worker,
     /// with the rate of its first and last tenth and the peak memory.
     Import(import::ImportBench),
+    /// Consistency runs over a generated population: a report, a repair of the planted
+    /// violations, and a report that must find nothing; times, rates and peak memory.
+    Repair(repair::RepairBench),
 }
 
 #[derive(clap::Args, Debug)]
@@ -48,6 +52,7 @@ impl Bench {
         match self.which {
             Which::DeleteUser(command) => crate::runtime()?.block_on(command.run()),
             Which::Import(command) => crate::runtime()?.block_on(command.run()),
+            Which::Repair(command) => crate::runtime()?.block_on(command.run()),
         }
     }
 }

@@ -304,7 +304,7 @@ async fn print_failed_rows(store: &Store, job: &JobRecord) -> anyhow::Result<()>
 }
 
 /// The organization `given` names: its id, or its exact name (any case).
-async fn find_organization(store: &Store, given: &str) -> anyhow::Result<OrganizationId> {
+pub async fn find_organization(store: &Store, given: &str) -> anyhow::Result<OrganizationId> {
     if let Ok(id) = uuid::Uuid::parse_str(given.trim()) {
         let id = OrganizationId(id);
         ensure!(
@@ -341,11 +341,20 @@ async fn find_organization(store: &Store, given: &str) -> anyhow::Result<Organiz
     }
 }
 
-async fn find_user(store: &Store, name: &str) -> anyhow::Result<UserId> {
-    let username = Username::parse(name).context("--as takes a username")?;
+/// The user `given` names: their id, or their username.
+pub async fn find_user(store: &Store, given: &str) -> anyhow::Result<UserId> {
+    if let Ok(id) = uuid::Uuid::parse_str(given.trim()) {
+        let id = UserId(id);
+        ensure!(
+            store.user_by_id(id).await?.is_some(),
+            "no user has the id {given}"
+        );
+        return Ok(id);
+    }
+    let username = Username::parse(given).context("give a user's id or username")?;
     match store.login_candidate(&username.normalized()).await? {
         Some(user) => Ok(user.id),
-        None => bail!("no user is named {name:?}: --as takes the username of an existing user"),
+        None => bail!("no user is named {given:?}: give the id or username of an existing user"),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bench;
+mod consistency;
 mod import;
 mod import_crash_check;
 mod keys;
@@ -40,6 +41,12 @@ enum Command {
     /// Kill a server in the middle of an import and check that a restarted one finishes it,
     /// creating every user exactly once.
     ImportCrashCheck(import_crash_check::ImportCrashCheck),
+    /// Check the data against the consistency invariants (a dry run: nothing changes) and
+    /// print the findings; exits non-zero when there are any.
+    Report(consistency::Report),
+    /// Check the data and repair what has a fix, each fix audited; exits non-zero when
+    /// findings remain unresolved.
+    Repair(consistency::Repair),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +60,8 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(command) => command.run(),
         Command::Import(command) => command.run(),
         Command::ImportCrashCheck(command) => command.run(),
+        Command::Report(command) => command.run(),
+        Command::Repair(command) => command.run(),
     }
 }
 

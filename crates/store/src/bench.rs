@@ -164,3 +164,191 @@ pub async fn users_with_username_prefix(store: &Store, prefix: &str) -> Result<i
             .await?
     }))
 }
+
+/// Organizations each user of a [`consistency_fixture`] belongs to, with a Viewer binding
+/// (and its effective role) in each: ten memberships and grants a user.
+pub const FIXTURE_ORGANIZATIONS: usize = 5;
+
+/// Every this many users, one is `DELETED` with its memberships and bindings left active,
+/// and one (half-way) has lost its effective roles.
+pub const FIXTURE_VIOLATION_EVERY: u64 = 10_000;
+
+/// What a [`consistency_fixture`] wrote.
+#[derive(Debug, Clone)]
+pub struct ConsistencyFixture {
+    pub organizations: Vec<OrganizationId>,
+    /// The findings a check of everything must report: per deleted user, a live membership
+    /// and a binding in each organization; per user without effective roles, one parity
+    /// finding per organization.
+    pub expected_findings: u64,
+}
+
+/// Writes `users` users, each an active Viewer member of [`FIXTURE_ORGANIZATIONS`]
+/// organizations (membership, role binding and effective role in each), 1 000 rows to a
+/// statement, with the violations [`FIXTURE_VIOLATION_EVERY`] describes. `progress` is
+/// called with the users written so far.
+pub async fn consistency_fixture(
+    store: &Store,
+    tag: &str,
+    users: u64,
+    entry: &AuditEntry,
+    mut progress: impl FnMut(u64),
+) -> Result<ConsistencyFixture> {
+    let owner = store
+        .create_user(
+            &NewUser {
+                username: Username::parse(&format!("own{tag}"))?,
+                email: EmailAddress::parse(&format!("own{tag}@bench.example"))?,
+                full_name: FullName::parse("Bench owner")?,
+                status: UserStatus::Active,
+                platform_role: None,
+                password_hash: None,
+                must_change_password: false,
+                language: Language::En,
+            },
+            entry,
+        )
+        .await?
+        .id;
+    let proof = steward_domain::policy::authorize_platform(&steward_domain::policy::Actor::new(
+        owner,
+        Some(steward_domain::user::PlatformRole::SuperAdmin),
+        [],
+    ))?;
+    let mut organizations = Vec::new();
+    let mut viewers = Vec::new();
+    for index in 0..FIXTURE_ORGANIZATIONS {
+        let name =
+            steward_domain::organization::Name::parse("name", &format!("Bench {tag} {index}"))?;
+        let organization = store
+            .create_organization(&proof, &name, owner, entry)
+            .await?
+            .id;
+        let viewer: Uuid = on_pool!(store, |pool| {
+            sqlx::query_scalar(
+                "SELECT id FROM roles WHERE organization_id = $1 AND name_normalized = 'viewer'",
+            )
+            .bind(organization.as_uuid())
+            .fetch_one(pool)
+            .await?
+        });
+        organizations.push(organization);
+        viewers.push(viewer);
+    }
+    let now = Timestamp::from(entry.at);
+    let mut expected_findings = 0;
+    let mut written = 0;
+    while written < users {
+        let count = (users - written).min(BATCH as u64);
+        let batch: Vec<(u64, Uuid)> = (written..written + count)
+            .map(|index| (index, Uuid::new_v4()))
+            .collect();
+        let deleted = |index: u64| index % FIXTURE_VIOLATION_EVERY == 0;
+        let unrefreshed =
+            |index: u64| index % FIXTURE_VIOLATION_EVERY == FIXTURE_VIOLATION_EVERY / 2;
+        for (index, _) in &batch {
+            if deleted(*index) {
+                expected_findings += 2 * FIXTURE_ORGANIZATIONS as u64;
+            } else if unrefreshed(*index) {
+                expected_findings += FIXTURE_ORGANIZATIONS as u64;
+            }
+        }
+        let mut tx = store.begin().await?;
+        on_tx!(&mut tx, |conn| {
+            let mut query = QueryBuilder::new(
+                "INSERT INTO users (id, username, username_normalized, email, email_normalized, \
+                 full_name, status, created_at, updated_at) ",
+            );
+            query.push_values(&batch, |mut row, (index, id)| {
+                let name = format!("u{tag}x{index}");
+                row.push_bind(*id)
+                    .push_bind(name.clone())
+                    .push_bind(name.clone())
+                    .push_bind(format!("{name}@bench.example"))
+                    .push_bind(format!("{name}@bench.example"))
+                    .push_bind(format!("Bench User {index}"))
+                    .push_bind(if deleted(*index) { "DELETED" } else { "ACTIVE" })
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            query.build().execute(&mut *conn).await?;
+            for (organization, viewer) in organizations.iter().zip(&viewers) {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO memberships (id, organization_id, user_id, status, \
+                     default_role_id, created_at, updated_at) ",
+                );
+                query.push_values(&batch, |mut row, (_, user)| {
+                    row.push_bind(Uuid::now_v7())
+                        .push_bind(organization.as_uuid())
+                        .push_bind(*user)
+                        .push_bind("ACTIVE")
+                        .push_bind(*viewer)
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                query.build().execute(&mut *conn).await?;
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO role_bindings (id, organization_id, role_id, user_id, \
+                     subject_key, scope_key, created_at) ",
+                );
+                query.push_values(&batch, |mut row, (_, user)| {
+                    row.push_bind(Uuid::now_v7())
+                        .push_bind(organization.as_uuid())
+                        .push_bind(*viewer)
+                        .push_bind(*user)
+                        .push_bind(format!("user:{user}"))
+                        .push_bind("organization")
+                        .push_bind(now);
+                });
+                query.build().execute(&mut *conn).await?;
+                let refreshed: Vec<&(u64, Uuid)> = batch
+                    .iter()
+                    .filter(|(index, _)| !unrefreshed(*index))
+                    .collect();
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO effective_roles (user_id, organization_id, role_id, scope_key) ",
+                );
+                query.push_values(refreshed, |mut row, (_, user)| {
+                    row.push_bind(*user)
+                        .push_bind(organization.as_uuid())
+                        .push_bind(*viewer)
+                        .push_bind("organization");
+                });
+                query.build().execute(&mut *conn).await?;
+            }
+        });
+        tx.commit().await?;
+        written += count;
+        progress(written);
+    }
+    Ok(ConsistencyFixture {
+        organizations,
+        expected_findings,
+    })
+}
+
+/// Creates a new, empty database on the PostgreSQL server of `url` and returns its URL, so
+/// that a benchmark's counts are not mixed with what else the server holds.
+pub async fn new_postgres_database(url: &str, name: &str) -> Result<String> {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(url).await?;
+    // `name` is made by the caller of letters and digits only.
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    Ok(crate::pool::with_database(url, name))
+}
+
+/// Drops a database [`new_postgres_database`] made (nothing may be connected to it).
+pub async fn drop_postgres_database(url: &str, name: &str) -> Result<()> {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut admin)
+    .await?;
+    admin.close().await?;
+    Ok(())
+}

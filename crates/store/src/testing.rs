@@ -12,6 +12,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use uuid::Uuid;
 
+use crate::pool::with_database;
 use crate::{Backend, Result, Store, StoreError, StoreOptions};
 
 /// The environment variable naming the PostgreSQL server for tests.
@@ -124,23 +125,6 @@ async fn create_postgres_database() -> Result<String> {
         .await?;
     admin.close().await?;
     Ok(with_database(&server, &name))
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{base}/{name}?{query}"),
-        None => format!("{base}/{name}"),
-    }
 }
 
 fn docker_engine_reachable() -> bool {

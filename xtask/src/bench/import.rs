@@ -32,7 +32,7 @@ pub struct ImportBench {
 }
 
 /// When the job had processed how many rows, from the start of the import.
-type Sample = (Duration, i64);
+pub(super) type Sample = (Duration, i64);
 
 impl ImportBench {
     pub async fn run(self) -> anyhow::Result<()> {
@@ -161,7 +161,7 @@ impl ImportBench {
 /// The import's rate over the first tenth of the rows and over the last tenth, from samples
 /// of the job's progress: from the start to the first sample past a tenth, and from the last
 /// sample before nine tenths to the end.
-fn tenths(samples: &[Sample], total: i64) -> (f64, f64) {
+pub(super) fn tenths(samples: &[Sample], total: i64) -> (f64, f64) {
     let tenth = total / 10;
     let rate = |(from_time, from_rows): Sample, (to_time, to_rows): Sample| {
         (to_rows - from_rows) as f64 / (to_time - from_time).as_secs_f64().max(1e-9)
