@@ -634,3 +634,109 @@ async fn runs_are_scoped_and_only_super_admins_run_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
+    use steward_domain::consistency::RunScope;
+    use steward_store::StepOutcome;
+    // No worker of the server's own: the test plays two workers against the store.
+    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+        let fixture = fixture(&app).await;
+        inject(&app, &fixture).await;
+        let store = &app.database.store;
+        let now = time::OffsetDateTime::now_utc();
+        let lease = time::Duration::seconds(60);
+        let entry = steward_store::AuditEntry {
+            actor: None,
+            client_address: None,
+            at: now,
+        };
+        let job = store
+            .start_consistency_run(RunScope::All, false, &entry)
+            .await
+            .expect("start");
+        let first = store
+            .claim_job(now, lease)
+            .await
+            .expect("claim")
+            .expect("a job");
+        assert_eq!(first.job.id, job.id);
+        let StepOutcome::Advanced(after_one) = store
+            .consistency_step(&first, 4, now, lease)
+            .await
+            .expect("step")
+        else {
+            panic!("{:?}: the first chunk was not checked", app.backend);
+        };
+        assert_eq!(after_one.processed_rows, 4);
+        // The first worker dies here. Its lease holds for a minute, then the job is taken over.
+        assert!(
+            store.claim_job(now, lease).await.expect("claim").is_none(),
+            "the lease holds"
+        );
+        let later = now + time::Duration::seconds(61);
+        let second = store
+            .claim_job(later, lease)
+            .await
+            .expect("claim")
+            .expect("taken over");
+        assert_eq!(second.job.attempts, 2);
+        assert_eq!(
+            second.job.cursor, after_one.cursor,
+            "resumed where it stood"
+        );
+        assert!(matches!(
+            store
+                .consistency_step(&first, 4, later, lease)
+                .await
+                .expect("stale step"),
+            StepOutcome::LeaseLost
+        ));
+        loop {
+            match store
+                .consistency_step(&second, 4, later, lease)
+                .await
+                .expect("step")
+            {
+                StepOutcome::Advanced(_) => {}
+                StepOutcome::Exhausted(_) => break,
+                other => panic!("{:?}: {other:?}", app.backend),
+            }
+        }
+        let ended = store
+            .finish_job(
+                &second,
+                steward_domain::job::JobStatus::Succeeded,
+                None,
+                later,
+            )
+            .await
+            .expect("finish")
+            .expect("still leased");
+        assert_eq!(
+            ended.processed_rows, ended.total_rows,
+            "every subject checked once"
+        );
+        assert_eq!(
+            ended.findings, 17,
+            "{:?}: no chunk checked twice",
+            app.backend
+        );
+        let (findings, total) = store
+            .findings_page(job.id, &steward_store::FindingFilter::default(), None, 100)
+            .await
+            .expect("findings");
+        assert_eq!(total, 17);
+        let mut subjects: Vec<_> = findings
+            .iter()
+            .map(|finding| (finding.invariant, finding.subject_id, finding.user))
+            .collect();
+        subjects.sort_by_key(|(invariant, subject, user)| {
+            (invariant.code(), *subject, user.map(|u| u.as_uuid()))
+        });
+        subjects.dedup();
+        assert_eq!(subjects.len(), 17, "no finding stored twice");
+        app
+    })
+    .await;
+}

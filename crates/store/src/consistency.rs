@@ -789,7 +789,7 @@ impl Store {
         user: UserId,
         at: OffsetDateTime,
     ) -> Result<Vec<Finding>> {
-        let mut tx = self.begin().await?;
+        let mut tx = self.begin_read().await?;
         let scope = RunScope::User(user);
         let users = tx.next_subjects(scope, Phase::Users, None, 1).await?;
         if users.is_empty() {

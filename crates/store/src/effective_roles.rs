@@ -32,6 +32,16 @@ impl Tx {
         users.sort_unstable();
         users.dedup();
         for chunk in users.chunks(CHUNK) {
+            // Two transactions refreshing the same user on PostgreSQL would each compute from
+            // their own view and the later one could keep a role the earlier one removed:
+            // locking the users first makes the later one wait and recompute after it.
+            // (SQLite's single writer serializes them already.)
+            if let Tx::Postgres(tx) = self {
+                let mut lock = QueryBuilder::new("SELECT id FROM users WHERE id IN (");
+                push_in_list!(lock, chunk.iter().copied());
+                lock.push(" ORDER BY id FOR UPDATE");
+                lock.build().execute(&mut **tx).await?;
+            }
             on_tx!(&mut *self, |conn| {
                 let mut delete =
                     QueryBuilder::new("DELETE FROM effective_roles WHERE user_id IN (");

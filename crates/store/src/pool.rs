@@ -186,6 +186,16 @@ impl Store {
         })
     }
 
+    /// A transaction for reading a consistent view of several tables: on SQLite a deferred
+    /// one, which takes no write lock (writers go on; readers see the snapshot of the first
+    /// read).
+    pub async fn begin_read(&self) -> Result<Tx> {
+        Ok(match self {
+            Store::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await);
     }
