@@ -638,7 +638,7 @@ async fn runs_are_scoped_and_only_super_admins_run_them() {
 #[tokio::test]
 async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
     use steward_domain::consistency::RunScope;
-    use steward_store::StepOutcome;
+    use steward_store::BatchOutcome;
     // No worker of the server's own: the test plays two workers against the store.
     on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
         let fixture = fixture(&app).await;
@@ -661,7 +661,7 @@ async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
             .expect("claim")
             .expect("a job");
         assert_eq!(first.job.id, job.id);
-        let StepOutcome::Advanced(after_one) = store
+        let BatchOutcome::Advanced(after_one) = store
             .consistency_step(&first, 4, now, lease)
             .await
             .expect("step")
@@ -690,7 +690,7 @@ async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
                 .consistency_step(&first, 4, later, lease)
                 .await
                 .expect("stale step"),
-            StepOutcome::LeaseLost
+            BatchOutcome::LeaseLost
         ));
         loop {
             match store
@@ -698,8 +698,8 @@ async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
                 .await
                 .expect("step")
             {
-                StepOutcome::Advanced(_) => {}
-                StepOutcome::Exhausted(_) => break,
+                BatchOutcome::Advanced(_) => {}
+                BatchOutcome::Exhausted(_) => break,
                 other => panic!("{:?}: {other:?}", app.backend),
             }
         }

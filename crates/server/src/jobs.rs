@@ -9,9 +9,7 @@ use steward_domain::consistency::check_run_initiator;
 use steward_domain::job::{JobKind, JobStatus, check_initiator};
 use steward_domain::policy::Actor;
 use steward_domain::user::UserStatus;
-use steward_store::{
-    AuditEntry, BatchOutcome, ClaimedJob, JobRecord, StepOutcome, StoreError, run_parameters,
-};
+use steward_store::{AuditEntry, BatchOutcome, ClaimedJob, JobRecord, StoreError, run_parameters};
 use tokio::sync::watch;
 
 use crate::app::App;
@@ -163,19 +161,11 @@ impl JobWorker {
                 .consistency_step(claimed, chunk, now, settings.lease())
                 .await
             {
-                Ok(StepOutcome::Advanced(job)) => {
+                Ok(outcome) => {
                     errors = 0;
-                    tracing::debug!(job = %job.id, processed = job.processed_rows, total = job.total_rows, findings = job.findings, "consistency chunk checked");
-                }
-                Ok(StepOutcome::Exhausted(_)) => {
-                    return self.end(claimed, JobStatus::Succeeded, None).await;
-                }
-                Ok(StepOutcome::CancelRequested(_)) => {
-                    return self.end(claimed, JobStatus::Cancelled, None).await;
-                }
-                Ok(StepOutcome::LeaseLost) => {
-                    tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
-                    return Ok(Worked::LetGo);
+                    if let Some(worked) = self.settle(claimed, outcome).await? {
+                        return Ok(worked);
+                    }
                 }
                 Err(StoreError::Domain(error)) => {
                     return self
@@ -189,6 +179,30 @@ impl JobWorker {
                 }
             }
         }
+    }
+
+    /// What a committed step means for the worker: `None` to go on with the next one.
+    async fn settle(
+        &self,
+        claimed: &ClaimedJob,
+        outcome: BatchOutcome,
+    ) -> Result<Option<Worked>, AppError> {
+        Ok(match outcome {
+            BatchOutcome::Advanced(job) => {
+                tracing::debug!(job = %job.id, processed = job.processed_rows, total = job.total_rows, findings = job.findings, "job step committed");
+                None
+            }
+            BatchOutcome::Exhausted(_) => {
+                Some(self.end(claimed, JobStatus::Succeeded, None).await?)
+            }
+            BatchOutcome::CancelRequested(_) => {
+                Some(self.end(claimed, JobStatus::Cancelled, None).await?)
+            }
+            BatchOutcome::LeaseLost => {
+                tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
+                Some(Worked::LetGo)
+            }
+        })
     }
 
     /// A step that failed on the database: retried after a pause, or, after
@@ -262,19 +276,11 @@ impl JobWorker {
                 .import_batch(claimed, limit, &mut links, now, settings.lease())
                 .await;
             match outcome {
-                Ok(BatchOutcome::Advanced(job)) => {
+                Ok(outcome) => {
                     errors = 0;
-                    tracing::debug!(job = %job.id, processed = job.processed_rows, total = job.total_rows, "import batch committed");
-                }
-                Ok(BatchOutcome::Exhausted(_)) => {
-                    return self.end(claimed, JobStatus::Succeeded, None).await;
-                }
-                Ok(BatchOutcome::CancelRequested(_)) => {
-                    return self.end(claimed, JobStatus::Cancelled, None).await;
-                }
-                Ok(BatchOutcome::LeaseLost) => {
-                    tracing::warn!(job = %claimed.job.id, "lost the lease of a job: another worker has it");
-                    return Ok(Worked::LetGo);
+                    if let Some(worked) = self.settle(claimed, outcome).await? {
+                        return Ok(worked);
+                    }
                 }
                 // A user created elsewhere between the batch's checks and its inserts: the
                 // batch is rolled back, and done again it finds the user and skips the row.

@@ -14,12 +14,13 @@ use steward_domain::consistency::{
     FindingCounts, FindingStatus, Invariant, Phase, RunCursor, RunScope,
 };
 use steward_domain::deletion::TransferReason;
-use steward_domain::job::{JobKind, JobStatus};
+use steward_domain::job::JobKind;
 use steward_domain::{DomainError, JobId, OrganizationId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::effective_roles::RECOMPUTED;
+use crate::imports::BatchOutcome;
 use crate::jobs::ClaimedJob;
 use crate::{AuditEntry, JobRecord, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
 
@@ -52,17 +53,6 @@ pub struct FindingFilter {
     pub invariant: Option<Invariant>,
     pub status: Option<FindingStatus>,
     pub user: Option<UserId>,
-}
-
-/// What one step of a run did.
-#[derive(Debug)]
-pub enum StepOutcome {
-    /// Checked a chunk (or moved to the next phase); the job as it stands.
-    Advanced(JobRecord),
-    /// Nothing is left to check.
-    Exhausted(JobRecord),
-    CancelRequested(JobRecord),
-    LeaseLost,
 }
 
 /// A row of a check: the subject, its user and organization, and one column of detail.
@@ -906,17 +896,17 @@ impl Store {
         limit: i64,
         at: OffsetDateTime,
         lease: time::Duration,
-    ) -> Result<StepOutcome> {
+    ) -> Result<BatchOutcome> {
         let mut tx = self.begin().await?;
         let Some(job) = tx.leased_job(claimed).await? else {
-            return Ok(StepOutcome::LeaseLost);
+            return Ok(BatchOutcome::LeaseLost);
         };
         if job.cancel_requested {
-            return Ok(StepOutcome::CancelRequested(job));
+            return Ok(BatchOutcome::CancelRequested(job));
         }
         let (scope, repair) = run_parameters(&job)?;
         let RunCursor::At { phase, after } = RunCursor::parse(job.cursor.as_deref())? else {
-            return Ok(StepOutcome::Exhausted(job));
+            return Ok(BatchOutcome::Exhausted(job));
         };
         let subjects = tx.next_subjects(scope, phase, after, limit).await?;
         let (cursor, mut findings) = match subjects.last() {
@@ -961,7 +951,7 @@ impl Store {
         });
         let job = tx.job(job.id).await?;
         tx.commit().await?;
-        Ok(StepOutcome::Advanced(job))
+        Ok(BatchOutcome::Advanced(job))
     }
 
     /// The findings of a run still waiting for their repair, oldest first.
@@ -1112,16 +1102,7 @@ impl Store {
 
     /// A run's counts per invariant: found and repaired.
     pub async fn finding_counts(&self, job: JobId) -> Result<FindingCounts> {
-        let rows: Vec<(String, String, i64)> = on_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT invariant, status, COUNT(*) FROM consistency_findings WHERE job_id = $1 \
-                 GROUP BY invariant, status",
-            )
-            .bind(job.as_uuid())
-            .fetch_all(pool)
-            .await?
-        });
-        counts_of(rows)
+        self.begin_read().await?.finding_counts(job).await
     }
 
     /// How many findings of a run still stand (open or unresolved).
@@ -1157,9 +1138,4 @@ pub fn run_parameters(job: &JobRecord) -> Result<(RunScope, bool)> {
     };
     let scope = RunScope::parse(scope, subject).map_err(|_| corrupt())?;
     Ok((scope, job.flag("repair")))
-}
-
-/// Whether a run's findings are final: a run that ended, or a report.
-pub fn run_is_over(job: &JobRecord) -> bool {
-    !matches!(job.status, JobStatus::Queued | JobStatus::Running)
 }

@@ -226,12 +226,13 @@ impl TryFrom<StagedRow> for ImportRowRecord {
 const ROW_COLUMNS: &str =
     "row_number, username, email, name, role, language, status, field, reason, user_id";
 
-/// What one call of [`Store::import_batch`] did.
+/// What one step of a job did: a batch of [`Store::import_batch`] or a chunk of
+/// [`Store::consistency_step`].
 #[derive(Debug)]
 pub enum BatchOutcome {
-    /// A batch was committed; the job as it stands now.
+    /// A batch (or chunk) was committed; the job as it stands now.
     Advanced(JobRecord),
-    /// Every row has its result: the job can end.
+    /// Nothing is left to do: the job can end.
     Exhausted(JobRecord),
     /// Someone asked for the job to be cancelled: it should end without another batch.
     CancelRequested(JobRecord),

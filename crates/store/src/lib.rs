@@ -90,7 +90,7 @@ mod users;
 pub use accounts::{Creator, ProfileChanges};
 pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
-pub use consistency::{Finding, FindingFilter, StepOutcome, run_is_over, run_parameters};
+pub use consistency::{Finding, FindingFilter, run_parameters};
 pub use deletion::{DeletionHoldRecord, DeletionOutcome, DeletionPlan, KindPlan, OrganizationPlan};
 pub use error::StoreError;
 pub use groups::GroupRecord;
