@@ -1,174 +1,254 @@
-//! `cargo xtask bench`: measures operations with performance targets on a real database,
-//! and reports times and ratios measured in one run (these machines are shared and noisy,
-//! so a ratio says more than an absolute time).
+//! `cargo xtask bench [NAME...] [--quick]`: every performance target measured side by side,
+//! on a release build, against SQLite and (given its URL) PostgreSQL. Each benchmark seeds
+//! its data through the store, runs the server (a child process for what goes over HTTP),
+//! and reports figures and the ratios that are compared, measured in the same run: these
+//! machines are shared and noisy. The report is written to `target/bench/report.json` and
+//! `target/bench/report.md`.
 
+mod delete;
+mod http;
 mod import;
 mod repair;
+mod report;
+mod statements;
 
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use anyhow::{Context as _, ensure};
-use steward_domain::policy::{Actor, authorize_account};
-use steward_domain::user::PlatformRole;
-use steward_store::bench::{DeletionFixture, deletion_fixture, owned_counts};
-use steward_store::{AuditEntry, Store, StoreOptions};
+use steward_store::Backend;
+
+use crate::import::Scratch;
+use report::Metric;
 
 #[derive(clap::Args, Debug)]
 pub struct Bench {
-    #[command(subcommand)]
-    which: Which,
+    /// The benchmarks to run; all of them when none is named.
+    #[arg(value_enum)]
+    names: Vec<Name>,
+    /// Every benchmark at small sizes, in a few minutes (what CI runs).
+    #[arg(long)]
+    quick: bool,
+    /// A database the storage benchmarks run on, once each; `sqlite` (the default) is a new
+    /// SQLite file in the system's temporary folder. Give it twice, e.g. `--database-url
+    /// sqlite --database-url "$(cargo xtask pg start)"`, to compare the backends. On
+    /// PostgreSQL the benchmarks add their own users and organizations (`repair` and `list`
+    /// make a database of their own there).
+    #[arg(
+        long = "database-url",
+        env = "STEWARD_BENCH_DATABASE_URL",
+        value_delimiter = ','
+    )]
+    databases: Vec<String>,
+    /// `import`: rows of the generated file (default 100 000 and 1 000 000; --quick 2 000).
+    #[arg(long)]
+    rows: Vec<u64>,
+    /// `import`: invite every user (an invitation and a queued e-mail each).
+    #[arg(long)]
+    invitations: bool,
+    /// `repair`: users of the population (default 1 000 000; --quick 5 000).
+    #[arg(long)]
+    users: Option<u64>,
+    /// `repair`: only write the population into the one `--database-url` and stop.
+    #[arg(long)]
+    seed_only: bool,
+    /// `delete`: resources of the deleted user (default 100 000; --quick 2 000)...
+    #[arg(long)]
+    resources: Option<usize>,
+    /// ...and of the small deletion it is compared with (default 1 000; --quick 200).
+    #[arg(long)]
+    baseline: Option<usize>,
+    /// `list`: organization sizes (default 10 000, 100 000, 1 000 000; --quick 1 000, 10 000).
+    #[arg(long, value_delimiter = ',')]
+    list_sizes: Vec<u64>,
+    /// Run in this build instead of building and running the release one (figures of a
+    /// debug build are not comparable with the targets).
+    #[arg(long)]
+    this_build: bool,
 }
 
-#[derive(clap::Subcommand, Debug)]
-enum Which {
-    /// Deleting a user who owns many resources: the preflight plan, then the deletion with
-    /// transfer, each in one transaction. Compared with a small deletion in the same run.
-    DeleteUser(DeleteUser),
-    /// A bulk user import of a generated file: staging, then the import by the job worker,
-    /// with the rate of its first and last tenth and the peak memory.
-    Import(import::ImportBench),
-    /// Consistency runs over a generated population: a report, a repair of the planted
-    /// violations, and a report that must find nothing; times, rates and peak memory.
-    Repair(repair::RepairBench),
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Name {
+    /// Logins per second through GraphQL against raw argon2id verifications.
+    Login,
+    /// `me` with a JWT and with an API key against a trivial query, at 1, 16 and 64 clients.
+    Query,
+    /// Refresh-token rotations per second.
+    Refresh,
+    /// The users list (first and deep page, searches) as the organization grows.
+    List,
+    /// SQL statements per users page, at two page sizes (the N+1 guard).
+    Statements,
+    /// Bulk CSV import: rows per second, peak memory.
+    Import,
+    /// A full consistency run: time, peak memory.
+    Repair,
+    /// Deleting a user who owns many resources.
+    #[value(alias = "delete-user")]
+    Delete,
 }
 
-#[derive(clap::Args, Debug)]
-struct DeleteUser {
-    /// How many resources the deleted user owns.
-    #[arg(long, default_value_t = 100_000)]
-    resources: usize,
-    /// The small deletion the large one is compared with.
-    #[arg(long, default_value_t = 1_000)]
-    baseline: usize,
-    /// The database to measure on; default: a new SQLite file in the system's temporary
-    /// folder, removed afterwards. Give a PostgreSQL URL (`cargo xtask pg start` prints
-    /// one) to measure PostgreSQL: the benchmark adds its own organizations and users.
-    #[arg(long, env = "STEWARD_BENCH_DATABASE_URL")]
-    database_url: Option<String>,
+const ALL: [Name; 8] = [
+    Name::Login,
+    Name::Query,
+    Name::Refresh,
+    Name::List,
+    Name::Statements,
+    Name::Import,
+    Name::Repair,
+    Name::Delete,
+];
+
+/// `SQLite` or `PostgreSQL`, as reports name them.
+pub fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    }
 }
 
 impl Bench {
     pub fn run(self) -> anyhow::Result<()> {
-        match self.which {
-            Which::DeleteUser(command) => crate::runtime()?.block_on(command.run()),
-            Which::Import(command) => crate::runtime()?.block_on(command.run()),
-            Which::Repair(command) => crate::runtime()?.block_on(command.run()),
+        if cfg!(debug_assertions) && !self.this_build {
+            return run_in_release();
         }
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(self.run_all())
     }
-}
 
-/// What one deletion cost.
-struct Measured {
-    resources: usize,
-    seed: Duration,
-    plan: Duration,
-    delete: Duration,
-}
-
-impl DeleteUser {
-    async fn run(self) -> anyhow::Result<()> {
-        let temporary = std::env::temp_dir().join(format!(
-            "steward-bench-{}.db",
-            uuid::Uuid::now_v7().simple()
-        ));
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", temporary.display()));
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .context("opening the benchmark database")?;
-        store.migrate().await?;
-        let store_backend = store.backend();
-        let tag = uuid::Uuid::now_v7().simple().to_string()[20..].to_owned();
-        let result = async {
-            let baseline = measure(&store, &format!("s{tag}"), self.baseline).await?;
-            let large = measure(&store, &format!("l{tag}"), self.resources).await?;
-            Ok::<_, anyhow::Error>((baseline, large))
-        }
-        .await;
-        store.close().await;
-        if self.database_url.is_none() {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", temporary.display()));
-            }
-        }
-        let (baseline, large) = result?;
-        println!("delete-user on {:?}", store_backend);
-        println!(
-            "{:>10} {:>10} {:>10} {:>10} {:>12}",
-            "resources", "seed", "preflight", "delete", "per 1000"
-        );
-        for run in [&baseline, &large] {
-            println!(
-                "{:>10} {:>9.2}s {:>9.3}s {:>9.3}s {:>10.1}ms",
-                run.resources,
-                run.seed.as_secs_f64(),
-                run.plan.as_secs_f64(),
-                run.delete.as_secs_f64(),
-                per_thousand(run.delete, run.resources),
+    async fn run_all(self) -> anyhow::Result<()> {
+        let names: Vec<Name> = if self.names.is_empty() {
+            ALL.to_vec()
+        } else {
+            self.names.clone()
+        };
+        let databases = if self.databases.is_empty() {
+            vec!["sqlite".to_owned()]
+        } else {
+            self.databases.clone()
+        };
+        if self.seed_only {
+            ensure!(
+                names == [Name::Repair] && databases.len() == 1 && databases[0] != "sqlite",
+                "--seed-only goes with `repair` and one --database-url naming a database"
             );
         }
-        let scale = large.resources as f64 / baseline.resources.max(1) as f64;
-        let ratio = large.delete.as_secs_f64() / baseline.delete.as_secs_f64().max(1e-9);
-        println!(
-            "{scale:.0}x the resources took {ratio:.1}x the time to delete \
-             (linear would be {scale:.0}x)"
-        );
+        let mut metrics: Vec<Metric> = Vec::new();
+        for name in names {
+            for database in &databases {
+                let scratch = Scratch::new("bench")?;
+                let url = if database == "sqlite" {
+                    scratch.sqlite_url("bench.db")
+                } else {
+                    database.clone()
+                };
+                eprintln!("==> bench {name:?} on {}", steward_store::redact_url(&url));
+                let measured = self
+                    .run_one(name, &url, &scratch)
+                    .await
+                    .with_context(|| format!("bench {name:?}"))?;
+                for metric in &measured {
+                    eprintln!(
+                        "    {} {}: {:.3} {}",
+                        metric.backend.as_deref().unwrap_or(""),
+                        metric.name,
+                        metric.value,
+                        metric.unit
+                    );
+                }
+                metrics.extend(measured);
+                if !name.uses_storage() {
+                    break;
+                }
+            }
+        }
+        if self.seed_only {
+            return Ok(());
+        }
+        let folder = crate::workspace_root().join("target").join("bench");
+        let markdown = report::write(&folder, self.quick, &metrics)?;
+        println!("{markdown}");
+        println!("written to {}", folder.join("report.md").display());
         Ok(())
+    }
+
+    async fn run_one(
+        &self,
+        name: Name,
+        url: &str,
+        scratch: &Scratch,
+    ) -> anyhow::Result<Vec<Metric>> {
+        let quick = self.quick;
+        match name {
+            Name::Login => http::login(url, scratch, quick).await,
+            Name::Query => http::query(url, scratch, quick).await,
+            Name::Refresh => http::refresh(url, scratch, quick).await,
+            Name::List => {
+                let sizes = if !self.list_sizes.is_empty() {
+                    self.list_sizes.clone()
+                } else if quick {
+                    vec![1_000, 10_000]
+                } else {
+                    vec![10_000, 100_000, 1_000_000]
+                };
+                http::list(url, scratch, &sizes, quick).await
+            }
+            Name::Statements => statements::run(url).await,
+            Name::Import => {
+                let sizes = if !self.rows.is_empty() {
+                    self.rows.clone()
+                } else if quick {
+                    vec![2_000]
+                } else {
+                    vec![100_000, 1_000_000]
+                };
+                let mut metrics = Vec::new();
+                for rows in sizes {
+                    metrics.extend(import::run(url, scratch, rows, self.invitations).await?);
+                }
+                Ok(metrics)
+            }
+            Name::Repair => {
+                let users = self.users.unwrap_or(if quick { 5_000 } else { 1_000_000 });
+                repair::run(url, users, self.seed_only).await
+            }
+            Name::Delete => {
+                let (resources, baseline) = if quick {
+                    (2_000, 200)
+                } else {
+                    (100_000, 1_000)
+                };
+                delete::run(
+                    url,
+                    self.resources.unwrap_or(resources),
+                    self.baseline.unwrap_or(baseline),
+                )
+                .await
+            }
+        }
     }
 }
 
-fn per_thousand(time: Duration, resources: usize) -> f64 {
-    time.as_secs_f64() * 1000.0 * 1000.0 / resources.max(1) as f64
+impl Name {
+    /// Whether the benchmark runs once per database (the N+1 guard counts statements, the
+    /// same on both: SQLite is enough).
+    fn uses_storage(self) -> bool {
+        self != Name::Statements
+    }
 }
 
-/// Seeds a fixture with `resources` resources, then times the preflight and the deletion
-/// with transfer, and checks that everything moved.
-async fn measure(store: &Store, tag: &str, resources: usize) -> anyhow::Result<Measured> {
-    let entry = || AuditEntry {
-        actor: None,
-        client_address: None,
-        at: time::OffsetDateTime::now_utc(),
-    };
-    let started = Instant::now();
-    let DeletionFixture {
-        organization,
-        owner,
-        leaver,
-        heir,
-    } = deletion_fixture(store, tag, resources, &entry()).await?;
-    let seed = started.elapsed();
-    // The organization's owner deletes, as a SuperAdmin would: the proof is the same.
-    let actor = Actor::new(owner, Some(PlatformRole::SuperAdmin), []);
-    let proof = authorize_account(&actor, leaver, false, &[organization])?;
-    let as_owner = AuditEntry {
-        actor: Some(owner),
-        ..entry()
-    };
-    let started = Instant::now();
-    let plan = store.deletion_plan(&proof, Some(heir), &as_owner).await?;
-    let plan_time = started.elapsed();
-    ensure!(plan.refusals.is_empty(), "refused: {:?}", plan.refusals);
-    let started = Instant::now();
-    let outcome = store
-        .delete_user(&proof, Some(heir), true, Some(&plan.revision), &as_owner)
-        .await?;
-    let delete = started.elapsed();
-    let (owned, disabled) = owned_counts(store, heir).await?;
-    ensure!(
-        owned == resources as i64 && outcome.transfers.len() == 1,
-        "the heir owns {owned} of {resources} resources"
-    );
-    ensure!(
-        disabled == (resources / 10) as i64,
-        "{disabled} schedules disabled, expected {}",
-        resources / 10
-    );
-    Ok(Measured {
-        resources,
-        seed,
-        plan: plan_time,
-        delete,
-    })
+/// Builds the release binaries and runs this same command in them.
+fn run_in_release() -> anyhow::Result<()> {
+    let server = crate::server_process::build_release()?;
+    let xtask = server
+        .with_file_name("xtask")
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    let status = Command::new(&xtask)
+        .args(std::env::args_os().skip(1))
+        .current_dir(crate::workspace_root())
+        .status()
+        .with_context(|| format!("running {}", xtask.display()))?;
+    ensure!(status.success(), "the benchmarks failed ({status})");
+    Ok(())
 }

@@ -5,20 +5,18 @@
 //! user of the file exists exactly once.
 
 use std::fs::File;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail, ensure};
+use anyhow::{Context as _, ensure};
 use steward_domain::JobId;
 use steward_domain::job::JobStatus;
 use steward_store::bench::{import_created_counts, users_with_username_prefix};
 use steward_store::{JobRecord, NewUserImport, Store, StoreOptions};
 
-use crate::import::{
-    Progress, Scratch, import_organization, run_tag, stage, throwaway_secret_key, write_import_file,
-};
+use crate::server_process::{Server, build_server};
+
+use crate::import::{Progress, Scratch, import_organization, run_tag, stage, write_import_file};
 
 /// The lease the servers run with: short, so that the restarted one takes the job over soon.
 const LEASE_SECONDS: &str = "3";
@@ -85,7 +83,12 @@ impl ImportCrashCheck {
         write_import_file(&file, &prefix, self.rows)?;
         println!("1. wrote {} rows to {}", self.rows, file.display());
 
-        let mut server = Server::start(binary, url, &tag, &scratch.path.join("server-1.log"))?;
+        let mut server = Server::start(
+            binary,
+            url,
+            &server_args(&tag),
+            &scratch.path.join("server-1.log"),
+        )?;
         println!(
             "2. started the server on port {} (pid {})",
             server.port,
@@ -133,7 +136,12 @@ impl ImportCrashCheck {
             killed.processed_rows, total, killed.attempts
         );
 
-        let mut server = Server::start(binary, url, &tag, &scratch.path.join("server-2.log"))?;
+        let mut server = Server::start(
+            binary,
+            url,
+            &server_args(&tag),
+            &scratch.path.join("server-2.log"),
+        )?;
         println!(
             "6. started the server again on port {} (pid {}); it takes the job over when the \
              {LEASE_SECONDS} s lease has run out",
@@ -198,138 +206,21 @@ impl ImportCrashCheck {
     }
 }
 
-/// Builds the server binary and returns its path: next to this xtask's own binary, in the
-/// same target folder and profile. The build must not undo `cargo xtask`'s own, nor the next
-/// `cargo xtask` undo it (each costs minutes), so it is built together with xtask, for cargo
-/// to resolve the features of their shared crates alike (steward-store with `bench`), and
-/// without the variables `cargo run` set for this process: build scripts (ring's) watch
-/// `CARGO_PKG_NAME` and `CARGO_MANIFEST_DIR`, and would run again, and everything after them.
-fn build_server() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    println!("0. building the server: cargo build -p xtask -p steward-server --bin steward");
-    let mut command = Command::new(cargo);
-    for (name, _) in std::env::vars_os() {
-        let set_by_cargo_run = name.to_str().is_some_and(|name| {
-            name.starts_with("CARGO_PKG_")
-                || name.starts_with("CARGO_MANIFEST_")
-                || [
-                    "CARGO_CRATE_NAME",
-                    "CARGO_BIN_NAME",
-                    "CARGO_PRIMARY_PACKAGE",
-                ]
-                .contains(&name)
-        });
-        if set_by_cargo_run {
-            command.env_remove(name);
-        }
-    }
-    let status = command
-        .args(["build", "--quiet", "-p", "xtask", "-p", "steward-server"])
-        .args(["--bin", "steward"])
-        .current_dir(crate::workspace_root())
-        .stdin(Stdio::null())
-        .status()
-        .context("running cargo build for the server")?;
-    ensure!(status.success(), "building the server failed ({status})");
-    let xtask = std::env::current_exe().context("locating the xtask binary")?;
-    let binary = xtask
-        .with_file_name("steward")
-        .with_extension(std::env::consts::EXE_EXTENSION);
-    ensure!(
-        binary.exists(),
-        "the server binary is not where it was built: {}",
-        binary.display()
-    );
-    Ok(binary)
-}
-
-/// A server child process, killed when dropped (a failed check leaves nothing running).
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `steward serve` on a free port, logging to `log`, and waits until it listens.
-    fn start(binary: &Path, url: &str, tag: &str, log: &Path) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let output = File::create(log).with_context(|| format!("creating {}", log.display()))?;
-        let mut command = Command::new(binary);
-        command
-            .args(["serve", "--database-url", url])
-            .args(["--bind", &format!("127.0.0.1:{port}")])
-            .args(["--job-lease-seconds", LEASE_SECONDS, "--job-poll-ms", "200"])
-            // Its own first administrator, should the database have none: no clash with a
-            // user of an earlier run.
-            .args(["--admin-username", &format!("admin{tag}")])
-            .args(["--admin-email", &format!("admin{tag}@import.example")])
-            .env("RUST_LOG", "info,sqlx=warn")
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output);
-        if url.starts_with("postgres") && std::env::var_os("STEWARD_SECRET_KEY").is_none() {
-            command.args(["--secret-key", &throwaway_secret_key()]);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let mut server = Server {
-            child,
-            port,
-            log: log.to_owned(),
-        };
-        let started = Instant::now();
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            server.check_alive()?;
-            ensure!(
-                started.elapsed() < Duration::from_secs(120),
-                "the server did not listen on port {port} within 2 minutes; its log: {}",
-                server.log.display()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(server)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Fails when the server has exited, with the end of its log.
-    fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            bail!(
-                "the server exited ({status}); the end of its log ({}):\n{}",
-                self.log.display(),
-                tail.join("\n")
-            );
-        }
-        Ok(())
-    }
-
-    /// SIGKILL: no shutdown, no lease given back, a batch in flight rolled back.
-    fn kill(mut self) -> anyhow::Result<()> {
-        self.child.kill().context("killing the server")?;
-        self.child.wait().context("waiting for the killed server")?;
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nothing listens on now (the server binds it a moment later).
-fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
+/// The crash check's server: a short job lease, and its own first administrator should the
+/// database have none (no clash with a user of an earlier run).
+fn server_args(tag: &str) -> Vec<String> {
+    [
+        "--job-lease-seconds",
+        LEASE_SECONDS,
+        "--job-poll-ms",
+        "200",
+        "--admin-username",
+        &format!("admin{tag}"),
+        "--admin-email",
+        &format!("admin{tag}@import.example"),
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 async fn job_of(store: &Store, job: JobId) -> anyhow::Result<JobRecord> {

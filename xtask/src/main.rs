@@ -10,6 +10,7 @@ mod migrate;
 mod outbox;
 mod pg;
 mod schema;
+mod server_process;
 
 use clap::{Parser, Subcommand};
 

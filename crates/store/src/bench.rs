@@ -192,8 +192,24 @@ pub async fn consistency_fixture(
     tag: &str,
     users: u64,
     entry: &AuditEntry,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<ConsistencyFixture> {
+    let organizations = bench_organizations(store, tag, FIXTURE_ORGANIZATIONS, entry).await?;
+    let expected_findings =
+        add_members(store, tag, &organizations, 0..users, true, entry, progress).await?;
+    Ok(ConsistencyFixture {
+        organizations: organizations.iter().map(|(id, _)| *id).collect(),
+        expected_findings,
+    })
+}
+
+/// `count` new organizations owned by a new user, with each one's Viewer role.
+pub async fn bench_organizations(
+    store: &Store,
+    tag: &str,
+    count: usize,
+    entry: &AuditEntry,
+) -> Result<Vec<(OrganizationId, Uuid)>> {
     let owner = store
         .create_user(
             &NewUser {
@@ -216,8 +232,7 @@ pub async fn consistency_fixture(
         [],
     ))?;
     let mut organizations = Vec::new();
-    let mut viewers = Vec::new();
-    for index in 0..FIXTURE_ORGANIZATIONS {
+    for index in 0..count {
         let name =
             steward_domain::organization::Name::parse("name", &format!("Bench {tag} {index}"))?;
         let organization = store
@@ -232,25 +247,41 @@ pub async fn consistency_fixture(
             .fetch_one(pool)
             .await?
         });
-        organizations.push(organization);
-        viewers.push(viewer);
+        organizations.push((organization, viewer));
     }
+    Ok(organizations)
+}
+
+/// Writes the users numbered `range` (username `u<tag>x<n>`, name `Bench User <n>`), each an
+/// active Viewer member of every one of `organizations` (membership, role binding and
+/// effective role), 1 000 users to a transaction. With `plant`, the violations
+/// [`FIXTURE_VIOLATION_EVERY`] describes; returns the findings they make.
+pub async fn add_members(
+    store: &Store,
+    tag: &str,
+    organizations: &[(OrganizationId, Uuid)],
+    range: std::ops::Range<u64>,
+    plant: bool,
+    entry: &AuditEntry,
+    mut progress: impl FnMut(u64),
+) -> Result<u64> {
     let now = Timestamp::from(entry.at);
+    let per_user = organizations.len() as u64;
+    let deleted = |index: u64| plant && index % FIXTURE_VIOLATION_EVERY == 0;
+    let unrefreshed =
+        |index: u64| plant && index % FIXTURE_VIOLATION_EVERY == FIXTURE_VIOLATION_EVERY / 2;
     let mut expected_findings = 0;
-    let mut written = 0;
-    while written < users {
-        let count = (users - written).min(BATCH as u64);
+    let mut written = range.start;
+    while written < range.end {
+        let count = (range.end - written).min(BATCH as u64);
         let batch: Vec<(u64, Uuid)> = (written..written + count)
             .map(|index| (index, Uuid::new_v4()))
             .collect();
-        let deleted = |index: u64| index % FIXTURE_VIOLATION_EVERY == 0;
-        let unrefreshed =
-            |index: u64| index % FIXTURE_VIOLATION_EVERY == FIXTURE_VIOLATION_EVERY / 2;
         for (index, _) in &batch {
             if deleted(*index) {
-                expected_findings += 2 * FIXTURE_ORGANIZATIONS as u64;
+                expected_findings += 2 * per_user;
             } else if unrefreshed(*index) {
-                expected_findings += FIXTURE_ORGANIZATIONS as u64;
+                expected_findings += per_user;
             }
         }
         let mut tx = store.begin().await?;
@@ -272,7 +303,7 @@ pub async fn consistency_fixture(
                     .push_bind(now);
             });
             query.build().execute(&mut *conn).await?;
-            for (organization, viewer) in organizations.iter().zip(&viewers) {
+            for (organization, viewer) in organizations {
                 let mut query = QueryBuilder::new(
                     "INSERT INTO memberships (id, organization_id, user_id, status, \
                      default_role_id, created_at, updated_at) ",
@@ -305,6 +336,9 @@ pub async fn consistency_fixture(
                     .iter()
                     .filter(|(index, _)| !unrefreshed(*index))
                     .collect();
+                if refreshed.is_empty() {
+                    continue;
+                }
                 let mut query = QueryBuilder::new(
                     "INSERT INTO effective_roles (user_id, organization_id, role_id, scope_key) ",
                 );
@@ -321,10 +355,7 @@ pub async fn consistency_fixture(
         written += count;
         progress(written);
     }
-    Ok(ConsistencyFixture {
-        organizations,
-        expected_findings,
-    })
+    Ok(expected_findings)
 }
 
 /// Creates a new, empty database on the PostgreSQL server of `url` and returns its URL, so

@@ -103,7 +103,7 @@ pub use outbox::{
     AttemptFailed, ClaimedNotification, DeliveredVia, MailboxMessage, MailboxRecord, OutboxRecord,
     Recipient,
 };
-pub use pool::{Backend, Store, StoreOptions, Tx};
+pub use pool::{Backend, Store, StoreOptions, Tx, redact_url};
 pub use projects::ProjectRecord;
 pub use refresh_tokens::{NewRefreshToken, Refreshed, SessionRecord};
 pub use resources::{

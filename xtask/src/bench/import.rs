@@ -10,54 +10,46 @@ use anyhow::{Context as _, ensure};
 use steward_domain::job::JobStatus;
 use steward_store::NewUserImport;
 
+use super::backend_name;
+use super::report::Metric;
 use crate::import::{
     Scratch, import_organization, peak_memory_mib, run_tag, serve_config, stage, start_app,
     work_until_ended, write_import_file,
 };
 
-#[derive(clap::Args, Debug)]
-pub struct ImportBench {
-    /// How many users the generated file holds.
-    #[arg(long, default_value_t = 100_000)]
-    rows: u64,
-    /// Invite the users (an invitation and a queued e-mail each) instead of creating them as
-    /// members waiting for validation.
-    #[arg(long)]
-    invitations: bool,
-    /// The database to measure on; default: a new SQLite file in the system's temporary
-    /// folder, removed afterwards. Give a PostgreSQL URL (`cargo xtask pg start` prints
-    /// one) to measure PostgreSQL: the benchmark adds its own organization and users.
-    #[arg(long, env = "STEWARD_BENCH_DATABASE_URL")]
-    database_url: Option<String>,
-}
-
 /// When the job had processed how many rows, from the start of the import.
 pub(super) type Sample = (Duration, i64);
 
-impl ImportBench {
-    pub async fn run(self) -> anyhow::Result<()> {
-        ensure!(
-            self.rows >= 10,
-            "--rows must be at least 10 (one per tenth)"
-        );
-        let scratch = Scratch::new("bench-import")?;
-        let url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| scratch.sqlite_url("bench.db"));
-        // Polled often, so that a worker that finishes a job finds the next at once.
-        let config = serve_config(&url, &["--job-poll-ms", "50"])?;
-        let app = start_app(&config).await?;
-        let result = self.measure(&app, &scratch).await;
-        app.store.close().await;
-        result
-    }
+/// Imports a generated file of `rows` users into a new organization on `url`, and returns
+/// the figures.
+pub async fn run(
+    url: &str,
+    scratch: &Scratch,
+    rows: u64,
+    invitations: bool,
+) -> anyhow::Result<Vec<Metric>> {
+    ensure!(rows >= 10, "--rows must be at least 10 (one per tenth)");
+    // Polled often, so that a worker that finishes a job finds the next at once.
+    let config = serve_config(url, &["--job-poll-ms", "50"])?;
+    let app = start_app(&config).await?;
+    let result = ImportBench { rows, invitations }
+        .measure(&app, scratch)
+        .await;
+    app.store.close().await;
+    result
+}
 
+struct ImportBench {
+    rows: u64,
+    invitations: bool,
+}
+
+impl ImportBench {
     async fn measure(
         &self,
         app: &steward_server::app::App,
         scratch: &Scratch,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<Metric>> {
         let store = &app.store;
         let tag = run_tag();
         let (organization, admin) = import_organization(store, &tag).await?;
@@ -154,7 +146,34 @@ impl ImportBench {
             mib(memory_staged),
             mib(memory_imported)
         );
-        Ok(())
+        let backend = backend_name(store.backend());
+        let what = format!(
+            "{} rows{}",
+            self.rows,
+            if self.invitations {
+                ", invitations"
+            } else {
+                ""
+            }
+        );
+        let metric =
+            |name: String, value: f64, unit| Metric::new("import", name, value, unit).on(backend);
+        let mut metrics = vec![
+            metric(
+                format!("rows/s, {what} (staging and import)"),
+                rate(rows, stage_time + import_time),
+                "rows/s",
+            ),
+            metric(
+                format!("rate last/first tenth, {what}"),
+                last / first.max(1e-9),
+                "x",
+            ),
+        ];
+        if let Some(peak) = memory_imported {
+            metrics.push(metric(format!("peak memory (VmHWM), {what}"), peak, "MiB"));
+        }
+        Ok(metrics)
     }
 }
 

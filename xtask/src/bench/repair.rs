@@ -15,24 +15,26 @@ use steward_store::bench::{
 };
 use steward_store::{AuditEntry, Backend, JobRecord};
 
+use super::backend_name;
 use super::import::{Sample, tenths};
+use super::report::Metric;
 use crate::import::{Scratch, peak_memory_mib, run_tag, serve_config, start_app, work_until_ended};
 
-#[derive(clap::Args, Debug)]
-pub struct RepairBench {
-    /// How many users the fixture holds.
-    #[arg(long, default_value_t = 1_000_000)]
+/// Seeds `users` users on `url` (on PostgreSQL, in a database of its own unless
+/// `seed_only`), runs a report, a repair and a report again, and returns the figures.
+pub async fn run(url: &str, users: u64, seed_only: bool) -> anyhow::Result<Vec<Metric>> {
+    RepairBench {
+        users,
+        database_url: Some(url.to_owned()),
+        seed_only,
+    }
+    .run()
+    .await
+}
+
+struct RepairBench {
     users: u64,
-    /// The database to measure on; default: a new SQLite file in the system's temporary
-    /// folder, removed afterwards. Give a PostgreSQL URL (`cargo xtask pg start` prints
-    /// one) to measure PostgreSQL: the benchmark creates a database of its own there and
-    /// drops it afterwards.
-    #[arg(long, env = "STEWARD_BENCH_DATABASE_URL")]
     database_url: Option<String>,
-    /// Only write the fixture, into the database `--database-url` names (on PostgreSQL too,
-    /// no database of its own), and leave it there: for trying `cargo xtask report` and
-    /// `repair` on violations of every planted kind.
-    #[arg(long, requires = "database_url")]
     seed_only: bool,
 }
 
@@ -45,7 +47,7 @@ struct Measured {
 }
 
 impl RepairBench {
-    pub async fn run(self) -> anyhow::Result<()> {
+    async fn run(self) -> anyhow::Result<Vec<Metric>> {
         ensure!(
             self.users >= 10,
             "--users must be at least 10 (one per tenth)"
@@ -83,7 +85,7 @@ impl RepairBench {
         result
     }
 
-    async fn measure(&self, app: &App, tag: &str) -> anyhow::Result<()> {
+    async fn measure(&self, app: &App, tag: &str) -> anyhow::Result<Vec<Metric>> {
         let store = &app.store;
         let entry = AuditEntry {
             actor: None,
@@ -108,7 +110,7 @@ impl RepairBench {
                 seed_time.as_secs_f64(),
                 fixture.expected_findings
             );
-            return Ok(());
+            return Ok(Vec::new());
         }
 
         let report = self.measure_run(app, false).await?;
@@ -178,7 +180,40 @@ impl RepairBench {
             mib(memory_repaired),
             mib(peak_memory_mib())
         );
-        Ok(())
+        let backend = backend_name(store.backend());
+        let metric =
+            |name: String, value: f64, unit| Metric::new("repair", name, value, unit).on(backend);
+        let mut metrics = Vec::new();
+        for (name, run) in [("report", &report), ("repair", &repair)] {
+            metrics.push(metric(
+                format!(
+                    "{name} of {} users (10 memberships and grants each)",
+                    self.users
+                ),
+                run.time.as_secs_f64(),
+                "s",
+            ));
+            metrics.push(metric(
+                format!("{name}: users/s last/first tenth"),
+                run.last_tenth / run.first_tenth.max(1e-9),
+                "x",
+            ));
+        }
+        if let Some(peak) = peak_memory_mib() {
+            metrics.push(metric(
+                format!("peak memory (VmHWM), {} users", self.users),
+                peak,
+                "MiB",
+            ));
+        }
+        if let (Some(seeded), Some(peak)) = (memory_seeded, peak_memory_mib()) {
+            metrics.push(metric(
+                "memory growth over the runs".to_owned(),
+                peak - seeded,
+                "MiB",
+            ));
+        }
+        Ok(metrics)
     }
 
     /// A run over everything, worked to its end.
