@@ -134,6 +134,7 @@ impl Bench {
                 "--seed-only goes with `repair` and one --database-url naming a database"
             );
         }
+        let folder = crate::workspace_root().join("target").join("bench");
         let mut metrics: Vec<Metric> = Vec::new();
         for name in names {
             for database in &databases {
@@ -158,6 +159,11 @@ impl Bench {
                     );
                 }
                 metrics.extend(measured);
+                // Written after each benchmark, so that a long run stopped halfway keeps what
+                // it measured.
+                if !self.seed_only {
+                    report::write(&folder, self.quick, &metrics)?;
+                }
                 if !name.uses_storage() {
                     break;
                 }
@@ -166,7 +172,6 @@ impl Bench {
         if self.seed_only {
             return Ok(());
         }
-        let folder = crate::workspace_root().join("target").join("bench");
         let markdown = report::write(&folder, self.quick, &metrics)?;
         println!("{markdown}");
         println!("written to {}", folder.join("report.md").display());

@@ -267,7 +267,7 @@ pub async fn add_members(
 ) -> Result<u64> {
     let now = Timestamp::from(entry.at);
     let per_user = organizations.len() as u64;
-    let deleted = |index: u64| plant && index % FIXTURE_VIOLATION_EVERY == 0;
+    let deleted = |index: u64| plant && index.is_multiple_of(FIXTURE_VIOLATION_EVERY);
     let unrefreshed =
         |index: u64| plant && index % FIXTURE_VIOLATION_EVERY == FIXTURE_VIOLATION_EVERY / 2;
     let mut expected_findings = 0;
