@@ -18,14 +18,14 @@ use steward_store::{AuditEntry, Backend, JobRecord};
 use super::backend_name;
 use super::import::{Sample, tenths};
 use super::report::Metric;
-use crate::import::{Scratch, peak_memory_mib, run_tag, serve_config, start_app, work_until_ended};
+use crate::import::{peak_memory_mib, run_tag, serve_config, start_app, work_until_ended};
 
 /// Seeds `users` users on `url` (on PostgreSQL, in a database of its own unless
 /// `seed_only`), runs a report, a repair and a report again, and returns the figures.
 pub async fn run(url: &str, users: u64, seed_only: bool) -> anyhow::Result<Vec<Metric>> {
     RepairBench {
         users,
-        database_url: Some(url.to_owned()),
+        database_url: url.to_owned(),
         seed_only,
     }
     .run()
@@ -34,7 +34,7 @@ pub async fn run(url: &str, users: u64, seed_only: bool) -> anyhow::Result<Vec<M
 
 struct RepairBench {
     users: u64,
-    database_url: Option<String>,
+    database_url: String,
     seed_only: bool,
 }
 
@@ -52,22 +52,16 @@ impl RepairBench {
             self.users >= 10,
             "--users must be at least 10 (one per tenth)"
         );
-        let scratch = Scratch::new("bench-repair")?;
         let tag = run_tag();
-        let (url, postgres) = match &self.database_url {
-            Some(url) if self.seed_only => (url.clone(), None),
-            Some(url) if Backend::of_url(url)? == Backend::Postgres => {
-                let name = format!("steward_bench_{tag}");
-                let url = new_postgres_database(url, &name)
-                    .await
-                    .context("creating the benchmark's database")?;
-                (
-                    url,
-                    Some((self.database_url.clone().unwrap_or_default(), name)),
-                )
-            }
-            Some(url) => (url.clone(), None),
-            None => (scratch.sqlite_url("bench.db"), None),
+        let given = &self.database_url;
+        let (url, postgres) = if !self.seed_only && Backend::of_url(given)? == Backend::Postgres {
+            let name = format!("steward_bench_{tag}");
+            let url = new_postgres_database(given, &name)
+                .await
+                .context("creating the benchmark's database")?;
+            (url, Some((given.clone(), name)))
+        } else {
+            (given.clone(), None)
         };
         let config = serve_config(&url, &["--job-poll-ms", "50"])?;
         let result = async {
