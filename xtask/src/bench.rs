@@ -145,6 +145,9 @@ impl Bench {
                     database.clone()
                 };
                 eprintln!("==> bench {name:?} on {}", steward_store::redact_url(&url));
+                // Peak memory is the process's high-water mark: reset it (Linux) so that each
+                // benchmark's figure is its own, not the largest of those before it.
+                let _ = std::fs::write("/proc/self/clear_refs", "5");
                 let measured = self
                     .run_one(name, &url, &scratch)
                     .await
