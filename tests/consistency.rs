@@ -740,3 +740,83 @@ async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_fix_whose_violation_went_away_changes_nothing() {
+    use steward_domain::consistency::{FindingStatus, Invariant, RunScope};
+    use steward_store::BatchOutcome;
+    // No worker of the server's own: the test works the run against the store.
+    on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
+        let fixture = fixture(&app).await;
+        inject(&app, &fixture).await;
+        let store = &app.database.store;
+        let now = time::OffsetDateTime::now_utc();
+        let lease = time::Duration::seconds(60);
+        let entry = steward_store::AuditEntry {
+            actor: None,
+            client_address: None,
+            at: now,
+        };
+        let job = store
+            .start_consistency_run(RunScope::All, true, &entry)
+            .await
+            .expect("start");
+        let claimed = store.claim_job(now, lease).await.expect("claim").expect("a job");
+        while let BatchOutcome::Advanced(_) =
+            store.consistency_step(&claimed, 100, now, lease).await.expect("step")
+        {}
+        // Between the check and the fix, carol's membership is enabled again and stranger
+        // joins Acme: their session, group membership and resource are no violations now.
+        for statement in [
+            format!("UPDATE memberships SET status = 'ACTIVE' WHERE user_id = {}", sql_id(&app, fixture.id("carol"))),
+            format!(
+                "INSERT INTO memberships (id, organization_id, user_id, status, created_at, updated_at) \
+                 VALUES ({}, {}, {}, 'ACTIVE', {AT}, {AT})",
+                sql_id(&app, &Uuid::now_v7().to_string()),
+                sql_id(&app, fixture.id("acme")),
+                sql_id(&app, fixture.id("stranger"))
+            ),
+        ] {
+            app.database.execute_sql(statement).await.expect("heal");
+        }
+        let open = store.open_findings(job.id, 100).await.expect("open findings");
+        assert_eq!(open.len(), 16, "{:?}: all but the ownerless organization", app.backend);
+        let mut gone = Vec::new();
+        for finding in &open {
+            let status = store
+                .repair_finding(&claimed, finding, &entry)
+                .await
+                .expect("repair")
+                .expect("still leased");
+            if status == FindingStatus::Gone {
+                let user = finding.user.map(|user| user.to_string()).unwrap_or_default();
+                gone.push((finding.invariant, user));
+            }
+        }
+        gone.sort_by_key(|(invariant, user)| (invariant.code(), user.clone()));
+        let carol = fixture.id("carol").to_owned();
+        let stranger = fixture.id("stranger").to_owned();
+        let alice = fixture.id("alice").to_owned();
+        let mut expected = vec![
+            (Invariant::LiveSessionOfInactiveUser, carol),
+            (Invariant::GroupMemberNotMember, stranger.clone()),
+            (Invariant::ResourceOwnedByNonMember, stranger),
+            // Mended by alice's archived-group fix before its turn, as in the repair above.
+            (Invariant::PermissionParity, alice),
+        ];
+        expected.sort_by_key(|(invariant, user)| (invariant.code(), user.clone()));
+        assert_eq!(gone, expected, "{:?}", app.backend);
+        let r3 = store
+            .resource_by_id(Uuid::parse_str(fixture.id("r3")).expect("id"))
+            .await
+            .expect("r3")
+            .expect("r3");
+        assert_eq!(
+            r3.owner.map(|owner| owner.to_string()).as_deref(),
+            Some(fixture.id("stranger")),
+            "a stale finding moves nothing"
+        );
+        app
+    })
+    .await;
+}

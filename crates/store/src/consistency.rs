@@ -536,7 +536,11 @@ impl Tx {
             }
             Invariant::LiveSessionOfInactiveUser => changed(on_tx!(self, |conn| {
                 sqlx::query(
-                    "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    "UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+                     AND (user_id IN (SELECT id FROM users WHERE status <> 'ACTIVE') \
+                          OR (organization_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM memberships m \
+                              WHERE m.user_id = sessions.user_id \
+                              AND m.organization_id = sessions.organization_id AND m.status = 'ACTIVE')))",
                 )
                 .bind(subject)
                 .bind(now)
@@ -546,7 +550,12 @@ impl Tx {
             })),
             Invariant::LiveApiKeyOfInactiveUser => changed(on_tx!(self, |conn| {
                 sqlx::query(
-                    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                    "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+                     AND (user_id IN (SELECT id FROM users WHERE status = 'DELETED') \
+                          OR (organization_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM memberships m \
+                              JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL \
+                              WHERE m.user_id = api_keys.user_id \
+                              AND m.organization_id = api_keys.organization_id)))",
                 )
                 .bind(subject)
                 .bind(now)
@@ -634,6 +643,23 @@ impl Tx {
         let (Some(from), Some(organization)) = (finding.user, finding.organization) else {
             return Ok(Repair::Gone);
         };
+        // Still owned by that user, who is still deleted or still no member: otherwise the
+        // finding is stale, and moving the resource would be wrong.
+        let still: i64 = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM resources r JOIN users u ON u.id = r.owner_user_id \
+                 WHERE r.id = $1 AND r.owner_user_id = $2 AND r.deleted_at IS NULL \
+                 AND (u.status = 'DELETED' OR NOT EXISTS (SELECT 1 FROM memberships m \
+                      WHERE m.organization_id = r.organization_id AND m.user_id = r.owner_user_id))",
+            )
+            .bind(finding.subject_id)
+            .bind(from.as_uuid())
+            .fetch_one(conn)
+            .await?
+        });
+        if still == 0 {
+            return Ok(Repair::Gone);
+        }
         let owner: Option<Option<Uuid>> = on_tx!(self, |conn| {
             sqlx::query_scalar(
                 "SELECT owner_user_id FROM organizations WHERE id = $1 AND deleted_at IS NULL",
