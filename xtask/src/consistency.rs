@@ -190,7 +190,7 @@ fn print_json(job: &JobRecord, findings: &[Finding]) -> anyhow::Result<()> {
                 "detail": finding.detail,
                 "fix": finding.fix,
                 "status": finding.status.code(),
-                "applied": finding.status == steward_domain::consistency::FindingStatus::Repaired,
+                "applied": finding.status.is_applied(),
                 "note": finding.note,
             })
         })
@@ -256,7 +256,7 @@ fn print_table(job: &JobRecord, findings: &[Finding]) {
     }
     let repaired = findings
         .iter()
-        .filter(|finding| finding.status == steward_domain::consistency::FindingStatus::Repaired)
+        .filter(|finding| finding.status.is_applied())
         .count();
     println!(
         "run {} {}: {} checked, {} finding(s), {} repaired",

@@ -213,6 +213,11 @@ impl FindingStatus {
         Self::ALL.into_iter().find(|status| status.code() == code)
     }
 
+    /// Whether the run applied the finding's fix.
+    pub fn is_applied(self) -> bool {
+        self == FindingStatus::Repaired
+    }
+
     /// Whether the finding still stands after the run (a deployment gate fails on it).
     pub fn is_unresolved(self) -> bool {
         matches!(self, FindingStatus::Open | FindingStatus::Unresolved)
@@ -411,6 +416,11 @@ mod tests {
         assert_eq!(Invariant::from_code("NOPE"), None);
         for status in FindingStatus::ALL {
             assert_eq!(FindingStatus::from_code(status.code()), Some(status));
+            assert_eq!(status.is_applied(), status == FindingStatus::Repaired);
+            assert_eq!(
+                status.is_unresolved(),
+                matches!(status, FindingStatus::Open | FindingStatus::Unresolved)
+            );
         }
     }
 

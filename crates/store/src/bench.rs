@@ -176,7 +176,6 @@ pub const FIXTURE_VIOLATION_EVERY: u64 = 10_000;
 /// What a [`consistency_fixture`] wrote.
 #[derive(Debug, Clone)]
 pub struct ConsistencyFixture {
-    pub organizations: Vec<OrganizationId>,
     /// The findings a check of everything must report: per deleted user, a live membership
     /// and a binding in each organization; per user without effective roles, one parity
     /// finding per organization.
@@ -197,10 +196,7 @@ pub async fn consistency_fixture(
     let organizations = bench_organizations(store, tag, FIXTURE_ORGANIZATIONS, entry).await?;
     let expected_findings =
         add_members(store, tag, &organizations, 0..users, true, entry, progress).await?;
-    Ok(ConsistencyFixture {
-        organizations: organizations.iter().map(|(id, _)| *id).collect(),
-        expected_findings,
-    })
+    Ok(ConsistencyFixture { expected_findings })
 }
 
 /// `count` new organizations owned by a new user, with each one's Viewer role.

@@ -444,6 +444,25 @@ impl Tx {
         counts_of(rows)
     }
 
+    /// How many findings of a run have each status.
+    async fn status_counts(&mut self, job: JobId) -> Result<Vec<(FindingStatus, i64)>> {
+        let rows: Vec<(String, i64)> = on_tx!(self, |conn| {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM consistency_findings WHERE job_id = $1 GROUP BY status",
+            )
+            .bind(job.as_uuid())
+            .fetch_all(conn)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(status, count)| {
+                FindingStatus::from_code(&status)
+                    .map(|status| (status, count))
+                    .ok_or_else(|| StoreError::Corrupt(format!("finding status {status:?}")))
+            })
+            .collect()
+    }
+
     /// Applies the fix of `finding` and says what it became. Each fix is conditional on the
     /// violation still being there, so applying it twice changes nothing the second time.
     async fn apply_fix(&mut self, finding: &Finding, entry: &AuditEntry) -> Result<Repair> {
@@ -725,7 +744,7 @@ fn counts_of(rows: Vec<(String, String, i64)>) -> Result<FindingCounts> {
         let invariant = Invariant::from_code(&invariant)
             .ok_or_else(|| StoreError::Corrupt(format!("invariant {invariant:?}")))?;
         let count = u64::try_from(count).unwrap_or_default();
-        let repaired = if status == FindingStatus::Repaired.code() {
+        let repaired = if FindingStatus::from_code(&status).is_some_and(FindingStatus::is_applied) {
             count
         } else {
             0
@@ -1132,16 +1151,14 @@ impl Store {
     }
 
     /// How many findings of a run still stand (open or unresolved).
+    /// ([`FindingStatus::is_unresolved`]).
     pub async fn unresolved_findings(&self, job: JobId) -> Result<i64> {
-        Ok(on_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM consistency_findings WHERE job_id = $1 \
-                 AND status IN ('OPEN', 'UNRESOLVED')",
-            )
-            .bind(job.as_uuid())
-            .fetch_one(pool)
-            .await?
-        }))
+        let counts = self.begin_read().await?.status_counts(job).await?;
+        Ok(counts
+            .into_iter()
+            .filter(|(status, _)| status.is_unresolved())
+            .map(|(_, count)| count)
+            .sum())
     }
 }
 

@@ -141,7 +141,7 @@ impl Finding {
 
     /// Whether the run applied the fix.
     async fn applied(&self) -> bool {
-        self.0.status == steward_domain::consistency::FindingStatus::Repaired
+        self.0.status.is_applied()
     }
 
     /// Why an unresolved finding stays.
