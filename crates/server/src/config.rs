@@ -21,12 +21,23 @@ pub struct DatabaseConfig {
     /// Largest number of open database connections.
     #[arg(long, env = "STEWARD_DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
     pub database_max_connections: u32,
+
+    /// How long a request waits for a database connection, in milliseconds, before it fails
+    /// with `UNAVAILABLE` (HTTP 503). While the database is down, requests fail this fast
+    /// instead of hanging; the server reconnects by itself when it is back.
+    #[arg(
+        long,
+        env = "STEWARD_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3_000
+    )]
+    pub database_acquire_timeout_ms: u64,
 }
 
 impl DatabaseConfig {
     pub fn store_options(&self) -> steward_store::StoreOptions {
         steward_store::StoreOptions {
             max_connections: self.database_max_connections,
+            acquire_timeout: Duration::from_millis(self.database_acquire_timeout_ms.max(1)),
             ..Default::default()
         }
     }

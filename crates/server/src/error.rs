@@ -2,8 +2,9 @@
 //!
 //! Expected failures of mutations are returned as typed `errors` in their payloads (see
 //! `graphql::types::UserError`); everything else becomes a GraphQL error whose
-//! `extensions.code` is one of `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`
-//! or `INTERNAL`. Internal causes are logged, never sent.
+//! `extensions.code` is one of `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, `BAD_USER_INPUT`,
+//! `UNAVAILABLE` (the database is down or busy: retry; the HTTP status is 503) or `INTERNAL`.
+//! Internal causes are logged, never sent.
 
 use async_graphql::ErrorExtensions as _;
 use steward_domain::DomainError;
@@ -63,6 +64,7 @@ impl AppError {
             AppError::Domain(error) | AppError::Store(StoreError::Domain(error)) => {
                 domain_code(error)
             }
+            AppError::Store(error) if error.is_unavailable() => UNAVAILABLE,
             _ => "INTERNAL",
         }
     }
@@ -73,11 +75,17 @@ impl AppError {
             AppError::Domain(error) | AppError::Store(StoreError::Domain(error)) => {
                 error.to_string()
             }
+            AppError::Store(error) if error.is_unavailable() => {
+                "the database is unavailable or too busy to answer: try again shortly".to_owned()
+            }
             _ => "internal error: the server could not complete the request; it has been logged"
                 .to_owned(),
         }
     }
 }
+
+/// The code of errors a client may retry: the database is down or busy.
+pub const UNAVAILABLE: &str = "UNAVAILABLE";
 
 pub fn domain_code(error: &DomainError) -> &'static str {
     match error {
@@ -95,6 +103,8 @@ impl From<AppError> for async_graphql::Error {
         let code = error.code();
         if code == "INTERNAL" {
             tracing::error!(error = %error.describe(), "request failed");
+        } else if code == UNAVAILABLE {
+            tracing::warn!(error = %error.describe(), "request failed: database unavailable");
         }
         async_graphql::Error::new(error.public_message()).extend_with(|_, extensions| {
             extensions.set("code", code);
@@ -151,6 +161,20 @@ mod tests {
                 "FORBIDDEN",
             ),
             (AppError::Store(StoreError::Corrupt("x".into())), "INTERNAL"),
+            (
+                AppError::Store(StoreError::Database(sqlx::Error::PoolTimedOut)),
+                UNAVAILABLE,
+            ),
+            (
+                AppError::Store(StoreError::Database(sqlx::Error::Io(
+                    std::io::ErrorKind::ConnectionRefused.into(),
+                ))),
+                UNAVAILABLE,
+            ),
+            (
+                AppError::Store(StoreError::Database(sqlx::Error::RowNotFound)),
+                "INTERNAL",
+            ),
             (AppError::internal("boom"), "INTERNAL"),
         ];
         for (error, code) in cases {

@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::error::UNAVAILABLE;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{RequestContext, StewardSchema};
 
@@ -143,7 +144,7 @@ async fn execute(
             tracing::error!(error = %error.describe(), "authentication failed");
             return graphql_error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "INTERNAL",
+                error.code(),
                 &error.public_message(),
             );
         }
@@ -153,7 +154,23 @@ async fn execute(
         .data(state.app.clone())
         .data(Loaders::new(&state.app.store))
         .data(RequestContext::new(authentication, client, now));
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let response = state.schema.execute(request).await;
+    let unavailable = response.errors.iter().any(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get("code"))
+            .is_some_and(|code| *code == async_graphql::Value::from(UNAVAILABLE))
+    });
+    let mut response = GraphQLResponse::from(response).into_response();
+    if unavailable {
+        // The database is down or busy: 503 tells clients and load balancers to retry.
+        *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// The query string of `POST /imports/users`.

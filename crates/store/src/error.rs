@@ -29,6 +29,33 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached or did not answer in time (the pool timed
+    /// out, the connection broke, PostgreSQL is shutting down or refuses connections, SQLite
+    /// stayed locked past its busy timeout): a transient failure the client may retry, not a
+    /// fault of the request.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(error) = self else {
+            return false;
+        };
+        match error {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutdown, cannot
+                // connect now); SQLite: 5 and 6 (busy, locked) and their extended codes.
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+                    || code
+                        .parse::<i32>()
+                        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+            }),
+            _ => false,
+        }
+    }
+
     /// Whether a reference to a missing row was refused.
     pub fn is_foreign_key_violation(&self) -> bool {
         matches!(self, StoreError::Database(error) if Self::is_foreign_key(error))

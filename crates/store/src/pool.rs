@@ -73,6 +73,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long SQLite waits for a lock before answering "database is locked".
     pub busy_timeout: Duration,
+    /// How long a caller waits for a connection (including reconnecting to a database that
+    /// went away) before failing with `PoolTimedOut`.
     pub acquire_timeout: Duration,
 }
 
@@ -81,7 +83,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 10,
             busy_timeout: Duration::from_secs(5),
-            acquire_timeout: Duration::from_secs(10),
+            acquire_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -216,6 +218,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// `url` with its database name replaced by `name`.
+#[cfg(any(feature = "testing", feature = "bench"))]
 pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
