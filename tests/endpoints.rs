@@ -150,22 +150,25 @@ async fn depth_limits_refuse_deep_operations_before_they_run() {
 }
 
 #[tokio::test]
-async fn introspection_can_be_turned_off() {
-    on_each_backend(&["--graphql-introspection", "false"], |app| async move {
-        let body = app
-            .graphql(None, "{ __schema { queryType { name } } }", json!({}))
-            .await;
-        // async-graphql answers introspection with null when it is turned off.
-        assert_eq!(
-            body["data"]["__schema"],
-            Value::Null,
-            "{:?}: {body}",
-            app.backend
-        );
-        app
-    })
+async fn introspection_can_be_turned_off_in_development_and_on_in_production() {
+    on_each_backend(
+        &["--dev", "--graphql-introspection", "false"],
+        |app| async move {
+            let body = app
+                .graphql(None, "{ __schema { queryType { name } } }", json!({}))
+                .await;
+            // async-graphql answers introspection with null when it is turned off.
+            assert_eq!(
+                body["data"]["__schema"],
+                Value::Null,
+                "{:?}: {body}",
+                app.backend
+            );
+            app
+        },
+    )
     .await;
-    on_each_backend(&[], |app| async move {
+    on_each_backend(&["--graphql-introspection", "true"], |app| async move {
         let body = app
             .graphql(None, "{ __schema { queryType { name } } }", json!({}))
             .await;

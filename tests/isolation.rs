@@ -605,7 +605,7 @@ async fn events_of(app: &TestApp, organization: OrganizationId) -> i64 {
 
 #[tokio::test]
 async fn a_member_of_another_organization_can_neither_see_nor_change_anything_of_it() {
-    on_each_backend(&[], |app| async move {
+    on_each_backend(&["--dev"], |app| async move {
         let (acme, targets) = populate(&app, &ACME).await;
         let (_, own) = populate(&app, &GLOBEX).await;
 

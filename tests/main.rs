@@ -6,6 +6,7 @@
 
 mod api_keys;
 mod audit;
+mod bad_input;
 mod consistency;
 mod deletion;
 mod endpoints;
@@ -13,6 +14,7 @@ mod groups;
 mod imports;
 mod isolation;
 mod lifecycle;
+mod limits;
 mod lockout;
 mod login;
 mod mail;

@@ -224,17 +224,40 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Answer GraphQL introspection (GraphiQL needs it). Turn off in production.
-    #[arg(long, env = "STEWARD_GRAPHQL_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
-    pub graphql_introspection: bool,
+    /// Answer GraphQL introspection (GraphiQL's documentation and completion need it).
+    /// Default: on in development mode (`--dev`), off otherwise.
+    #[arg(long, env = "STEWARD_GRAPHQL_INTROSPECTION", action = clap::ArgAction::Set)]
+    pub graphql_introspection: Option<bool>,
+
+    /// Suggest field and type names ("did you mean ...?") in validation errors, which tells
+    /// a stranger the schema. Default: on in development mode (`--dev`), off otherwise.
+    #[arg(long, env = "STEWARD_GRAPHQL_SUGGESTIONS", action = clap::ArgAction::Set)]
+    pub graphql_suggestions: Option<bool>,
 
     /// Deepest nesting of fields a GraphQL operation may have.
-    #[arg(long, env = "STEWARD_GRAPHQL_MAX_DEPTH", default_value_t = 12)]
+    #[arg(long, env = "STEWARD_GRAPHQL_MAX_DEPTH", default_value_t = 10)]
     pub graphql_max_depth: usize,
 
-    /// Highest complexity (roughly, fields resolved) a GraphQL operation may have.
+    /// Highest complexity (each field counts 1, a page of a list counts its size times its
+    /// fields) a GraphQL operation may have.
     #[arg(long, env = "STEWARD_GRAPHQL_MAX_COMPLEXITY", default_value_t = 1000)]
     pub graphql_max_complexity: usize,
+
+    /// Most aliased fields a GraphQL document may have.
+    #[arg(long, env = "STEWARD_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
+    pub graphql_max_aliases: usize,
+
+    /// Longest a GraphQL request may run, in milliseconds; past it the request is cancelled
+    /// (its transaction rolls back) and answered 503 with code `TIMEOUT`. Uploads (bulk
+    /// imports) are bounded by their size instead.
+    #[arg(long, env = "STEWARD_GRAPHQL_TIMEOUT_MS", default_value_t = 15_000)]
+    pub graphql_timeout_ms: u64,
+
+    /// Web origins (`https://console.example.com`, comma-separated) whose pages may call
+    /// the API from a browser (CORS). Default: none, and browsers refuse cross-origin calls.
+    /// `*` allows every origin (tokens travel in the Authorization header, never in cookies).
+    #[arg(long, env = "STEWARD_CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
 
     /// Base64 of 32 random bytes (`openssl rand -base64 32`): the key that encrypts
     /// two-factor secrets at rest. Required with PostgreSQL. Unset with SQLite, a key is made
@@ -256,8 +279,8 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub mail: MailConfig,
 
-    /// Development mode: `devMailbox` lists the local mailbox to SuperAdmins. Never in
-    /// production.
+    /// Development mode: GraphQL introspection and field suggestions are on (unless turned
+    /// off), and `devMailbox` lists the local mailbox to SuperAdmins. Never in production.
     #[arg(long, env = "STEWARD_DEV", default_value_t = false)]
     pub dev: bool,
 }
@@ -297,8 +320,14 @@ impl ServeConfig {
         crate::graphql::Limits {
             max_depth: self.graphql_max_depth,
             max_complexity: self.graphql_max_complexity,
-            introspection: self.graphql_introspection,
+            max_aliases: self.graphql_max_aliases,
+            introspection: self.graphql_introspection.unwrap_or(self.dev),
+            suggestions: self.graphql_suggestions.unwrap_or(self.dev),
         }
+    }
+
+    pub fn graphql_timeout(&self) -> Duration {
+        Duration::from_millis(self.graphql_timeout_ms.max(1))
     }
 }
 

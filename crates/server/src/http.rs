@@ -9,18 +9,22 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderName, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use futures_util::TryStreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 use crate::auth::ClientInfo;
+use crate::config::ServeConfig;
+use crate::error::AppError;
 use crate::error::UNAVAILABLE;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{RequestContext, StewardSchema};
@@ -29,20 +33,92 @@ use crate::graphql::{RequestContext, StewardSchema};
 /// Uploads (multipart and `text/csv` bodies) have their own limit, `--max-upload-bytes`.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// What the HTTP layer takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Longest a GraphQL request without uploads may run.
+    pub request_timeout: Duration,
+    /// Origins whose browser pages may call the API; empty: none.
+    pub cors: AllowOrigin,
+    pub cors_enabled: bool,
+    /// The public URL is `https`: browsers are told to use nothing else (HSTS).
+    pub https: bool,
+}
+
+impl HttpSettings {
+    /// Checks the CORS origins: each must be `*` alone or a `scheme://host[:port]` origin.
+    pub fn from_config(config: &ServeConfig) -> Result<Self, AppError> {
+        let origins: Vec<&str> = config
+            .cors_allowed_origins
+            .iter()
+            .map(|origin| origin.trim())
+            .filter(|origin| !origin.is_empty())
+            .collect();
+        let cors = if origins == ["*"] {
+            AllowOrigin::any()
+        } else {
+            let mut values = Vec::with_capacity(origins.len());
+            for origin in &origins {
+                let origin = origin.trim_end_matches('/');
+                let value = HeaderValue::from_str(origin)
+                    .ok()
+                    .filter(|_| is_origin(origin));
+                let Some(value) = value else {
+                    return Err(AppError::Config(format!(
+                        "--cors-allowed-origins: {origin:?} is not an origin: give \
+                         scheme://host[:port] (such as https://console.example.com), or * alone"
+                    )));
+                };
+                values.push(value);
+            }
+            AllowOrigin::list(values)
+        };
+        Ok(Self {
+            request_timeout: config.graphql_timeout(),
+            cors,
+            cors_enabled: !origins.is_empty(),
+            https: config.public_url.starts_with("https://"),
+        })
+    }
+}
+
+/// `http(s)://host[:port]`, with no path, query or wildcard.
+fn is_origin(origin: &str) -> bool {
+    origin.split_once("://").is_some_and(|(scheme, host)| {
+        matches!(scheme, "http" | "https")
+            && !host.is_empty()
+            && !host.contains(['/', '?', '#', '*', ' ', '@'])
+    })
+}
+
 #[derive(Clone)]
 struct HttpState {
     app: App,
     schema: StewardSchema,
+    request_timeout: Duration,
 }
 
-pub fn router(app: App, schema: StewardSchema) -> Router {
+pub fn router(app: App, schema: StewardSchema, settings: HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let upload_limit = usize::try_from(app.settings.jobs.max_upload_bytes).unwrap_or(usize::MAX);
+    let cors = settings.cors_enabled.then(|| {
+        CorsLayer::new()
+            .allow_origin(settings.cors.clone())
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                request_id.clone(),
+            ])
+            .expose_headers([request_id.clone()])
+            .max_age(Duration::from_secs(600))
+    });
     let state = HttpState {
         app,
         schema: schema.clone(),
+        request_timeout: settings.request_timeout,
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
         .route("/graphql", get(graphql).post(graphql))
         .route("/imports/users", post(import_users))
@@ -71,7 +147,38 @@ pub fn router(app: App, schema: StewardSchema) -> Router {
                     upload_limit,
                     limit_body,
                 )),
-        )
+        );
+    let router = with_security_headers(router, settings.https);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// Headers every response carries unless its route set its own (GraphiQL has its content
+/// security policy, JWKS and GraphiQL's assets their caching): API answers hold tokens, so
+/// nothing may cache them, frame them, sniff them into another type or leak the URL.
+fn with_security_headers(router: Router, https: bool) -> Router {
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let router = router
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::CACHE_CONTROL, "no-store"))
+        .layer(header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ));
+    if https {
+        router.layer(header(
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ))
+    } else {
+        router
+    }
 }
 
 /// Limits a request's body: 1 MiB, or `upload` bytes for an upload (a multipart form or a
@@ -124,11 +231,46 @@ async fn graphql(
             "mutations and subscriptions must be sent with POST",
         );
     }
-    execute(&state, peer, &headers, request).await
+    // A request with uploads is bounded by the upload limit instead: a large CSV file takes
+    // its time to stage.
+    let timeout = request.uploads.is_empty().then_some(state.request_timeout);
+    execute(&state, peer, &headers, request, timeout).await
 }
 
-/// Authenticates the caller and runs a GraphQL request for them.
+/// Authenticates the caller and runs a GraphQL request for them, cancelling it (and rolling
+/// back its transaction) past `timeout`.
 async fn execute(
+    state: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+    timeout: Option<Duration>,
+) -> Response {
+    let run = authenticate_and_execute(state, peer, headers, request);
+    let Some(timeout) = timeout else {
+        return run.await;
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "request cancelled: it ran too long"
+            );
+            graphql_error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "TIMEOUT",
+                &format!(
+                    "the request did not finish within {} ms and was cancelled: changes it \
+                     had not committed were rolled back",
+                    timeout.as_millis()
+                ),
+            )
+        }
+    }
+}
+
+async fn authenticate_and_execute(
     state: &HttpState,
     peer: SocketAddr,
     headers: &HeaderMap,
@@ -252,7 +394,7 @@ async fn import_users(
             content: file,
         },
     );
-    execute(&state, peer, &headers, request).await
+    execute(&state, peer, &headers, request, None).await
 }
 
 /// Copies a request body into an anonymous temporary file, rewound for reading.

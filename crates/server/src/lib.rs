@@ -84,7 +84,11 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
     let first_admin =
         bootstrap::ensure_first_admin(&app.store, &app.passwords, &config.admin, now).await?;
     let schema = graphql::schema_builder(&config.graphql_limits()).finish();
-    let router = http::router(app.clone(), schema);
+    let router = http::router(
+        app.clone(),
+        schema,
+        http::HttpSettings::from_config(config)?,
+    );
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|error| AppError::Config(format!("cannot listen on {}: {error}", config.bind)))?;

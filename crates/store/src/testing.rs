@@ -69,6 +69,19 @@ impl TestDatabase {
         Ok(())
     }
 
+    /// A transaction that holds the write lock of the database (SQLite) or an exclusive lock
+    /// on `users` (PostgreSQL: reads go on, writes wait) until it is dropped: for tests of
+    /// requests that wait on a lock.
+    pub async fn hold_write_lock(&self) -> Result<crate::Tx> {
+        let mut tx = self.store.begin().await?;
+        if let crate::Tx::Postgres(tx) = &mut tx {
+            sqlx::query("LOCK TABLE users IN EXCLUSIVE MODE")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
     /// Runs `sql` built at run time (ids of the test's rows in it): test fixtures only.
     pub async fn execute_sql(&self, sql: String) -> Result<()> {
         crate::on_pool!(&self.store, |pool| {

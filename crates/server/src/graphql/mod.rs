@@ -12,6 +12,7 @@ mod groups;
 mod invitations;
 pub mod jobs;
 pub mod keyset;
+pub mod limits;
 pub mod loaders;
 mod mfa;
 mod mutation;
@@ -31,40 +32,28 @@ mod users;
 use async_graphql::{Schema, SchemaBuilder};
 
 pub use context::RequestContext;
+pub use limits::Limits;
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;
 
 pub type StewardSchema = Schema<Query, Mutation, Subscription>;
 
-/// Limits applied to every operation before any resolver runs.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_depth: usize,
-    pub max_complexity: usize,
-    pub introspection: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_depth: 12,
-            max_complexity: 1000,
-            introspection: true,
-        }
-    }
-}
-
 /// The schema builder without any data attached, so the SDL can be exported anywhere.
 pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let builder = Schema::build(Query::default(), Mutation::default(), Subscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
-    if limits.introspection {
-        builder
-    } else {
-        builder.disable_introspection()
+        .limit_complexity(limits.max_complexity)
+        .extension(limits::DocumentChecks {
+            max_aliases: limits.max_aliases,
+        });
+    if !limits.introspection {
+        builder = builder.disable_introspection();
     }
+    if !limits.suggestions {
+        builder = builder.disable_suggestions();
+    }
+    builder
 }
 
 /// The schema in SDL, as written to `schema.graphql`.
