@@ -24,6 +24,7 @@ mod organizations;
 mod preferences;
 mod resources;
 mod roles;
+mod secrets;
 mod sessions;
 mod sharing;
 mod smtp_sink;

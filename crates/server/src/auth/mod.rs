@@ -644,7 +644,7 @@ impl App {
                 error_reason(&error),
             )));
         }
-        if new_password == current_password {
+        if same_secret(&new_password, &current_password) {
             return Ok(Err(DomainError::invalid(
                 "newPassword",
                 "must differ from the current password",
@@ -693,4 +693,12 @@ fn principal_of(
         must_change_password: session.must_change_password,
         active,
     })
+}
+
+/// Whether two secrets are equal, compared in constant time. (Stored secrets are never
+/// compared here: passwords and recovery codes go through argon2's verification, TOTP codes
+/// through totp-rs's constant-time check, and tokens are found by their SHA-256 hash.)
+fn same_secret(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
