@@ -22,6 +22,7 @@ mod mfa;
 mod organization_deletion;
 mod organizations;
 mod preferences;
+mod races;
 mod resources;
 mod roles;
 mod secrets;

@@ -746,12 +746,21 @@ impl Store {
                 .into());
             }
         }
-        on_tx!(&mut tx, |conn| {
+        // A concurrent unbind of the same binding (PostgreSQL waits for it here) has removed
+        // it already: that one reported and audited it.
+        let removed = on_tx!(&mut tx, |conn| {
             sqlx::query("DELETE FROM role_bindings WHERE id = $1")
                 .bind(binding.as_uuid())
                 .execute(conn)
-                .await?;
+                .await?
+                .rows_affected()
         });
+        if removed == 0 {
+            return Err(DomainError::NotFound {
+                what: "the role binding",
+            }
+            .into());
+        }
         tx.refresh_effective_roles_of(&[existing.subject]).await?;
         tx.audit(
             &entry
