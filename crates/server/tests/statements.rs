@@ -113,6 +113,9 @@ fn test_config(database_url: &str) -> ServeConfig {
         // Likewise the periodic upkeep (signing keys, API key uses, pending deletions).
         "--signing-key-reload-seconds",
         "3600",
+        // And the job worker, which looks for queued jobs.
+        "--job-poll-ms",
+        "3600000",
     ])
     .serve
 }
@@ -436,10 +439,10 @@ async fn measure(backend: Backend) -> Measured {
     client.list_resources(&small_token, small, 10).await;
     client.list_resources(&large_token, large, 100).await;
 
-    let ten = client.list_members(&small_token, small, 10).await;
-    let hundred = client.list_members(&large_token, large, 100).await;
-    let ten_resources = client.list_resources(&small_token, small, 10).await;
-    let hundred_resources = client.list_resources(&large_token, large, 100).await;
+    let ten = fewest(|| client.list_members(&small_token, small, 10)).await;
+    let hundred = fewest(|| client.list_members(&large_token, large, 100)).await;
+    let ten_resources = fewest(|| client.list_resources(&small_token, small, 10)).await;
+    let hundred_resources = fewest(|| client.list_resources(&large_token, large, 100)).await;
     server.shutdown().await.expect("clean shutdown");
     database.store.close().await;
     Measured {
@@ -448,6 +451,24 @@ async fn measure(backend: Backend) -> Measured {
         ten_resources,
         hundred_resources,
     }
+}
+
+/// The statements of the cheapest of three runs. On a loaded machine a DataLoader's batch
+/// window can expire between two resolvers and split one batch in two: that is timing, not
+/// code. A statement per row shows in every run.
+async fn fewest<F, Fut>(run: F) -> Vec<String>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let mut best = run().await;
+    for _ in 0..2 {
+        let next = run().await;
+        if next.len() < best.len() {
+            best = next;
+        }
+    }
+    best
 }
 
 /// The statements each list cost, for 10 and for 100.
