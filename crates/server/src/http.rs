@@ -24,8 +24,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::App;
 use crate::auth::ClientInfo;
 use crate::config::ServeConfig;
-use crate::error::AppError;
-use crate::error::UNAVAILABLE;
+use crate::error::{AppError, UNAVAILABLE};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{RequestContext, StewardSchema};
 
@@ -38,9 +37,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct HttpSettings {
     /// Longest a GraphQL request without uploads may run.
     pub request_timeout: Duration,
-    /// Origins whose browser pages may call the API; empty: none.
-    pub cors: AllowOrigin,
-    pub cors_enabled: bool,
+    /// Origins whose browser pages may call the API; none: no CORS headers at all.
+    pub cors: Option<AllowOrigin>,
     /// The public URL is `https`: browsers are told to use nothing else (HSTS).
     pub https: bool,
 }
@@ -54,8 +52,10 @@ impl HttpSettings {
             .map(|origin| origin.trim())
             .filter(|origin| !origin.is_empty())
             .collect();
-        let cors = if origins == ["*"] {
-            AllowOrigin::any()
+        let cors = if origins.is_empty() {
+            None
+        } else if origins == ["*"] {
+            Some(AllowOrigin::any())
         } else {
             let mut values = Vec::with_capacity(origins.len());
             for origin in &origins {
@@ -71,12 +71,11 @@ impl HttpSettings {
                 };
                 values.push(value);
             }
-            AllowOrigin::list(values)
+            Some(AllowOrigin::list(values))
         };
         Ok(Self {
             request_timeout: config.graphql_timeout(),
             cors,
-            cors_enabled: !origins.is_empty(),
             https: config.public_url.starts_with("https://"),
         })
     }
@@ -101,9 +100,9 @@ struct HttpState {
 pub fn router(app: App, schema: StewardSchema, settings: HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let upload_limit = usize::try_from(app.settings.jobs.max_upload_bytes).unwrap_or(usize::MAX);
-    let cors = settings.cors_enabled.then(|| {
+    let cors = settings.cors.map(|origins| {
         CorsLayer::new()
-            .allow_origin(settings.cors.clone())
+            .allow_origin(origins)
             .allow_methods([Method::GET, Method::POST])
             .allow_headers([
                 header::AUTHORIZATION,
