@@ -279,15 +279,10 @@ impl App {
         let Some(value) = authorization else {
             return Ok(Authentication::Anonymous);
         };
-        let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        else {
-            return Ok(Authentication::Rejected(
-                "the Authorization header must be `Bearer <access token>`",
-            ));
+        let token = match bearer_token(value) {
+            Ok(token) => token,
+            Err(rejected) => return Ok(Authentication::Rejected(rejected)),
         };
-        let token = token.trim();
         if tokens::claims_api_key(token) {
             return self.authenticate_api_key(token, now).await;
         }
@@ -668,6 +663,15 @@ impl App {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value, without surrounding spaces.
+fn bearer_token(value: &str) -> Result<&str, &'static str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .ok_or("the Authorization header must be `Bearer <access token>`")
+}
+
 fn error_reason(error: &DomainError) -> String {
     match error {
         DomainError::Invalid { reason, .. } => reason.clone(),
@@ -693,4 +697,37 @@ fn principal_of(
         must_change_password: session.must_change_password,
         active,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        // A header value gives a token exactly when it starts with `Bearer ` (or `bearer `),
+        // and the token is the rest without surrounding spaces.
+        #[test]
+        fn a_bearer_token_is_what_follows_the_scheme(
+            value in prop_oneof![
+                "(Bearer|bearer|BEARER|Basic|Bearer:)? ?\\PC{0,40}",
+                "\\PC{0,40}",
+                ".{0,40}",
+            ],
+        ) {
+            match bearer_token(&value) {
+                Ok(token) => {
+                    let rest = value
+                        .strip_prefix("Bearer ")
+                        .or_else(|| value.strip_prefix("bearer "));
+                    prop_assert_eq!(rest.map(str::trim), Some(token));
+                }
+                Err(reason) => {
+                    prop_assert!(!value.starts_with("Bearer ") && !value.starts_with("bearer "));
+                    prop_assert!(reason.contains("Bearer <access token>"));
+                }
+            }
+        }
+    }
 }
