@@ -494,4 +494,70 @@ mod tests {
             "PERMISSION_PARITY: 2 / 2\nORGANIZATION_WITHOUT_ACTIVE_OWNER: 1 / 0"
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::any_text;
+
+        fn id() -> impl Strategy<Value = Uuid> {
+            any::<u128>().prop_map(Uuid::from_u128)
+        }
+
+        fn cursor() -> impl Strategy<Value = RunCursor> {
+            let phase = prop_oneof![Just(Phase::Users), Just(Phase::Organizations)];
+            prop_oneof![
+                Just(RunCursor::Done),
+                (phase, proptest::option::of(id()))
+                    .prop_map(|(phase, after)| RunCursor::At { phase, after }),
+            ]
+        }
+
+        proptest! {
+            // A scope is its code with the subject it needs; otherwise the refusal names the
+            // scope when the code is unknown and the subject when it is missing or extra.
+            #[test]
+            fn a_scope_is_a_known_code_with_the_subject_it_needs(
+                code in prop_oneof!["USER|ORGANIZATION|ALL", "(user|All|GROUP)", any_text()],
+                subject in proptest::option::of(id()),
+            ) {
+                let known = ["USER", "ORGANIZATION", "ALL"].contains(&code.as_str());
+                match RunScope::parse(&code, subject) {
+                    Ok(scope) => {
+                        prop_assert_eq!(scope.code(), code.as_str());
+                        prop_assert_eq!(scope.subject(), subject);
+                    }
+                    Err(error) if known => {
+                        prop_assert_eq!(error.field(), Some("subject"));
+                        prop_assert_eq!(subject.is_some(), code == "ALL");
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("scope")),
+                }
+            }
+
+            // A cursor reads back what it wrote.
+            #[test]
+            fn a_cursor_reads_back_what_it_wrote(cursor in cursor()) {
+                prop_assert_eq!(RunCursor::parse(Some(&cursor.encode())), Ok(cursor));
+            }
+
+            // A stored cursor is refused naming the cursor, or is a cursor of the phase it names
+            // that reads back from its own encoding.
+            #[test]
+            fn a_stored_cursor_is_refused_or_stable(stored in prop_oneof![
+                any_text(),
+                "(USERS|ORGANIZATIONS|DONE|users)(:[0-9a-fA-F-]{0,40})?",
+            ]) {
+                match RunCursor::parse(Some(&stored)) {
+                    Ok(cursor) => {
+                        let encoded = cursor.encode();
+                        prop_assert_eq!(encoded.split(':').next(), stored.split(':').next());
+                        prop_assert_eq!(RunCursor::parse(Some(&encoded)), Ok(cursor));
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("cursor")),
+                }
+            }
+        }
+    }
 }

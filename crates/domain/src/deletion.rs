@@ -144,4 +144,47 @@ mod tests {
         assert!(hold_reason("ok").is_err());
         assert!(hold_reason("unpaid invoice").is_ok());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::text;
+
+        proptest! {
+            // A justification is kept trimmed exactly when it is 10–2000 characters.
+            #[test]
+            fn a_justification_is_10_to_2000_characters(
+                value in prop_oneof![text(40), text(2100)],
+            ) {
+                let trimmed = value.trim();
+                match justification(&value) {
+                    Ok(kept) => {
+                        prop_assert!((10..=2000).contains(&trimmed.chars().count()));
+                        prop_assert_eq!(kept.as_str(), trimmed);
+                    }
+                    Err(error) => {
+                        prop_assert!(!(10..=2000).contains(&trimmed.chars().count()));
+                        prop_assert_eq!(error.field(), Some("justification"));
+                    }
+                }
+            }
+
+            // A hold's reason is kept trimmed exactly when it is 3–500 characters.
+            #[test]
+            fn a_hold_reason_is_3_to_500_characters(value in prop_oneof![text(10), text(600)]) {
+                let trimmed = value.trim();
+                match hold_reason(&value) {
+                    Ok(kept) => {
+                        prop_assert!((3..=500).contains(&trimmed.chars().count()));
+                        prop_assert_eq!(kept.as_str(), trimmed);
+                    }
+                    Err(error) => {
+                        prop_assert!(!(3..=500).contains(&trimmed.chars().count()));
+                        prop_assert_eq!(error.field(), Some("reason"));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -547,4 +547,137 @@ mod tests {
             assert_eq!(JobStatus::from_code(status.code()), Some(status));
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, text};
+
+        const COLUMNS: [&str; 5] = ["username", "email", "name", "role", "language"];
+
+        /// The required columns and some of the optional ones, in any order.
+        fn columns() -> impl Strategy<Value = Vec<&'static str>> {
+            proptest::sample::subsequence(&COLUMNS[3..], 0..=2).prop_flat_map(|optional| {
+                Just([&COLUMNS[..3], &optional[..]].concat()).prop_shuffle()
+            })
+        }
+
+        /// A header name as a spreadsheet may write it.
+        fn spelled(name: &str, upper: bool, spaced: bool) -> String {
+            let name = if upper {
+                name.to_uppercase()
+            } else {
+                name.to_owned()
+            };
+            if spaced { format!(" {name} ") } else { name }
+        }
+
+        proptest! {
+            // A header of the known columns in any order, case and spacing, after a byte
+            // order mark or not, finds each column's field.
+            #[test]
+            fn a_header_finds_its_columns_in_any_order(
+                names in columns(),
+                upper in any::<bool>(),
+                spaced in any::<bool>(),
+                bom in any::<bool>(),
+                values in proptest::collection::vec(text(400), 5),
+            ) {
+                let mut header: Vec<String> =
+                    names.iter().map(|name| spelled(name, upper, spaced)).collect();
+                if bom {
+                    header[0].insert(0, '\u{feff}');
+                }
+                let columns = ImportColumns::from_header(header.iter().map(String::as_str))?;
+                let index = |name: &str| COLUMNS.iter().position(|c| *c == name).expect("known");
+                let fields: Vec<&str> =
+                    names.iter().map(|name| values[index(name)].as_str()).collect();
+                let row = columns.row(&fields);
+                let kept = |index: usize| -> String {
+                    values[index].chars().take(MAX_FIELD_CHARS).collect()
+                };
+                let optional = |index: usize| {
+                    Some(kept(index))
+                        .filter(|value| names.contains(&COLUMNS[index]) && !value.is_empty())
+                };
+                prop_assert_eq!(row.username, kept(0));
+                prop_assert_eq!(row.email, kept(1));
+                prop_assert_eq!(row.name, kept(2));
+                prop_assert_eq!(row.role, optional(3));
+                prop_assert_eq!(row.language, optional(4));
+                prop_assert_eq!(row.width, None);
+            }
+
+            // A header is accepted exactly when it names each required column once and nothing
+            // unknown; a refusal names the file.
+            #[test]
+            fn a_header_names_the_required_columns_once_and_nothing_else(
+                header in proptest::collection::vec(
+                    prop_oneof![
+                        proptest::sample::select(&COLUMNS[..]).prop_map(String::from),
+                        "(Email|phone| name|)",
+                        any_text(),
+                    ],
+                    0..7,
+                ),
+            ) {
+                let names: Vec<String> = header
+                    .iter()
+                    .map(|n| n.trim_start_matches('\u{feff}').trim().to_lowercase())
+                    .collect();
+                let once = |column: &str| names.iter().filter(|n| *n == column).count() == 1;
+                let rule = names.iter().all(|n| COLUMNS.contains(&n.as_str()))
+                    && COLUMNS.iter().all(|c| names.iter().filter(|n| n == c).count() <= 1)
+                    && COLUMNS[..3].iter().all(|c| once(c));
+                match ImportColumns::from_header(header.iter().map(String::as_str)) {
+                    Ok(_) => prop_assert!(rule, "{header:?} was accepted"),
+                    Err(error) => {
+                        prop_assert!(!rule, "{header:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("file"));
+                    }
+                }
+            }
+
+            // A row is valid exactly when it has the header's width and its fields pass the
+            // rules of one user; a problem names the column at fault, or the row.
+            #[test]
+            fn a_row_is_valid_exactly_when_its_fields_are(
+                fields in proptest::collection::vec(
+                    prop_oneof![any_text(), "[a-z]{3,8}", "[a-z]{1,5}@example\\.com", "(de|EN|fr)"],
+                    3..=6,
+                ),
+            ) {
+                let columns = ImportColumns::from_header(COLUMNS)?;
+                let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+                let row = columns.row(&fields);
+                match row.validate() {
+                    Ok(valid) => {
+                        prop_assert_eq!(fields.len(), COLUMNS.len());
+                        prop_assert_eq!(Ok(valid.username), Username::parse(&row.username));
+                        prop_assert_eq!(Ok(valid.email), EmailAddress::parse(&row.email));
+                        prop_assert_eq!(Ok(valid.full_name), FullName::parse(&row.name));
+                        let role =
+                            row.role.as_deref().map(str::trim).filter(|role| !role.is_empty());
+                        prop_assert_eq!(valid.role.as_deref(), role);
+                    }
+                    Err(problem) if fields.len() != COLUMNS.len() => {
+                        prop_assert_eq!(problem.field, "row");
+                    }
+                    Err(problem) => {
+                        let first_fault = [
+                            Username::parse(&row.username).err(),
+                            EmailAddress::parse(&row.email).err(),
+                            FullName::parse(&row.name).err(),
+                            row.language.as_deref().and_then(|l| Language::parse(l).err()),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .next();
+                        prop_assert_eq!(Some(problem.field), first_fault.and_then(|e| e.field()));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -21,6 +21,8 @@ pub mod policy;
 pub mod preferences;
 pub mod resource;
 pub mod ssh;
+#[cfg(test)]
+mod strategies;
 pub mod throttle;
 pub mod user;
 

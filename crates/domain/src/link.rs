@@ -159,4 +159,42 @@ mod tests {
             assert_eq!(LinkPurpose::from_code(purpose.code()), Some(purpose));
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn instant() -> impl Strategy<Value = OffsetDateTime> {
+            (0i64..4_000_000_000)
+                .prop_map(|seconds| OffsetDateTime::from_unix_timestamp(seconds).expect("in range"))
+        }
+
+        proptest! {
+            // A link is good exactly when used for its purpose, unused, not withdrawn and before
+            // it expires; every refusal names the token field.
+            #[test]
+            fn a_link_is_good_only_unused_unwithdrawn_unexpired_for_its_purpose(
+                purpose in proptest::sample::select(&LinkPurpose::ALL[..]),
+                asked in proptest::sample::select(&LinkPurpose::ALL[..]),
+                expires_at in instant(),
+                used_at in proptest::option::of(instant()),
+                revoked_at in proptest::option::of(instant()),
+                now in instant(),
+            ) {
+                let state = LinkState { purpose, expires_at, used_at, revoked_at };
+                let good = purpose == asked
+                    && used_at.is_none()
+                    && revoked_at.is_none()
+                    && now < expires_at;
+                match state.check(asked, now) {
+                    Ok(()) => prop_assert!(good),
+                    Err(error) => {
+                        prop_assert!(!good);
+                        prop_assert_eq!(error.field(), Some("token"));
+                    }
+                }
+            }
+        }
+    }
 }

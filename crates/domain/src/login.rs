@@ -63,4 +63,46 @@ mod tests {
         let error = LoginName::parse("  ").expect_err("empty");
         assert_eq!(error.field(), Some("login"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, padded, valid_email, valid_username};
+
+        proptest! {
+            // A login is an address exactly when it has an @, and is then what the address or
+            // username rules accept; a refusal always names the login field.
+            #[test]
+            fn a_login_is_an_address_with_an_at_sign_and_a_username_without(value in prop_oneof![
+                any_text(),
+                padded(valid_email()),
+                padded(valid_username()),
+            ]) {
+                let trimmed = value.trim();
+                match LoginName::parse(&value) {
+                    Ok(LoginName::Email(email)) => {
+                        prop_assert!(trimmed.contains('@'));
+                        prop_assert_eq!(EmailAddress::parse(trimmed), Ok(email.clone()));
+                        prop_assert_eq!(
+                            LoginName::parse(&value).map(|login| login.normalized()),
+                            Ok(email.normalized())
+                        );
+                    }
+                    Ok(LoginName::Username(username)) => {
+                        prop_assert!(!trimmed.contains('@'));
+                        prop_assert_eq!(Username::parse(trimmed), Ok(username.clone()));
+                    }
+                    Err(error) => {
+                        prop_assert_eq!(error.field(), Some("login"));
+                        if trimmed.contains('@') {
+                            prop_assert!(EmailAddress::parse(trimmed).is_err());
+                        } else {
+                            prop_assert!(Username::parse(trimmed).is_err());
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -315,4 +315,109 @@ mod tests {
         let refused = redeem_recovery_code(Some(datetime!(2026-11-23 12:00 UTC)));
         assert!(refused.is_err_and(|error| error.to_string().contains("used already")));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, text};
+
+        fn instant() -> impl Strategy<Value = OffsetDateTime> {
+            (0i64..8_000_000_000)
+                .prop_map(|seconds| OffsetDateTime::from_unix_timestamp(seconds).expect("in range"))
+        }
+
+        proptest! {
+            // A typed TOTP code is kept exactly when, without its white space, it is six ASCII
+            // digits.
+            #[test]
+            fn a_totp_code_is_six_digits_with_any_spacing(
+                typed in prop_oneof![any_text(), "[0-9 \t]{0,10}", "[ ]?[0-9]{3}[ ]?[0-9]{3}[ ]?"],
+            ) {
+                let bare: String = typed.chars().filter(|c| !c.is_whitespace()).collect();
+                let rule = bare.len() == 6 && bare.bytes().all(|b| b.is_ascii_digit());
+                prop_assert_eq!(normalize_totp_code(&typed), rule.then_some(bare));
+            }
+
+            // The code an app shows is six digits and is accepted once, for its own step.
+            #[test]
+            fn the_current_code_is_accepted_once(
+                secret in any::<[u8; TOTP_SECRET_BYTES]>(),
+                now in instant(),
+            ) {
+                let secret = TotpSecret::from_bytes(secret);
+                let code = secret.code_at(now);
+                prop_assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{code}");
+                let step = now.unix_timestamp() / 30;
+                prop_assert_eq!(secret.check(&code, now, None), TotpCheck::Accepted { step });
+                prop_assert_eq!(secret.check(&code, now, Some(step)), TotpCheck::Replayed);
+            }
+
+            // Anything typed that is not six digits is a wrong code, and never a panic.
+            #[test]
+            fn typed_text_that_is_not_a_code_is_wrong(typed in any_text(), now in instant()) {
+                let secret = TotpSecret::from_bytes(*b"12345678901234567890");
+                if normalize_totp_code(&typed).is_none() {
+                    prop_assert_eq!(secret.check(&typed, now, None), TotpCheck::Wrong);
+                }
+            }
+
+            // The otpauth URI is made for any issuer and account, or refused naming the account.
+            #[test]
+            fn an_otpauth_uri_carries_the_secret(issuer in text(30), account in any_text()) {
+                let secret = TotpSecret::from_bytes(*b"12345678901234567890");
+                match secret.otpauth_uri(&issuer, &account) {
+                    Ok(uri) => {
+                        prop_assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+                        prop_assert!(uri.contains(&format!("secret={}", secret.base32())), "{uri}");
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("account")),
+                }
+            }
+
+            // Every generated recovery code is ten base32 characters and reads back from its
+            // shown form, typed in any case with spaces.
+            #[test]
+            fn generated_recovery_codes_read_back(
+                random in proptest::collection::vec(any::<u8>(), RECOVERY_CODE_RANDOM_BYTES),
+            ) {
+                let random: [u8; RECOVERY_CODE_RANDOM_BYTES] = random.try_into().expect("length");
+                let codes = RecoveryCode::generate_set(&random);
+                prop_assert_eq!(codes.len(), RECOVERY_CODE_COUNT);
+                for code in codes {
+                    prop_assert_eq!(code.normalized().len(), RECOVERY_CODE_LENGTH);
+                    prop_assert!(code.normalized().bytes().all(|b| BASE32_LOWER.contains(&b)));
+                    let shown = code.display();
+                    prop_assert_eq!(RecoveryCode::parse("recoveryCode", &shown), Ok(code.clone()));
+                    let typed = format!(" {} ", shown.to_ascii_uppercase().replace('-', " "));
+                    prop_assert_eq!(RecoveryCode::parse("recoveryCode", &typed), Ok(code));
+                }
+            }
+
+            // A typed recovery code is accepted exactly when, without case, dashes and white
+            // space, it is ten base32 characters; refusals name the field asked for.
+            #[test]
+            fn a_recovery_code_is_ten_base32_characters(
+                typed in prop_oneof![any_text(), "[a-zA-Z0-9 -]{8,14}"],
+            ) {
+                let bare: String = typed
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '-')
+                    .map(|c| c.to_ascii_lowercase())
+                    .collect();
+                let rule = bare.len() == RECOVERY_CODE_LENGTH
+                    && bare.bytes().all(|b| BASE32_LOWER.contains(&b));
+                match RecoveryCode::parse("code", &typed) {
+                    Ok(code) => {
+                        prop_assert!(rule, "{typed:?} was accepted");
+                        prop_assert_eq!(code.normalized(), bare.as_str());
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{typed:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("code"));
+                    }
+                }
+            }
+        }
+    }
 }

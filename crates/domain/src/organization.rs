@@ -87,6 +87,54 @@ mod tests {
         }
         assert!(Name::parse("name", &"x".repeat(101)).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, blank};
+
+        proptest! {
+            // A name is accepted exactly when, trimmed, it is 1–100 characters without control
+            // characters; refusals name the field asked for.
+            #[test]
+            fn a_name_is_1_to_100_characters_without_controls(
+                value in any_text(),
+                field in proptest::sample::select(&["name", "title", "role"][..]),
+            ) {
+                let trimmed = value.trim();
+                let rule = (1..=Name::MAX_LEN).contains(&trimmed.chars().count())
+                    && !trimmed.chars().any(char::is_control);
+                match Name::parse(field, &value) {
+                    Ok(name) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(name.as_str(), trimmed);
+                        prop_assert_eq!(Name::parse(field, name.as_str()), Ok(name.clone()));
+                        prop_assert_eq!(name.normalized(), trimmed.to_lowercase());
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some(field));
+                    }
+                }
+            }
+
+            // A deletion is confirmed by the name with spaces around it, and by nothing else.
+            #[test]
+            fn a_deletion_is_confirmed_only_by_the_name(
+                name in "[A-Za-z][A-Za-z0-9 ]{0,20}[A-Za-z0-9]",
+                typed in any_text(),
+                before in blank(),
+                after in blank(),
+            ) {
+                prop_assert_eq!(confirm_deletion(&name, &format!("{before}{name}{after}")), Ok(()));
+                if typed.trim() != name {
+                    let error = confirm_deletion(&name, &typed).expect_err("refused");
+                    prop_assert_eq!(error.field(), Some("confirmName"));
+                }
+            }
+        }
+    }
 }
 
 /// A domain an organization accepts e-mail addresses from: lower-case, dot-separated labels of
@@ -185,5 +233,68 @@ mod email_domain_tests {
         let domain = EmailDomain::parse("example.com").expect("valid");
         assert!(domain.accepts("EXAMPLE.com"));
         assert!(!domain.accepts("mail.example.com"));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, padded};
+        use crate::user::EmailAddress;
+
+        fn valid_domain() -> impl Strategy<Value = String> {
+            let label = "[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?";
+            proptest::string::string_regex(&format!("{label}(\\.{label}){{1,3}}")).expect("regex")
+        }
+
+        proptest! {
+            // An accepted domain is lower-case dot-separated labels of 1–63 letters, digits and
+            // inner hyphens, at most 253 characters, and reads back as itself.
+            #[test]
+            fn an_accepted_domain_is_lower_case_labels(
+                value in prop_oneof![any_text(), padded(valid_domain())],
+            ) {
+                match EmailDomain::parse(&value) {
+                    Ok(domain) => {
+                        let text = domain.as_str();
+                        prop_assert!(text.len() <= 253 && text.contains('.'), "{text}");
+                        for label in text.split('.') {
+                            prop_assert!((1..=63).contains(&label.len()), "{text}");
+                            let allowed =
+                                |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+                            prop_assert!(label.bytes().all(allowed), "{text}");
+                            let hyphen_at_end = label.starts_with('-') || label.ends_with('-');
+                            prop_assert!(!hyphen_at_end, "{text}");
+                        }
+                        prop_assert_eq!(EmailDomain::parse(text), Ok(domain.clone()));
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("domain")),
+                }
+            }
+
+            // A domain of the grammar is accepted, typed with an @ or in any case.
+            #[test]
+            fn domains_of_the_grammar_are_accepted(value in valid_domain(), at in any::<bool>()) {
+                let typed = if at { format!("@{value}") } else { value.clone() };
+                let domain = EmailDomain::parse(&typed)?;
+                prop_assert_eq!(domain.as_str(), value.to_ascii_lowercase());
+            }
+
+            // An allow-listed domain admits its addresses whatever their case, and no one else's.
+            #[test]
+            fn an_allow_list_admits_exactly_its_domains(
+                domain in valid_domain(),
+                other in valid_domain(),
+                local in "[a-z0-9]{1,10}",
+            ) {
+                let allowed = EmailDomain::parse(&domain)?;
+                let shouted = domain.to_ascii_uppercase();
+                let address = EmailAddress::parse(&format!("{local}@{shouted}"))?;
+                prop_assert!(check_email_domain(std::slice::from_ref(&allowed), &address).is_ok());
+                let stranger = EmailAddress::parse(&format!("{local}@{other}"))?;
+                let refused = check_email_domain(&[allowed], &stranger);
+                prop_assert_eq!(refused.is_ok(), other.eq_ignore_ascii_case(&domain));
+            }
+        }
     }
 }

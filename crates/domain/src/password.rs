@@ -280,4 +280,101 @@ mod tests {
             .is_err()
         );
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{text, valid_email, valid_username};
+
+        fn rules() -> impl Strategy<Value = CompositionRules> {
+            (
+                any::<[bool; 4]>(),
+                proptest::option::of(CompositionRules::MIN_LEN_RANGE),
+            )
+                .prop_map(|([lowercase, uppercase, digit, symbol], min_len)| {
+                    CompositionRules {
+                        lowercase,
+                        uppercase,
+                        digit,
+                        symbol,
+                        min_len,
+                    }
+                })
+        }
+
+        /// Passphrases, most of which are strong enough, and arbitrary text.
+        fn password() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[a-z]{3,9}( [A-Za-z]{3,9}){3,5}( [0-9]{1,3})?[!?.]?",
+                text(20),
+                text(140),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            // An accepted password meets every rule of the policy; a refusal names the password.
+            #[test]
+            fn an_accepted_password_meets_every_rule(
+                password in password(),
+                username in valid_username(),
+                email in valid_email(),
+                rules in rules(),
+            ) {
+                let policy = PasswordPolicy::with(rules);
+                match policy.check(&password, &username, &email) {
+                    Ok(()) => {
+                        let len = password.chars().count();
+                        prop_assert!(len >= policy.min_len.max(rules.min_len.unwrap_or(0)));
+                        prop_assert!(len <= policy.max_len);
+                        let lower = password.to_lowercase();
+                        let local = email.split('@').next().unwrap_or_default().to_lowercase();
+                        prop_assert!(!lower.contains(&username.to_lowercase()));
+                        prop_assert!(local.len() < 3 || !lower.contains(&local));
+                        prop_assert!(!rules.lowercase || password.chars().any(char::is_lowercase));
+                        prop_assert!(!rules.uppercase || password.chars().any(char::is_uppercase));
+                        prop_assert!(!rules.digit || password.chars().any(char::is_numeric));
+                        let symbol = password.chars().any(|c| !c.is_alphanumeric());
+                        prop_assert!(!rules.symbol || symbol);
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("password")),
+                }
+            }
+
+            // A password of the wrong length is refused for its length, whatever else it is.
+            #[test]
+            fn a_password_of_the_wrong_length_is_refused_for_it(
+                password in prop_oneof![text(12), "[a-z ]{120,140}"],
+                rules in rules(),
+            ) {
+                let policy = PasswordPolicy::with(rules);
+                let len = password.chars().count();
+                let min_len = policy.min_len.max(rules.min_len.unwrap_or(0));
+                if len < min_len || len > policy.max_len {
+                    let error = policy
+                        .check(&password, "ann", "ann@example.com")
+                        .expect_err("length");
+                    prop_assert!(error.to_string().contains("characters long"), "{error}");
+                }
+            }
+
+            // An organization may set a minimum length of 12 to 64 and nothing else.
+            #[test]
+            fn a_minimum_length_is_12_to_64(min_len in proptest::option::of(0usize..200)) {
+                let rules = CompositionRules { min_len, ..CompositionRules::default() };
+                match rules.validate() {
+                    Ok(valid) => {
+                        prop_assert_eq!(valid, rules);
+                        prop_assert!(min_len.is_none_or(|n| (12..=64).contains(&n)));
+                    }
+                    Err(error) => {
+                        prop_assert!(min_len.is_some_and(|n| !(12..=64).contains(&n)));
+                        prop_assert_eq!(error.field(), Some("minLength"));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -334,4 +334,59 @@ mod tests {
         let error = PermissionSet::parse(&[("USERS".into(), "OWN".into())]).expect_err("bad level");
         assert_eq!(error.field(), Some("permissions"));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::any_text;
+
+        fn permission() -> impl Strategy<Value = Permission> {
+            (
+                proptest::sample::select(&Area::ALL[..]),
+                proptest::sample::select(&Level::ALL[..]),
+            )
+                .prop_map(|(area, level)| Permission::new(area, level))
+        }
+
+        fn codes(permissions: &[Permission]) -> Vec<(String, String)> {
+            permissions
+                .iter()
+                .map(|p| (p.area.code().to_owned(), p.level.code().to_owned()))
+                .collect()
+        }
+
+        proptest! {
+            // The codes of any permissions parse to exactly those permissions.
+            #[test]
+            fn the_codes_of_permissions_parse_to_them(
+                permissions in proptest::collection::vec(permission(), 0..12),
+            ) {
+                let set = PermissionSet::parse(&codes(&permissions))?;
+                prop_assert_eq!(set, permissions.into_iter().collect::<PermissionSet>());
+            }
+
+            // A pair of codes is accepted only when both are codes exactly as written (upper
+            // case); otherwise the refusal names the permissions field.
+            #[test]
+            fn only_exact_codes_are_permissions(
+                area in prop_oneof!["[A-Z_]{3,12}", "(users|Roles|API_KEYS|APIS)", any_text()],
+                level in prop_oneof!["(VIEW|RUN|MANAGE|view|Run|ADMIN)", any_text()],
+            ) {
+                let known = Area::ALL.iter().any(|a| a.code() == area)
+                    && Level::ALL.iter().any(|l| l.code() == level);
+                match PermissionSet::parse(&[(area.clone(), level.clone())]) {
+                    Ok(set) => {
+                        prop_assert!(known, "{area:?}/{level:?} was accepted");
+                        let shown: Vec<String> = set.iter().map(|p| p.to_string()).collect();
+                        prop_assert_eq!(shown, vec![format!("{area}/{level}")]);
+                    }
+                    Err(error) => {
+                        prop_assert!(!known, "{area:?}/{level:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("permissions"));
+                    }
+                }
+            }
+        }
+    }
 }

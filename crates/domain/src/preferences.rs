@@ -15,14 +15,13 @@ impl SettingKey {
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(value: &str) -> Result<Self, DomainError> {
-        if value.is_empty() || value.len() > Self::MAX_LEN {
+        // Counted in characters, as the message says: a key of letters outside ASCII is
+        // refused for its letters, not for a length it does not have.
+        let len = value.chars().count();
+        if !(1..=Self::MAX_LEN).contains(&len) {
             return Err(DomainError::invalid(
                 "key",
-                format!(
-                    "must be 1 to {} characters long, got {}",
-                    Self::MAX_LEN,
-                    value.chars().count()
-                ),
+                format!("must be 1 to {} characters long, got {len}", Self::MAX_LEN),
             ));
         }
         if !value
@@ -132,6 +131,9 @@ mod tests {
         assert!(SettingKey::parse(&"k".repeat(64)).is_ok());
         let error = SettingKey::parse("with space").expect_err("space");
         assert!(error.to_string().contains("console.theme"), "{error}");
+        // 40 characters but 80 bytes: refused for its letters, not as 40 characters too many.
+        let error = SettingKey::parse(&"ж".repeat(40)).expect_err("not ASCII");
+        assert!(error.to_string().contains("ASCII letters"), "{error}");
     }
 
     #[test]
@@ -164,5 +166,86 @@ mod tests {
             ..Default::default()
         };
         assert!(once.validate().is_ok());
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, text};
+
+        fn key_char(c: char) -> bool {
+            c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+        }
+
+        proptest! {
+            // A key is accepted exactly when it is 1–64 ASCII letters, digits, '.', '_' or '-',
+            // as typed; a refusal for length gives a length outside 1–64.
+            #[test]
+            fn a_setting_key_is_a_short_identifier(
+                value in prop_oneof![any_text(), "[a-z._-]{0,70}", text(70)],
+            ) {
+                let rule = (1..=SettingKey::MAX_LEN).contains(&value.chars().count())
+                    && value.chars().all(key_char);
+                match SettingKey::parse(&value) {
+                    Ok(key) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(key.as_str(), value.as_str());
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("key"));
+                        let message = error.to_string();
+                        if let Some(got) = message.split("got ").nth(1) {
+                            let got: usize = got.parse().unwrap_or(0);
+                            let in_bounds = (1..=SettingKey::MAX_LEN).contains(&got);
+                            prop_assert!(!in_bounds, "{value:?}: {message}");
+                        }
+                    }
+                }
+            }
+
+            // A value is kept exactly as given, and refused only over 4 096 characters.
+            #[test]
+            fn a_setting_value_is_any_text_up_to_4096_characters(
+                value in prop_oneof![any_text(), text(4200)],
+            ) {
+                match SettingValue::parse(&value) {
+                    Ok(kept) => {
+                        prop_assert!(value.chars().count() <= SettingValue::MAX_LEN);
+                        prop_assert_eq!(kept.as_str(), value.as_str());
+                    }
+                    Err(error) => {
+                        prop_assert!(value.chars().count() > SettingValue::MAX_LEN);
+                        prop_assert_eq!(error.field(), Some("value"));
+                    }
+                }
+            }
+
+            // A change is refused exactly when it names a key twice, in writes or removals.
+            #[test]
+            fn a_change_names_each_key_once(
+                set in proptest::collection::vec("[a-e]", 0..5),
+                remove in proptest::collection::vec("[a-e]", 0..5),
+            ) {
+                let key = |k: &String| SettingKey::parse(k).expect("key");
+                let value = SettingValue::parse("1").expect("value");
+                let changes = PreferenceChanges {
+                    set: set.iter().map(|k| (key(k), value.clone())).collect(),
+                    remove: remove.iter().map(key).collect(),
+                    ..PreferenceChanges::default()
+                };
+                let mut all: Vec<&String> = set.iter().chain(&remove).collect();
+                all.sort();
+                let repeated = all.windows(2).any(|pair| pair[0] == pair[1]);
+                match changes.validate() {
+                    Ok(()) => prop_assert!(!repeated),
+                    Err(error) => {
+                        prop_assert!(repeated);
+                        prop_assert_eq!(error.field(), Some("settings"));
+                    }
+                }
+            }
+        }
     }
 }

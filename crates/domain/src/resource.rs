@@ -356,4 +356,56 @@ mod tests {
             assert!(message.contains(words), "{message}");
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, padded};
+
+        proptest! {
+            // A kind code is accepted exactly when, trimmed, it is 2–40 upper-case letters,
+            // digits or underscores starting with a letter.
+            #[test]
+            fn a_kind_code_is_upper_snake_case(
+                value in prop_oneof![any_text(), padded("[A-Z0-9_]{0,42}")],
+            ) {
+                let trimmed = value.trim();
+                let rule = (2..=40).contains(&trimmed.chars().count())
+                    && trimmed.starts_with(|c: char| c.is_ascii_uppercase())
+                    && trimmed
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                match KindCode::parse(&value) {
+                    Ok(code) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(code.as_str(), trimmed);
+                        prop_assert_eq!(KindCode::parse(code.as_str()), Ok(code.clone()));
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("kind"));
+                    }
+                }
+            }
+
+            // An external id is accepted exactly when, trimmed, it is 1–200 characters.
+            #[test]
+            fn an_external_id_is_1_to_200_characters(value in any_text()) {
+                let trimmed = value.trim();
+                let rule = (1..=200).contains(&trimmed.chars().count());
+                match ExternalId::parse(&value) {
+                    Ok(id) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(id.as_str(), trimmed);
+                        prop_assert_eq!(ExternalId::parse(id.as_str()), Ok(id.clone()));
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("externalId"));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -151,7 +151,7 @@ impl SshPublicKey {
                  ssh-ed25519 AAAAC3Nza... you@host (ssh-keygen -t ed25519 makes one)",
             )
         };
-        let key = PublicKey::from_openssh(value).map_err(|_| not_a_key())?;
+        let key = PublicKey::from_openssh(&single_spaced(value)).map_err(|_| not_a_key())?;
         let (algorithm, bits) = match key.key_data() {
             KeyData::Ed25519(_) => (SshKeyAlgorithm::Ed25519, 256),
             KeyData::Ecdsa(ecdsa) => match ecdsa.curve() {
@@ -257,6 +257,21 @@ impl SshPublicKey {
             },
         }
     }
+}
+
+/// The line with its fields separated by one space. OpenSSH reads fields separated by any run
+/// of spaces and tabs (as a terminal or a web page may copy them); the `ssh-key` crate only
+/// by one space. The comment keeps its own spacing.
+fn single_spaced(line: &str) -> String {
+    const BLANK: [char; 2] = [' ', '\t'];
+    let (algorithm, rest) = line.split_once(BLANK).unwrap_or((line, ""));
+    let rest = rest.trim_start_matches(BLANK);
+    let (data, comment) = rest.split_once(BLANK).unwrap_or((rest, ""));
+    [algorithm, data, comment.trim_start_matches(BLANK)]
+        .into_iter()
+        .filter(|field| !field.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The number of bits of a big-endian unsigned integer without leading zero bytes.
@@ -404,6 +419,24 @@ mod tests {
     }
 
     #[test]
+    fn fields_separated_by_tabs_or_several_spaces_are_read_as_openssh_reads_them() {
+        let commented = SshPublicKey::parse(ED25519).expect("key");
+        let (algorithm, rest) = ED25519.split_once(' ').expect("fields");
+        let (data, comment) = rest.split_once(' ').expect("fields");
+        for line in [
+            format!("{algorithm}\t{data}\t{comment}"),
+            format!("{algorithm}   {data}  \t {comment}"),
+            format!("{algorithm} {data}\t"),
+        ] {
+            let key = SshPublicKey::parse(&line).expect(&line);
+            assert_eq!(key.fingerprint(), commented.fingerprint(), "{line}");
+            assert_eq!(key.openssh(), commented.openssh(), "{line}");
+        }
+        let spaced = SshPublicKey::parse(&format!("{algorithm} {data}  my  laptop")).expect("key");
+        assert_eq!(spaced.comment(), Some("my  laptop"));
+    }
+
+    #[test]
     fn rsa_keys_under_2048_bits_are_refused_with_their_size() {
         let message = refusal(RSA_1024);
         assert!(
@@ -518,5 +551,186 @@ mod tests {
         assert_eq!(bit_length(&[0x00, 0x80, 0x00]), 16);
         assert_eq!(bit_length(&[0x01, 0xff]), 9);
         assert_eq!(bit_length(&[]), 0);
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, blank, text};
+
+        const VALID: [&str; 6] = [ED25519, ECDSA_256, ECDSA_384, ECDSA_521, RSA_2048, RSA_4096];
+
+        fn valid_key() -> impl Strategy<Value = SshPublicKey> {
+            proptest::sample::select(&VALID[..])
+                .prop_map(|line| SshPublicKey::parse(line).expect(line))
+        }
+
+        /// Lines that look like a key: an algorithm name, base64-ish data and a comment.
+        fn key_like() -> impl Strategy<Value = String> {
+            (
+                proptest::sample::select(
+                    &[
+                        "ssh-ed25519",
+                        "ecdsa-sha2-nistp256",
+                        "ssh-rsa",
+                        "ssh-dss",
+                        "sk-x",
+                        "x-cert-v01@openssh.com",
+                        "",
+                    ][..],
+                ),
+                "[A-Za-z0-9+/=]{0,300}",
+                text(20),
+            )
+                .prop_map(|(algorithm, data, comment)| format!("{algorithm} AAAA{data} {comment}"))
+        }
+
+        /// What an accepted key must satisfy whatever was pasted: a known algorithm of an
+        /// accepted size, a fingerprint in `ssh-keygen -l` form, and a stored form that reads
+        /// back as the same key without a comment.
+        fn check_accepted(key: &SshPublicKey) -> Result<(), TestCaseError> {
+            let expected_bits = match key.algorithm() {
+                SshKeyAlgorithm::Ed25519 | SshKeyAlgorithm::EcdsaP256 => 256,
+                SshKeyAlgorithm::EcdsaP384 => 384,
+                SshKeyAlgorithm::EcdsaP521 => 521,
+                SshKeyAlgorithm::Rsa => {
+                    prop_assert!(
+                        (SshPublicKey::MIN_RSA_BITS..=SshPublicKey::MAX_RSA_BITS)
+                            .contains(&key.bits())
+                    );
+                    key.bits()
+                }
+            };
+            prop_assert_eq!(key.bits(), expected_bits);
+            prop_assert_eq!(
+                SshFingerprint::parse("fingerprint", key.fingerprint().as_str()),
+                Ok(key.fingerprint().clone())
+            );
+            let prefix = format!("{} ", key.algorithm().code());
+            prop_assert!(key.openssh().starts_with(&prefix), "{}", key.openssh());
+            let stored = SshPublicKey::parse(key.openssh())
+                .map_err(|error| TestCaseError::fail(error.to_string()))?;
+            prop_assert_eq!(stored.fingerprint(), key.fingerprint());
+            prop_assert_eq!(stored.openssh(), key.openssh());
+            prop_assert_eq!(stored.comment(), None);
+            Ok(())
+        }
+
+        proptest! {
+            // Anything pasted is refused naming the field, or is a consistent accepted key.
+            #[test]
+            fn pasted_text_is_refused_or_a_consistent_key(value in prop_oneof![
+                any_text(),
+                key_like(),
+                text(9000),
+            ]) {
+                match SshPublicKey::parse(&value) {
+                    Ok(key) => check_accepted(&key)?,
+                    Err(error) => prop_assert_eq!(error.field(), Some("publicKey")),
+                }
+            }
+
+            // A valid key with a flipped bit anywhere is refused, or accepted as a key whose
+            // fingerprint is the original's exactly when its data is.
+            #[test]
+            fn a_key_with_a_flipped_bit_is_refused_or_its_own_key(
+                line in proptest::sample::select(&VALID[..]),
+                position in any::<proptest::sample::Index>(),
+                bit in 0..8u32,
+            ) {
+                let original = SshPublicKey::parse(line)?;
+                let mut bytes = line.as_bytes().to_vec();
+                let at = position.index(bytes.len());
+                bytes[at] ^= 1 << bit;
+                let mutated = String::from_utf8_lossy(&bytes);
+                match SshPublicKey::parse(&mutated) {
+                    Ok(key) => {
+                        check_accepted(&key)?;
+                        prop_assert_eq!(
+                            key.fingerprint() == original.fingerprint(),
+                            key.openssh() == original.openssh()
+                        );
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("publicKey")),
+                }
+            }
+
+            // A valid key cut short is refused, unless only its comment was cut.
+            #[test]
+            fn a_truncated_key_is_refused_unless_only_the_comment_was_cut(
+                line in proptest::sample::select(&VALID[..]),
+                position in any::<proptest::sample::Index>(),
+            ) {
+                let original = SshPublicKey::parse(line)?;
+                let cut = &line[..position.index(line.len())];
+                match SshPublicKey::parse(cut) {
+                    Ok(key) => {
+                        prop_assert_eq!(key.openssh(), original.openssh());
+                        prop_assert_eq!(key.fingerprint(), original.fingerprint());
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("publicKey")),
+                }
+            }
+
+            // White space around and between the fields, and any comment, leave the key and its
+            // fingerprint as they are; the comment is kept trimmed.
+            #[test]
+            fn spacing_and_comments_do_not_change_the_key(
+                original in valid_key(),
+                before in blank(),
+                separators in proptest::collection::vec("[ \t]{1,3}", 2),
+                comment in text(40).prop_map(|comment| comment.replace('\n', " ")),
+                after in blank(),
+            ) {
+                let (algorithm, data) = original.openssh().split_once(' ').expect("two fields");
+                let line = format!(
+                    "{before}{algorithm}{}{data}{}{comment}{after}",
+                    separators[0], separators[1]
+                );
+                let key = SshPublicKey::parse(&line)?;
+                prop_assert_eq!(key.fingerprint(), original.fingerprint());
+                prop_assert_eq!(key.openssh(), original.openssh());
+                let comment = comment.trim();
+                prop_assert_eq!(key.comment(), (!comment.is_empty()).then_some(comment));
+            }
+
+            // A fingerprint is accepted exactly when, trimmed, it is SHA256: and 43 base64
+            // characters, and reads back as itself.
+            #[test]
+            fn a_fingerprint_is_sha256_and_43_base64_characters(value in prop_oneof![
+                any_text(),
+                "[ ]?SHA256:[A-Za-z0-9+/=._-]{41,45}[ ]?",
+            ]) {
+                let trimmed = value.trim();
+                let rule = trimmed.strip_prefix("SHA256:").is_some_and(|hash| {
+                    hash.chars().count() == 43
+                        && hash.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+                });
+                match SshFingerprint::parse("fingerprint", &value) {
+                    Ok(fingerprint) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(fingerprint.as_str(), trimmed);
+                        let again = SshFingerprint::parse("fingerprint", trimmed);
+                        prop_assert_eq!(again, Ok(fingerprint.clone()));
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("fingerprint"));
+                    }
+                }
+            }
+
+            // The bit length of a big-endian number is that of the same number as a u128.
+            #[test]
+            fn bit_lengths_are_those_of_the_number(
+                bytes in proptest::collection::vec(any::<u8>(), 0..=16),
+            ) {
+                let mut padded = [0u8; 16];
+                padded[16 - bytes.len()..].copy_from_slice(&bytes);
+                let number = u128::from_be_bytes(padded);
+                prop_assert_eq!(bit_length(&bytes), 128 - number.leading_zeros());
+            }
+        }
     }
 }

@@ -549,4 +549,220 @@ mod tests {
             assert_eq!(UserStatus::from_code(status.code()), Some(status));
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::strategies::{any_text, padded, text, valid_email, valid_username};
+
+        proptest! {
+            // A username is accepted exactly when, trimmed, it is 3–20 ASCII letters or digits,
+            // and it is kept as typed.
+            #[test]
+            fn a_username_is_3_to_20_ascii_letters_or_digits(value in any_text()) {
+                let trimmed = value.trim();
+                let rule = (Username::MIN_LEN..=Username::MAX_LEN)
+                    .contains(&trimmed.chars().count())
+                    && trimmed.chars().all(|c| c.is_ascii_alphanumeric());
+                match Username::parse(&value) {
+                    Ok(username) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(username.as_str(), trimmed);
+                        prop_assert_eq!(Username::parse(username.as_str()), Ok(username.clone()));
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("username"));
+                    }
+                }
+            }
+
+            // Every username of the grammar is accepted, and its case does not make it another.
+            #[test]
+            fn usernames_of_the_grammar_are_accepted_regardless_of_case(
+                value in padded(valid_username()),
+            ) {
+                let username = Username::parse(&value)?;
+                prop_assert_eq!(username.as_str(), value.trim());
+                let upper = Username::parse(&value.to_ascii_uppercase())?;
+                prop_assert_eq!(upper.normalized(), username.normalized());
+            }
+
+            // A username made from any address is a valid username, and an alternative ends in its
+            // number.
+            #[test]
+            fn usernames_made_from_addresses_are_valid(email in valid_email(), n in any::<u32>()) {
+                let made = Username::from_email(&EmailAddress::parse(&email)?, n);
+                prop_assert_eq!(Username::parse(made.as_str()), Ok(made.clone()));
+                if n > 1 {
+                    prop_assert!(made.as_str().ends_with(&n.to_string()), "{made}");
+                }
+            }
+
+            // An accepted e-mail address is the trimmed input, at most 254 bytes, with a dotted
+            // domain and no control characters, and it reads back as itself.
+            #[test]
+            fn an_accepted_email_address_is_bare_bounded_and_stable(value in any_text()) {
+                match EmailAddress::parse(&value) {
+                    Ok(email) => {
+                        prop_assert_eq!(email.as_str(), value.trim());
+                        prop_assert!(email.as_str().len() <= EmailAddress::MAX_LEN);
+                        prop_assert!(email.domain().contains('.'), "{email}");
+                        prop_assert!(!email.as_str().chars().any(char::is_control), "{email:?}");
+                        prop_assert_eq!(EmailAddress::parse(email.as_str()), Ok(email.clone()));
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("email")),
+                }
+            }
+
+            // A plain address is accepted; its domain is what follows the @ and its normal form
+            // is lower-case.
+            #[test]
+            fn plain_addresses_are_accepted(value in padded(valid_email())) {
+                let email = EmailAddress::parse(&value)?;
+                let trimmed = value.trim();
+                prop_assert_eq!(email.as_str(), trimmed);
+                let domain = trimmed.split_once('@').map(|(_, domain)| domain);
+                prop_assert_eq!(Some(email.domain()), domain);
+                prop_assert_eq!(email.normalized(), trimmed.to_lowercase());
+            }
+
+            // A full name is accepted exactly when, trimmed, it is 1–200 characters without
+            // control characters.
+            #[test]
+            fn a_full_name_is_1_to_200_characters_without_controls(value in any_text()) {
+                let trimmed = value.trim();
+                let rule = (1..=FullName::MAX_LEN).contains(&trimmed.chars().count())
+                    && !trimmed.chars().any(char::is_control);
+                match FullName::parse(&value) {
+                    Ok(name) => {
+                        prop_assert!(rule, "{value:?} was accepted");
+                        prop_assert_eq!(name.as_str(), trimmed);
+                        prop_assert_eq!(FullName::parse(name.as_str()), Ok(name.clone()));
+                    }
+                    Err(error) => {
+                        prop_assert!(!rule, "{value:?}: {error}");
+                        prop_assert_eq!(error.field(), Some("name"));
+                    }
+                }
+            }
+
+            // A language is one of the four codes, in any case, with spaces around.
+            #[test]
+            fn a_language_is_one_of_the_four_codes(value in prop_oneof![
+                any_text(),
+                padded("(en|De|ZH|rU)"),
+            ]) {
+                let code = value.trim().to_ascii_lowercase();
+                match Language::parse(&value) {
+                    Ok(language) => prop_assert_eq!(language.code(), code),
+                    Err(error) => {
+                        prop_assert!(!["en", "de", "zh", "ru"].contains(&code.as_str()));
+                        prop_assert_eq!(error.field(), Some("language"));
+                    }
+                }
+            }
+
+            // An accepted country is two upper-case ASCII letters, read the same in any case.
+            #[test]
+            fn an_accepted_country_is_two_upper_case_letters(
+                value in prop_oneof![text(4), any_text()],
+            ) {
+                match Country::parse(&value) {
+                    Ok(country) => {
+                        prop_assert_eq!(country.as_str(), value.trim().to_ascii_uppercase());
+                        let code = country.as_str();
+                        prop_assert_eq!(code.len(), 2);
+                        prop_assert!(code.bytes().all(|b| b.is_ascii_uppercase()), "{code}");
+                        let lower = Country::parse(&code.to_ascii_lowercase());
+                        prop_assert_eq!(lower, Ok(country.clone()));
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("country")),
+                }
+            }
+
+            // Every ISO 3166-1 alpha-2 code is accepted, in any case, and stored upper-case.
+            #[test]
+            fn every_iso_code_is_a_country(
+                code in proptest::sample::select(&isocountry::CountryCode::as_array_alpha2()[..]),
+                lower in any::<bool>(),
+            ) {
+                let typed = if lower {
+                    code.alpha2().to_ascii_lowercase()
+                } else {
+                    code.alpha2().to_owned()
+                };
+                let country = Country::parse(&typed)?;
+                prop_assert_eq!(country.as_str(), code.alpha2());
+            }
+
+            // An accepted phone number is in E.164 form (+ and 2 to 15 digits) and reads back as
+            // itself.
+            #[test]
+            fn an_accepted_phone_number_is_e164(value in prop_oneof![
+                any_text(),
+                "\\+[0-9 ()\\-]{0,24}",
+                "\\+[0-9]{1,3}[ -]?[0-9a-z+()#*.;=]{0,20}",
+            ]) {
+                match Phone::parse(&value) {
+                    Ok(phone) => {
+                        let digits = phone.as_str().strip_prefix('+').unwrap_or_default();
+                        prop_assert!((2..=15).contains(&digits.len()), "{phone:?}");
+                        prop_assert!(digits.bytes().all(|b| b.is_ascii_digit()), "{phone:?}");
+                        prop_assert_eq!(Phone::parse(phone.as_str()), Ok(phone.clone()));
+                    }
+                    Err(error) => prop_assert_eq!(error.field(), Some("phone")),
+                }
+            }
+
+            // Spaces, dashes and brackets typed between the digits of a valid number, after its
+            // country code, do not change it.
+            #[test]
+            fn a_phone_number_is_the_same_however_it_is_spaced(
+                (country, national) in proptest::sample::select(&[
+                    ("+49", "301234567"),
+                    ("+1", "4155552671"),
+                    ("+86", "13800138000"),
+                    ("+7", "4951234567"),
+                    ("+44", "2079460958"),
+                ][..]),
+                separators in proptest::collection::vec(
+                    proptest::sample::select(&["", "", " ", "-", "(", ")"][..]),
+                    12,
+                ),
+            ) {
+                let canonical = Phone::parse(&format!("{country}{national}"))?;
+                let spaced: String = std::iter::once(format!("{country} "))
+                    .chain(
+                        national
+                            .chars()
+                            .zip(&separators)
+                            .map(|(digit, separator)| format!("{separator}{digit}")),
+                    )
+                    .collect();
+                prop_assert_eq!(Phone::parse(&spaced), Ok(canonical));
+            }
+
+            // A suspension reason is dropped when blank, refused over 500 characters, and
+            // otherwise kept trimmed.
+            #[test]
+            fn a_suspension_reason_is_trimmed_and_bounded(
+                value in prop_oneof![text(40), text(700)],
+            ) {
+                let trimmed = value.trim();
+                match suspension_reason(Some(&value)) {
+                    Ok(None) => prop_assert!(trimmed.is_empty()),
+                    Ok(Some(reason)) => {
+                        prop_assert_eq!(reason.as_str(), trimmed);
+                        prop_assert!(reason.chars().count() <= 500);
+                    }
+                    Err(error) => {
+                        prop_assert!(trimmed.chars().count() > 500);
+                        prop_assert_eq!(error.field(), Some("reason"));
+                    }
+                }
+            }
+        }
+    }
 }

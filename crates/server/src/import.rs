@@ -143,9 +143,14 @@ fn unreadable(error: &csv::Error) -> DomainError {
 mod tests {
     use super::*;
 
-    fn parsed(text: &'static [u8]) -> Vec<Parsed> {
+    fn parsed(text: &[u8]) -> Vec<Parsed> {
+        read_from(text)
+    }
+
+    /// What the parser hands over for `source`, in order.
+    fn read_from(source: impl Read) -> Vec<Parsed> {
         let (sender, mut receiver) = mpsc::channel(16);
-        parse(text, &sender);
+        parse(source, &sender);
         drop(sender);
         let mut all = Vec::new();
         while let Ok(message) = receiver.try_recv() {
@@ -188,5 +193,220 @@ mod tests {
         assert!(
             matches!(missing.as_slice(), [Err(error)] if error.to_string().contains("\"email\""))
         );
+    }
+
+    mod properties {
+        use std::io;
+
+        use proptest::prelude::*;
+        use steward_domain::job::MAX_FIELD_CHARS;
+
+        use super::*;
+
+        const COLUMNS: [&str; 5] = ["username", "email", "name", "role", "language"];
+
+        /// Pieces of a broken file: separators, quotes, line ends, NUL, a byte order mark,
+        /// bytes that are not UTF-8, and now and then a huge field.
+        fn broken_file() -> impl Strategy<Value = Vec<u8>> {
+            let special: Vec<Vec<u8>> = [
+                &b","[..],
+                b"\"",
+                b"\"\"",
+                b"\n",
+                b"\r\n",
+                b"\r",
+                b"\0",
+                b"\xef\xbb\xbf",
+                b"\xff",
+                b"\xc3",
+                b"\xe2\x82",
+            ]
+            .map(<[u8]>::to_vec)
+            .to_vec();
+            let piece = prop_oneof![
+                4 => "[a-z@. ]{1,6}".prop_map(String::into_bytes),
+                4 => proptest::sample::select(special),
+                1 => any::<u8>().prop_map(|byte| vec![byte]),
+                1 => (any::<u8>(), 1_000..100_000usize).prop_map(|(byte, n)| vec![byte; n]),
+            ];
+            let header = proptest::sample::select(vec![
+                b"username,email,name\n".to_vec(),
+                b"Email,NAME,username,role\r\n".to_vec(),
+                Vec::new(),
+            ]);
+            (header, proptest::collection::vec(piece, 0..60))
+                .prop_map(|(header, pieces)| [header, pieces.concat()].concat())
+        }
+
+        /// Text of a field as a spreadsheet may hold it, quotes and line breaks included.
+        fn field() -> impl Strategy<Value = String> {
+            let character = prop_oneof![
+                6 => proptest::char::range(' ', '~'),
+                2 => proptest::sample::select(
+                    &['"', ',', '\n', '\r', '\t', '\0', 'ж', '中', '\u{feff}'][..]
+                ),
+                1 => any::<char>(),
+            ];
+            prop_oneof![
+                4 => proptest::collection::vec(character.clone(), 0..20),
+                1 => proptest::collection::vec(character, 300..400),
+            ]
+            .prop_map(String::from_iter)
+        }
+
+        /// The five fields of a row, now and then a blank row (of spaces, or empty).
+        fn row() -> impl Strategy<Value = Vec<String>> {
+            prop_oneof![
+                4 => proptest::collection::vec(field(), 5),
+                1 => proptest::collection::vec("[ \t]{0,2}", 5),
+            ]
+        }
+
+        /// The required columns and some of the optional ones, in any order.
+        fn columns() -> impl Strategy<Value = Vec<&'static str>> {
+            proptest::sample::subsequence(&COLUMNS[3..], 0..=2).prop_flat_map(|optional| {
+                Just([&COLUMNS[..3], &optional[..]].concat()).prop_shuffle()
+            })
+        }
+
+        fn csv_file(columns: &[&str], rows: &[Vec<String>]) -> Vec<u8> {
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            writer.write_record(columns).expect("header");
+            for row in rows {
+                writer.write_record(row).expect("row");
+            }
+            writer.into_inner().expect("written")
+        }
+
+        /// The row the parser should make of `fields` under `columns`.
+        fn expected_row(columns: &[&str], fields: &[String]) -> ImportRow {
+            let value = |column: &str| {
+                columns.iter().position(|c| *c == column).map(|index| {
+                    fields[index]
+                        .chars()
+                        .take(MAX_FIELD_CHARS)
+                        .collect::<String>()
+                })
+            };
+            ImportRow {
+                username: value("username").unwrap_or_default(),
+                email: value("email").unwrap_or_default(),
+                name: value("name").unwrap_or_default(),
+                role: value("role").filter(|role| !role.is_empty()),
+                language: value("language").filter(|language| !language.is_empty()),
+                width: None,
+            }
+        }
+
+        /// A source that fails after `good` bytes, as a dropped upload does.
+        struct Interrupted {
+            good: io::Cursor<Vec<u8>>,
+        }
+
+        impl Read for Interrupted {
+            fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+                match self.good.read(buffer)? {
+                    0 => Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "the upload broke off",
+                    )),
+                    n => Ok(n),
+                }
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            // Any bytes give batches of at most 1 000 rows, each valid or refused naming its
+            // column or the row, then at most one refusal of the whole file, last.
+            #[test]
+            fn any_bytes_give_rows_then_at_most_one_refusal_of_the_file(file in broken_file()) {
+                let all = parsed(file.as_slice());
+                for (index, message) in all.iter().enumerate() {
+                    match message {
+                        Ok(rows) => {
+                            prop_assert!((1..=HANDOVER_ROWS).contains(&rows.len()));
+                            for row in rows {
+                                for value in [&row.username, &row.email, &row.name] {
+                                    prop_assert!(value.chars().count() <= MAX_FIELD_CHARS);
+                                }
+                                if let Err(problem) = row.validate() {
+                                    let columns = ["row", "username", "email", "name", "language"];
+                                    prop_assert!(columns.contains(&problem.field), "{problem:?}");
+                                    prop_assert!(!problem.reason.is_empty());
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            prop_assert_eq!(index, all.len() - 1, "a refusal is the last message");
+                            prop_assert_eq!(error.field(), Some("file"));
+                        }
+                    }
+                }
+            }
+
+            // A file written by a CSV writer reads back as the rows written, without the blank
+            // ones, each field cut to its first 320 characters.
+            #[test]
+            fn a_written_file_reads_back_as_its_rows(
+                columns in columns(),
+                rows in proptest::collection::vec(row(), 0..30),
+            ) {
+                let rows: Vec<Vec<String>> =
+                    rows.into_iter().map(|row| row[..columns.len()].to_vec()).collect();
+                let all = parsed(csv_file(&columns, &rows).as_slice());
+                let expected: Vec<ImportRow> = rows
+                    .iter()
+                    .filter(|fields| !fields.iter().all(|value| value.trim().is_empty()))
+                    .map(|fields| expected_row(&columns, fields))
+                    .collect();
+                let mut read = Vec::new();
+                for message in all {
+                    read.extend(message?);
+                }
+                prop_assert_eq!(read, expected);
+            }
+
+            // An upload that breaks off is refused as a whole, after whatever rows came before.
+            #[test]
+            fn an_upload_that_breaks_off_is_refused(
+                rows in proptest::collection::vec(proptest::collection::vec(field(), 3), 0..10),
+                cut in any::<proptest::sample::Index>(),
+            ) {
+                let file = csv_file(&COLUMNS[..3], &rows);
+                let good = file[..cut.index(file.len() + 1)].to_vec();
+                let all = read_from(Interrupted { good: io::Cursor::new(good) });
+                let Some(Err(error)) = all.last() else {
+                    return Err(TestCaseError::fail(format!("no refusal: {all:?}")));
+                };
+                prop_assert_eq!(error.field(), Some("file"));
+                prop_assert!(error.to_string().contains("could not be read to the end"), "{error}");
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(8))]
+
+            // Rows are handed over in batches of 1 000, the rest in a last one.
+            #[test]
+            fn rows_are_handed_over_in_batches_of_a_thousand(count in 0..2_600usize) {
+                let rows: Vec<Vec<String>> = (0..count)
+                    .map(|n| {
+                        vec![format!("user{n}"), format!("user{n}@example.com"), "U".to_owned()]
+                    })
+                    .collect();
+                let all = parsed(csv_file(&COLUMNS[..3], &rows).as_slice());
+                let sizes = all
+                    .into_iter()
+                    .map(|batch| batch.map(|rows| rows.len()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut expected = vec![HANDOVER_ROWS; count / HANDOVER_ROWS];
+                if count % HANDOVER_ROWS > 0 {
+                    expected.push(count % HANDOVER_ROWS);
+                }
+                prop_assert_eq!(sizes, expected);
+            }
+        }
     }
 }

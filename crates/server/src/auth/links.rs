@@ -50,4 +50,42 @@ mod tests {
         let other = new_link(OffsetDateTime::UNIX_EPOCH).expect("link");
         assert_ne!(link.token, other.token);
     }
+
+    mod properties {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            // A token's hash is 64 lower-case hex digits, the same with spaces around the
+            // token, and another for another token.
+            #[test]
+            fn a_token_hash_ignores_surrounding_spaces_only(
+                token in "[A-Za-z0-9_-]{1,60}",
+                other in "[A-Za-z0-9_-]{1,60}",
+                before in "[ \t\r\n]{0,3}",
+                after in "[ \t\r\n]{0,3}",
+            ) {
+                let hash = hash_token(&token);
+                prop_assert_eq!(hash.len(), 64);
+                let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+                prop_assert!(hash.bytes().all(hex), "{hash}");
+                prop_assert_eq!(hash_token(&format!("{before}{token}{after}")), hash.clone());
+                prop_assert_eq!(hash_token(&other) == hash, other == token);
+            }
+
+            // A random token is URL-safe base64 of as many bytes as asked for.
+            #[test]
+            fn a_random_token_is_url_safe_base64_of_its_bytes(bytes in 0..80usize) {
+                let token =
+                    random_token(bytes).map_err(|error| TestCaseError::fail(error.describe()))?;
+                let url_safe = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+                prop_assert!(token.bytes().all(url_safe), "{token}");
+                let decoded = URL_SAFE_NO_PAD.decode(&token).map(|decoded| decoded.len());
+                prop_assert_eq!(decoded, Ok(bytes));
+            }
+        }
+    }
 }

@@ -477,4 +477,42 @@ mod tests {
         assert!(SecretKey::parse(&STANDARD.encode([1u8; 16])).is_err());
         assert!(SecretKey::parse("not base64!").is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            // A configured key is accepted exactly when, trimmed, it is base64 of 32 bytes.
+            #[test]
+            fn a_configured_key_is_base64_of_32_bytes(
+                text in prop_oneof![
+                    "\\PC{0,60}",
+                    "[ \n]?[A-Za-z0-9+/]{40,46}={0,2}[ \n]?",
+                    proptest::collection::vec(any::<u8>(), 30..34)
+                        .prop_map(|bytes| format!(" {}\n", STANDARD.encode(bytes))),
+                ],
+            ) {
+                let decoded = STANDARD.decode(text.trim()).map(|bytes| bytes.len());
+                match SecretKey::parse(&text) {
+                    Ok(key) => {
+                        prop_assert_eq!(decoded, Ok(SECRET_KEY_BYTES));
+                        let user = UserId::new();
+                        let sealed = key.seal(user, b"secret");
+                        let opened = sealed.and_then(|(text, nonce)| key.open(user, &text, &nonce));
+                        prop_assert_eq!(opened.ok(), Some(b"secret".to_vec()));
+                    }
+                    Err(error) => {
+                        prop_assert_ne!(decoded, Ok(SECRET_KEY_BYTES));
+                        let said = matches!(
+                            &error,
+                            AppError::Config(message) if message.contains("STEWARD_SECRET_KEY")
+                        );
+                        prop_assert!(said, "{error:?}");
+                    }
+                }
+            }
+        }
+    }
 }

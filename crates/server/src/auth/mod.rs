@@ -279,15 +279,10 @@ impl App {
         let Some(value) = authorization else {
             return Ok(Authentication::Anonymous);
         };
-        let Some(token) = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-        else {
-            return Ok(Authentication::Rejected(
-                "the Authorization header must be `Bearer <access token>`",
-            ));
+        let token = match bearer_token(value) {
+            Ok(token) => token,
+            Err(rejected) => return Ok(Authentication::Rejected(rejected)),
         };
-        let token = token.trim();
         if tokens::claims_api_key(token) {
             return self.authenticate_api_key(token, now).await;
         }
@@ -668,6 +663,15 @@ impl App {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header value, without surrounding spaces.
+fn bearer_token(value: &str) -> Result<&str, &'static str> {
+    // The scheme is case-insensitive (RFC 9110, 11.1).
+    match value.get(..7) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => Ok(value[7..].trim()),
+        _ => Err("the Authorization header must be `Bearer <access token>`"),
+    }
+}
+
 fn error_reason(error: &DomainError) -> String {
     match error {
         DomainError::Invalid { reason, .. } => reason.clone(),
@@ -701,4 +705,37 @@ fn principal_of(
 fn same_secret(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq as _;
     a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        // A header value gives a token exactly when it starts with the scheme `Bearer` in any
+        // case and a space, and the token is the rest without surrounding spaces.
+        #[test]
+        fn a_bearer_token_is_what_follows_the_scheme(
+            value in prop_oneof![
+                "(Bearer|bearer|BEARER|Basic|Bearer:)? ?\\PC{0,40}",
+                "\\PC{0,40}",
+                ".{0,40}",
+            ],
+        ) {
+            match bearer_token(&value) {
+                Ok(token) => {
+                    let scheme = value.get(..7).unwrap_or_default();
+                    prop_assert!(scheme.eq_ignore_ascii_case("bearer "));
+                    prop_assert_eq!(value[7..].trim(), token);
+                }
+                Err(reason) => {
+                    let scheme = value.get(..7).unwrap_or_default();
+                    prop_assert!(!scheme.eq_ignore_ascii_case("bearer "));
+                    prop_assert!(reason.contains("Bearer <access token>"));
+                }
+            }
+        }
+    }
 }

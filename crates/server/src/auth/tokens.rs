@@ -355,3 +355,138 @@ pub fn generate_signing_key() -> Result<NewSigningKey, AppError> {
         public_key,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+    use steward_store::Timestamp;
+
+    use super::*;
+
+    const ISSUER: &str = "https://steward.example";
+    const AUDIENCE: &str = "steward";
+
+    /// Keys as `load_or_create` makes them, without a database.
+    static KEYS: LazyLock<TokenKeys> = LazyLock::new(|| {
+        let key = generate_signing_key().expect("a key");
+        let record = SigningKeyRecord {
+            id: Uuid::new_v4(),
+            kid: key.kid,
+            algorithm: key.algorithm,
+            private_key: key.private_key,
+            public_key: key.public_key,
+            created_at: Timestamp::from(OffsetDateTime::UNIX_EPOCH),
+            retired_at: None,
+        };
+        TokenKeys {
+            keys: Arc::new(RwLock::new(Arc::new(vec![
+                load_key(&record).expect("loads"),
+            ]))),
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+        }
+    });
+
+    fn id() -> impl Strategy<Value = Uuid> {
+        any::<u128>().prop_map(Uuid::from_u128)
+    }
+
+    fn instant() -> impl Strategy<Value = OffsetDateTime> {
+        (1_000_000_000i64..4_000_000_000)
+            .prop_map(|seconds| OffsetDateTime::from_unix_timestamp(seconds).expect("in range"))
+    }
+
+    /// Text shaped like a JWT (three base64url segments), and anything else.
+    fn token_like() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9_-]{0,60}\\.[A-Za-z0-9_-]{0,80}\\.[A-Za-z0-9_-]{0,90}",
+            "eyJ[A-Za-z0-9_=+/.-]{0,200}",
+            "\\PC{0,80}",
+            ".{0,80}",
+        ]
+    }
+
+    /// A base64url character other than `c`.
+    fn other_than(c: char, pick: u8) -> char {
+        const ALPHABET: &[u8] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+        let mut choice = char::from(ALPHABET[usize::from(pick) % ALPHABET.len()]);
+        if choice == c {
+            choice = char::from(ALPHABET[(usize::from(pick) + 1) % ALPHABET.len()]);
+        }
+        choice
+    }
+
+    proptest! {
+        // Arbitrary text is refused as an access token, and is not taken for an API key.
+        #[test]
+        fn arbitrary_text_is_no_token(token in token_like(), now in instant()) {
+            prop_assert!(KEYS.verify(&token, now).is_err());
+            prop_assert!(!claims_api_key(&token));
+        }
+
+        // An issued access token verifies, until it expires, to the claims it was issued with.
+        #[test]
+        fn an_issued_token_verifies_to_its_claims(
+            user in id(),
+            session in id(),
+            active in proptest::option::of((id(), id())),
+            now in instant(),
+            ttl in 1u64..100_000,
+        ) {
+            let active =
+                active.map(|(organization, role)| (OrganizationId(organization), RoleId(role)));
+            let ttl = std::time::Duration::from_secs(ttl);
+            let (token, expires_at) = KEYS
+                .issue(UserId(user), SessionId(session), active, now, ttl)
+                .map_err(|error| TestCaseError::fail(error.describe()))?;
+            prop_assert!(!claims_api_key(&token));
+            let claims = KEYS.verify(&token, now)?;
+            prop_assert_eq!(claims.user_id(), UserId(user));
+            prop_assert_eq!(claims.session_id(), SessionId(session));
+            prop_assert_eq!(claims.active(), active);
+            prop_assert_eq!(claims.exp, expires_at.unix_timestamp());
+            prop_assert_eq!(
+                KEYS.verify(&token, expires_at),
+                Err(TokenRejected("the access token has expired; log in again"))
+            );
+        }
+
+        // An issued token with any one character changed, or cut short, is refused.
+        #[test]
+        fn a_changed_or_cut_token_is_refused(
+            user in id(),
+            now in instant(),
+            position in any::<proptest::sample::Index>(),
+            pick in any::<u8>(),
+        ) {
+            let ttl = std::time::Duration::from_secs(3600);
+            let (token, _) = KEYS
+                .issue(UserId(user), SessionId(user), None, now, ttl)
+                .map_err(|error| TestCaseError::fail(error.describe()))?;
+            let at = position.index(token.len());
+            let original = char::from(token.as_bytes()[at]);
+            let mut changed = token.clone();
+            changed.replace_range(at..=at, &other_than(original, pick).to_string());
+            prop_assert!(KEYS.verify(&changed, now).is_err(), "{token} → {changed}");
+            prop_assert!(KEYS.verify(&token[..at], now).is_err(), "{token} cut at {at}");
+        }
+
+        // An issued API key says it is one, and is no access token.
+        #[test]
+        fn an_api_key_says_it_is_one(
+            user in id(),
+            jti in "[A-Za-z0-9_-]{43}",
+            organization in proptest::option::of(id()),
+            now in instant(),
+        ) {
+            let key = KEYS
+                .issue_api_key(UserId(user), jti, organization.map(OrganizationId), now, None)
+                .map_err(|error| TestCaseError::fail(error.describe()))?;
+            prop_assert!(claims_api_key(&key));
+            prop_assert!(KEYS.verify(&key, now).is_err());
+        }
+    }
+}
