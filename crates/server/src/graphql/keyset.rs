@@ -252,4 +252,58 @@ mod tests {
             "TestEdge".to_owned()
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            // Any text given as a cursor is refused naming its argument, or is a position of
+            // this list's ordering: never a panic, never a position of another ordering.
+            #[test]
+            fn any_cursor_is_refused_or_read_in_this_ordering(
+                text in prop_oneof!["\\PC{0,200}", "[A-Za-z0-9_=-]{0,200}"],
+            ) {
+                match KeysetRequest::<String>::parse("NAME ASC", Some(5), Some(text), None, None) {
+                    Ok(request) => {
+                        let position = request.after.expect("a position");
+                        prop_assert_eq!(position.ordering, "NAME ASC");
+                    }
+                    Err(error) => prop_assert!(error.message.starts_with("after: ")),
+                }
+            }
+
+            // A cursor the server made reads back as the same position.
+            #[test]
+            fn a_cursor_reads_back_as_its_position(key in "\\PC{0,80}", id: u128) {
+                let position = Position {
+                    ordering: "NAME ASC".to_owned(),
+                    key,
+                    id: Uuid::from_u128(id),
+                };
+                let text = OpaqueCursor(position.clone()).encode_cursor();
+                let request =
+                    KeysetRequest::<String>::parse("NAME ASC", None, None, Some(3), Some(text))
+                        .expect("read");
+                prop_assert_eq!(request.before, Some(position));
+            }
+
+            // Page sizes outside 0 to the largest page are refused naming the argument.
+            #[test]
+            fn page_sizes_are_bounded(size: i32) {
+                let result = KeysetRequest::<String>::parse("NAME ASC", Some(size), None, None, None);
+                match result {
+                    Ok(request) => {
+                        prop_assert!((0..=MAX_PAGE).contains(&size));
+                        prop_assert_eq!(request.count, usize::try_from(size).unwrap_or(0));
+                    }
+                    Err(error) => {
+                        prop_assert!(!(0..=MAX_PAGE).contains(&size));
+                        prop_assert!(error.message.starts_with("first: "));
+                    }
+                }
+            }
+        }
+    }
 }
