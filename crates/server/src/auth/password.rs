@@ -1,11 +1,11 @@
 //! argon2id hashing, run on the blocking pool with bounded concurrency so a burst of logins
 //! queues instead of starving every other request of CPU.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
-};
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use ring::rand::SecureRandom as _;
 use tokio::sync::Semaphore;
 
 use crate::config::PasswordHashConfig;
@@ -26,6 +26,7 @@ pub enum Verification {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    memory: Arc<WorkingMemory>,
     /// A hash of a random password with the configured parameters. Logins for unknown accounts
     /// are checked against it, so they take as long as a wrong password for a known one.
     decoy_hash: Arc<str>,
@@ -37,6 +38,40 @@ impl std::fmt::Debug for PasswordHasher {
             .field("params", &self.params)
             .finish_non_exhaustive()
     }
+}
+
+/// argon2's working memory (19 MiB at OWASP's parameters), at most one per hashing permit,
+/// kept for the next hash. Allocated and freed for every hash, glibc kept the freed blocks
+/// in the arenas of the blocking threads, and a server under load grew by a block at a time
+/// long after its warm-up (docs/reliability.md).
+#[derive(Default)]
+struct WorkingMemory(Mutex<Vec<Vec<Block>>>);
+
+impl WorkingMemory {
+    fn take(&self) -> Vec<Block> {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default()
+    }
+
+    /// Keeps `blocks` for the next hash, zeroed first as argon2 zeroes its own on drop.
+    fn give_back(&self, mut blocks: Vec<Block>) {
+        blocks.fill(Block::default());
+        if let Ok(mut pool) = self.0.lock() {
+            pool.push(blocks);
+        }
+    }
+}
+
+/// The first blocks of `memory` that `params` need, growing it when it is too small.
+fn blocks_for<'a>(memory: &'a mut Vec<Block>, params: &Params) -> &'a mut [Block] {
+    let count = params.block_count();
+    if memory.len() < count {
+        memory.resize(count, Block::default());
+    }
+    &mut memory[..count]
 }
 
 impl PasswordHasher {
@@ -52,13 +87,11 @@ impl PasswordHasher {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         });
         let decoy_password = crate::auth::random_token(16)?;
-        let decoy_hash = argon2(&params)
-            .hash_password(decoy_password.as_bytes())
-            .map_err(|error| AppError::internal(format!("hashing the decoy password: {error}")))?
-            .to_string();
+        let decoy_hash = hash_with(&params, decoy_password.as_bytes(), &mut Vec::new())?;
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            memory: Arc::default(),
             decoy_hash: decoy_hash.into(),
         })
     }
@@ -66,13 +99,8 @@ impl PasswordHasher {
     /// Hashes a new password.
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         let params = self.params.clone();
-        self.run_blocking(move || {
-            argon2(&params)
-                .hash_password(password.as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|error| AppError::internal(format!("hashing a password: {error}")))
-        })
-        .await
+        self.run_blocking(move |memory| hash_with(&params, password.as_bytes(), memory))
+            .await
     }
 
     /// Checks a password against a stored hash, or against the decoy when there is none, so
@@ -85,18 +113,14 @@ impl PasswordHasher {
         let params = self.params.clone();
         let known = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.decoy_hash.to_string());
-        self.run_blocking(move || {
+        self.run_blocking(move |memory| {
             let Ok(hash) = PasswordHash::new(&stored) else {
                 return Err(AppError::internal(
                     "a stored password hash is not a valid PHC string",
                 ));
             };
             // The hash's own parameters verify it; the configured ones only decide a rehash.
-            if Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_err()
-                || !known
-            {
+            if !verify_with(&hash, password.as_bytes(), memory) || !known {
                 return Ok(Verification::Invalid);
             }
             // Compare the costs only: parameters read from a hash also carry its output length.
@@ -107,33 +131,94 @@ impl PasswordHasher {
             let rehashed = if same_costs && hash.algorithm == argon2::ARGON2ID_IDENT {
                 None
             } else {
-                argon2(&params)
-                    .hash_password(password.as_bytes())
-                    .ok()
-                    .map(|hash| hash.to_string())
+                hash_with(&params, password.as_bytes(), memory).ok()
             };
             Ok(Verification::Valid { rehashed })
         })
         .await
     }
 
+    /// Runs `work` on the blocking pool once a permit is free, lending it a working memory.
     async fn run_blocking<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> Result<T, AppError> + Send + 'static,
     ) -> Result<T, AppError> {
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| AppError::internal("the password hashing pool is closed"))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|error| AppError::internal(format!("password hashing task failed: {error}")))?
+        let memory = Arc::clone(&self.memory);
+        tokio::task::spawn_blocking(move || {
+            let mut blocks = memory.take();
+            let result = work(&mut blocks);
+            memory.give_back(blocks);
+            result
+        })
+        .await
+        .map_err(|error| AppError::internal(format!("password hashing task failed: {error}")))?
     }
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+/// An argon2id hash of `password` with a new random salt, as a PHC string, computed in
+/// `memory`.
+fn hash_with(
+    params: &Params,
+    password: &[u8],
+    memory: &mut Vec<Block>,
+) -> Result<String, AppError> {
+    let failed =
+        |error: &dyn std::fmt::Display| AppError::internal(format!("hashing a password: {error}"));
+    let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| AppError::internal("hashing a password: no random salt"))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2(params)
+        .hash_password_into_with_memory(password, &salt, &mut output, blocks_for(memory, params))
+        .map_err(|error| failed(&error))?;
+    let hash = PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|error| failed(&error))?,
+        salt: Some(Salt::new(&salt).map_err(|error| failed(&error))?),
+        hash: Some(Output::new(&output).map_err(|error| failed(&error))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` gives `hash` with the hash's own algorithm, version and parameters,
+/// computed in `memory` and compared in constant time (`Output`'s equality).
+fn verify_with(hash: &PasswordHash, password: &[u8], memory: &mut Vec<Block>) -> bool {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let mut output = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(
+            password,
+            salt.as_ref(),
+            &mut output,
+            blocks_for(memory, &params),
+        )
+        .is_ok()
+        && Output::new(&output).is_ok_and(|output| output == *expected)
 }
 
 #[cfg(test)]
@@ -202,5 +287,41 @@ mod tests {
             panic!("expected a rehash");
         };
         assert!(new.contains("m=128,t=1,p=1"));
+    }
+
+    #[tokio::test]
+    async fn hashes_agree_with_the_argon2_crate_both_ways_and_memory_is_reused() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = cheap(64);
+        // A hash the crate made (as stored before the working memory was pooled) verifies.
+        let theirs = argon2(&hasher.params)
+            .hash_password(b"shared secret words")
+            .expect("hash")
+            .to_string();
+        let verified = hasher
+            .verify("shared secret words".into(), Some(theirs))
+            .await
+            .expect("verify");
+        assert_eq!(verified, Verification::Valid { rehashed: None });
+        // And the crate verifies ours.
+        let ours = hasher
+            .hash("shared secret words".into())
+            .await
+            .expect("hash");
+        let parsed = PasswordHash::new(&ours).expect("PHC");
+        assert!(
+            Argon2::default()
+                .verify_password(b"shared secret words", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"other secret words", &parsed)
+                .is_err()
+        );
+        // Two hashes in turn leave one working memory of the configured size in the pool.
+        let pool = hasher.memory.0.lock().expect("pool");
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool[0].len(), hasher.params.block_count());
     }
 }
