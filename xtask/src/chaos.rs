@@ -276,6 +276,7 @@ impl Chaos {
             Duration::from_secs(5),
             1,
             "before",
+            &[pid],
         )
         .await?;
         let total = before.total()?;
@@ -295,7 +296,8 @@ impl Chaos {
             let target = Arc::clone(&target);
             let mix = mix.clone();
             tokio::spawn(async move {
-                load_with_progress(&target, &mix, OUTAGE_CLIENTS, load_for, 2, "outage").await
+                load_with_progress(&target, &mix, OUTAGE_CLIENTS, load_for, 2, "outage", &[pid])
+                    .await
             })
         };
         tokio::time::sleep(settle).await;
@@ -422,6 +424,7 @@ impl Chaos {
             Duration::from_secs(5),
             3,
             "after",
+            &[pid],
         )
         .await?;
         acknowledged.extend(writes);
@@ -465,6 +468,7 @@ impl Chaos {
         let url = scratch.sqlite_url("busy.db");
         let seed = seed(&url, 2 * BUSY_CLIENTS).await?;
         let mut server = Server::start(binary, &url, &[], &scratch.path.join("server-busy.log"))?;
+        let pid = server.pid();
         let base = format!("http://127.0.0.1:{}", server.port);
         let population = seed.enrol(&base, BUSY_CLIENTS).await?;
         let target = Arc::new(Target::new(vec![base], population)?);
@@ -476,7 +480,7 @@ impl Chaos {
             mix.describe()
         ));
         let (stats, _) =
-            load_with_progress(&target, &mix, BUSY_CLIENTS, self.busy, 1, "writes").await?;
+            load_with_progress(&target, &mix, BUSY_CLIENTS, self.busy, 1, "writes", &[pid]).await?;
         server.check_alive()?;
         journal.table(&stats);
         let total: OperationStats = stats.total()?;

@@ -164,12 +164,21 @@ impl Loadtest {
             self.concurrency
         );
         let population = seed.enrol(&bases[0], self.concurrency).await?;
+        let pids: Vec<u32> = servers.iter().map(Server::pid).collect();
         let target = Arc::new(Target::new(bases, population)?);
         let mix = Mix::mixed();
         eprintln!("mix: {}", mix.describe());
 
-        let (warmup, _) =
-            load_with_progress(&target, &mix, self.concurrency, self.warmup, 1, "warm-up").await?;
+        let (warmup, _) = load_with_progress(
+            &target,
+            &mix,
+            self.concurrency,
+            self.warmup,
+            1,
+            "warm-up",
+            &pids,
+        )
+        .await?;
         let mut memory = Vec::new();
         for server in &servers {
             memory.push(Memory {
@@ -185,6 +194,7 @@ impl Loadtest {
             self.duration,
             2,
             "measured",
+            &pids,
         )
         .await?;
         for (server, memory) in servers.iter_mut().zip(&mut memory) {
@@ -479,7 +489,8 @@ fn stats_json(stats: &Stats) -> anyhow::Result<Value> {
     ))
 }
 
-/// Runs the workload, printing a progress line every few seconds.
+/// Runs the workload, printing a progress line every few seconds with the resident memory
+/// of the servers `pids`.
 pub async fn load_with_progress(
     target: &Arc<Target>,
     mix: &Mix,
@@ -487,21 +498,34 @@ pub async fn load_with_progress(
     duration: Duration,
     run: u64,
     phase: &'static str,
+    pids: &[u32],
 ) -> anyhow::Result<(Stats, Vec<String>)> {
     let live = Arc::new(Live::default());
     let progress = {
         let live = Arc::clone(&live);
+        let pids = pids.to_vec();
         tokio::spawn(async move {
             let started = Instant::now();
             loop {
                 tokio::time::sleep(PROGRESS_EVERY).await;
                 let requests = live.requests.load(Ordering::Relaxed);
+                let memory: Vec<String> = pids
+                    .iter()
+                    .map(|pid| {
+                        resident_kib(*pid).map_or_else(
+                            |_| "?".to_owned(),
+                            |kib| format!("{:.0} MiB", kib as f64 / 1024.0),
+                        )
+                    })
+                    .collect();
                 eprintln!(
-                    "  {phase} {:>4.0} s: {requests} operations ({:.0}/s), {} failed, {} 5xx",
+                    "  {phase} {:>4.0} s: {requests} operations ({:.0}/s), {} failed, {} 5xx; \
+                     server memory {}",
                     started.elapsed().as_secs_f64(),
                     requests as f64 / started.elapsed().as_secs_f64().max(1e-9),
                     live.failures.load(Ordering::Relaxed),
                     live.server_errors.load(Ordering::Relaxed),
+                    memory.join(", "),
                 );
             }
         })
