@@ -606,7 +606,7 @@ pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
 /// A duration as the options take it: `60s`, `1m30s`, `500ms`.
 fn humanize(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis % 1000 != 0 {
+    if !millis.is_multiple_of(1000) {
         return format!("{millis}ms");
     }
     let seconds = millis / 1000;

@@ -331,12 +331,12 @@ pub struct Stats {
 
 impl Stats {
     fn entry(&mut self, operation: Operation) -> anyhow::Result<&mut OperationStats> {
-        if !self.operations.contains_key(&operation) {
-            self.operations.insert(operation, OperationStats::new()?);
-        }
-        self.operations
-            .get_mut(&operation)
-            .context("an operation's figures")
+        Ok(match self.operations.entry(operation) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(OperationStats::new()?)
+            }
+        })
     }
 
     fn add(&mut self, other: &Stats) -> anyhow::Result<()> {
