@@ -332,7 +332,7 @@ impl Chaos {
             probes.len(),
             probes
                 .iter()
-                .map(|(_, status, _)| *status)
+                .map(|(_, status, _)| status.map_or("no answer".to_owned(), |s| s.to_string()))
                 .collect::<BTreeSet<_>>()
         ));
         journal.check(
