@@ -9,15 +9,14 @@ mod delete;
 mod http;
 mod import;
 mod repair;
-mod report;
+pub mod report;
 mod statements;
-
-use std::process::Command;
 
 use anyhow::{Context as _, ensure};
 use steward_store::Backend;
 
 use crate::import::Scratch;
+pub(crate) use http::hash;
 use report::Metric;
 
 #[derive(clap::Args, Debug)]
@@ -109,7 +108,7 @@ pub fn backend_name(backend: Backend) -> &'static str {
 impl Bench {
     pub fn run(self) -> anyhow::Result<()> {
         if cfg!(debug_assertions) && !self.this_build {
-            return run_in_release();
+            return crate::server_process::run_in_release("the benchmarks");
         }
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -244,19 +243,4 @@ impl Name {
     fn uses_storage(self) -> bool {
         self != Name::Statements
     }
-}
-
-/// Builds the release binaries and runs this same command in them.
-fn run_in_release() -> anyhow::Result<()> {
-    let server = crate::server_process::build_release()?;
-    let xtask = server
-        .with_file_name("xtask")
-        .with_extension(std::env::consts::EXE_EXTENSION);
-    let status = Command::new(&xtask)
-        .args(std::env::args_os().skip(1))
-        .current_dir(crate::workspace_root())
-        .status()
-        .with_context(|| format!("running {}", xtask.display()))?;
-    ensure!(status.success(), "the benchmarks failed ({status})");
-    Ok(())
 }

@@ -162,6 +162,38 @@ impl Repair {
     }
 }
 
+/// A report (nothing changes) over every user and organization of the database at `url`,
+/// worked by a job worker of this process: the ended run and its findings. For checks that
+/// leave a database behind and must find it consistent (`cargo xtask loadtest`).
+pub async fn report_all(url: &str) -> anyhow::Result<(JobRecord, Vec<Finding>)> {
+    let config = serve_config(url, &["--job-poll-ms", "50"])?;
+    let app = start_app(&config).await?;
+    let result = async {
+        let entry = AuditEntry {
+            actor: None,
+            client_address: None,
+            at: time::OffsetDateTime::now_utc(),
+        };
+        let job = app
+            .store
+            .start_consistency_run(RunScope::All, false, &entry)
+            .await
+            .context("starting the consistency run")?;
+        let ended = work_until_ended(&app, job.id, Duration::from_millis(200), |_| {}).await?;
+        ensure!(
+            ended.status == JobStatus::Succeeded,
+            "the consistency run ended {}: {}",
+            ended.status.code(),
+            ended.error.as_deref().unwrap_or("no reason recorded")
+        );
+        let findings = all_findings(&app.store, &ended).await?;
+        Ok((ended, findings))
+    }
+    .await;
+    app.store.close().await;
+    result
+}
+
 async fn all_findings(store: &Store, job: &JobRecord) -> anyhow::Result<Vec<Finding>> {
     let mut findings = Vec::new();
     let mut after = None;

@@ -59,151 +59,162 @@ impl ImportCrashCheck {
             .clone()
             .unwrap_or_else(|| scratch.sqlite_url("steward.db"));
         let binary = build_server()?;
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .context("opening the database")?;
-        store.migrate().await?;
-        let result = self.kill_and_resume(&store, &binary, &url, scratch).await;
-        store.close().await;
-        result
+        kill_and_resume(&url, &binary, self.rows, scratch).await
     }
+}
 
-    async fn kill_and_resume(
-        &self,
-        store: &Store,
-        binary: &Path,
-        url: &str,
-        scratch: &Scratch,
-    ) -> anyhow::Result<()> {
-        let total = self.rows as i64;
-        let tag = run_tag();
-        let prefix = format!("c{tag}x");
-        let (organization, admin) = import_organization(store, &tag).await?;
-        let file = scratch.path.join("users.csv");
-        write_import_file(&file, &prefix, self.rows)?;
-        println!("1. wrote {} rows to {}", self.rows, file.display());
+/// The check itself, on the database at `url` with the server `binary`; `scratch` holds the
+/// generated file and the servers' logs. `cargo xtask chaos` runs it as its worker-kill step.
+pub async fn kill_and_resume(
+    url: &str,
+    binary: &Path,
+    rows: u64,
+    scratch: &Scratch,
+) -> anyhow::Result<()> {
+    let store = Store::connect(url, &StoreOptions::default())
+        .await
+        .context("opening the database")?;
+    store.migrate().await?;
+    let result = kill_and_resume_on(&store, binary, url, rows, scratch).await;
+    store.close().await;
+    result
+}
 
-        let mut server = Server::start(
-            binary,
-            url,
-            &server_args(&tag),
-            &scratch.path.join("server-1.log"),
-        )?;
-        println!(
-            "2. started the server on port {} (pid {})",
-            server.port,
-            server.pid()
-        );
-        let import = NewUserImport {
-            organization,
-            initiator: Some(admin),
-            dry_run: false,
-            send_invitations: false,
-            file_name: Some("users.csv".to_owned()),
-        };
-        let source = File::open(&file).context("opening the generated file")?;
-        let job = stage(store, &import, source).await?;
-        println!("3. staged import job {} ({} rows)", job.id, job.total_rows);
+async fn kill_and_resume_on(
+    store: &Store,
+    binary: &Path,
+    url: &str,
+    rows: u64,
+    scratch: &Scratch,
+) -> anyhow::Result<()> {
+    let total = rows as i64;
+    let tag = run_tag();
+    let prefix = format!("c{tag}x");
+    let (organization, admin) = import_organization(store, &tag).await?;
+    let file = scratch.path.join("users.csv");
+    write_import_file(&file, &prefix, rows)?;
+    println!("1. wrote {rows} rows to {}", file.display());
 
-        // Killed between a fifth and a half of the way: batches committed before, some after.
-        let job = wait_for(store, job.id, &mut server, |job| {
-            job.processed_rows >= total / 5 || job.status.is_finished()
-        })
-        .await?;
-        ensure!(
-            !job.status.is_finished(),
-            "the import ended ({}) before the server could be killed: give more --rows",
-            job.status.code()
-        );
-        server.kill()?;
-        let killed = job_of(store, job.id).await?;
-        println!(
-            "4. killed the server (SIGKILL) at {}/{} rows",
-            killed.processed_rows, total
-        );
-        ensure!(
-            killed.status == JobStatus::Running
-                && killed.processed_rows > 0
-                && killed.processed_rows < total,
-            "after the kill the job is {} at {}/{} rows; expected RUNNING with some rows done \
-             and some left",
-            killed.status.code(),
-            killed.processed_rows,
-            total
-        );
-        println!(
-            "5. the job is still RUNNING at {}/{} rows after {} attempt(s)",
-            killed.processed_rows, total, killed.attempts
-        );
+    let mut server = Server::start(
+        binary,
+        url,
+        &server_args(&tag),
+        &scratch.path.join("server-1.log"),
+    )?;
+    println!(
+        "2. started the server on port {} (pid {})",
+        server.port,
+        server.pid()
+    );
+    let import = NewUserImport {
+        organization,
+        initiator: Some(admin),
+        dry_run: false,
+        send_invitations: false,
+        file_name: Some("users.csv".to_owned()),
+    };
+    let source = File::open(&file).context("opening the generated file")?;
+    let job = stage(store, &import, source).await?;
+    println!("3. staged import job {} ({} rows)", job.id, job.total_rows);
 
-        let mut server = Server::start(
-            binary,
-            url,
-            &server_args(&tag),
-            &scratch.path.join("server-2.log"),
-        )?;
-        println!(
-            "6. started the server again on port {} (pid {}); it takes the job over when the \
-             {LEASE_SECONDS} s lease has run out",
-            server.port,
-            server.pid()
-        );
-        let mut progress = Progress::new(&killed);
-        let ended = wait_for(store, job.id, &mut server, |job| {
-            progress.observe(job);
-            job.status.is_finished()
-        })
-        .await?;
-        server.kill()?;
-        progress.summary(&ended);
+    // Killed between a fifth and a half of the way: batches committed before, some after.
+    let job = wait_for(store, job.id, &mut server, |job| {
+        job.processed_rows >= total / 5 || job.status.is_finished()
+    })
+    .await?;
+    ensure!(
+        !job.status.is_finished(),
+        "the import ended ({}) before the server could be killed: give more --rows",
+        job.status.code()
+    );
+    server.kill()?;
+    let killed = job_of(store, job.id).await?;
+    println!(
+        "4. killed the server (SIGKILL) at {}/{} rows",
+        killed.processed_rows, total
+    );
+    ensure!(
+        killed.status == JobStatus::Running
+            && killed.processed_rows > 0
+            && killed.processed_rows < total,
+        "after the kill the job is {} at {}/{} rows; expected RUNNING with some rows done \
+         and some left",
+        killed.status.code(),
+        killed.processed_rows,
+        total
+    );
+    println!(
+        "5. the job is still RUNNING at {}/{} rows after {} attempt(s)",
+        killed.processed_rows, total, killed.attempts
+    );
 
-        println!("7. checks");
-        let (created_rows, distinct_users) = import_created_counts(store, job.id).await?;
-        let users = users_with_username_prefix(store, &prefix).await?;
-        let checks = [
-            (
-                format!("the job SUCCEEDED (it is {})", ended.status.code()),
-                ended.status == JobStatus::Succeeded,
+    let mut server = Server::start(
+        binary,
+        url,
+        &server_args(&tag),
+        &scratch.path.join("server-2.log"),
+    )?;
+    println!(
+        "6. started the server again on port {} (pid {}); it takes the job over when the \
+         {LEASE_SECONDS} s lease has run out",
+        server.port,
+        server.pid()
+    );
+    let mut progress = Progress::new(&killed);
+    let ended = wait_for(store, job.id, &mut server, |job| {
+        progress.observe(job);
+        job.status.is_finished()
+    })
+    .await?;
+    server.kill()?;
+    progress.summary(&ended);
+
+    println!("7. checks");
+    let (created_rows, distinct_users) = import_created_counts(store, job.id).await?;
+    let users = users_with_username_prefix(store, &prefix).await?;
+    let checks = [
+        (
+            format!("the job SUCCEEDED (it is {})", ended.status.code()),
+            ended.status == JobStatus::Succeeded,
+        ),
+        (
+            format!(
+                "it created {total} users (it counts {})",
+                ended.created_rows
             ),
-            (
-                format!(
-                    "it created {total} users (it counts {})",
-                    ended.created_rows
-                ),
-                ended.created_rows == total,
+            ended.created_rows == total,
+        ),
+        (
+            format!(
+                "it was claimed at least twice ({} attempts)",
+                ended.attempts
             ),
-            (
-                format!(
-                    "it was claimed at least twice ({} attempts)",
-                    ended.attempts
-                ),
-                ended.attempts >= 2,
-            ),
-            (
-                format!("{total} of its rows are CREATED ({created_rows})"),
-                created_rows == total,
-            ),
-            (
-                format!("they point to {total} distinct users ({distinct_users})"),
-                distinct_users == total,
-            ),
-            (
-                format!("{total} users have the file's usernames ({users})"),
-                users == total,
-            ),
-        ];
-        let mut failed = 0;
-        for (check, passed) in &checks {
-            println!("   {} {check}", if *passed { "ok    " } else { "FAILED" });
-            failed += usize::from(!passed);
-        }
-        ensure!(failed == 0, "{failed} of {} checks failed", checks.len());
-        println!(
-            "import-crash-check on {:?}: all checks passed",
-            store.backend()
-        );
-        Ok(())
+            ended.attempts >= 2,
+        ),
+        (
+            format!("{total} of its rows are CREATED ({created_rows})"),
+            created_rows == total,
+        ),
+        (
+            format!("they point to {total} distinct users ({distinct_users})"),
+            distinct_users == total,
+        ),
+        (
+            format!("{total} users have the file's usernames ({users})"),
+            users == total,
+        ),
+    ];
+    let mut failed = 0;
+    for (check, passed) in &checks {
+        println!("   {} {check}", if *passed { "ok    " } else { "FAILED" });
+        failed += usize::from(!passed);
     }
+    ensure!(failed == 0, "{failed} of {} checks failed", checks.len());
+    println!(
+        "import-crash-check on {:?}: all checks passed",
+        store.backend()
+    );
+    Ok(())
 }
 
 /// The crash check's server: a short job lease, and its own first administrator should the

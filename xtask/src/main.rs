@@ -2,10 +2,12 @@
 
 mod admin;
 mod bench;
+mod chaos;
 mod consistency;
 mod import;
 mod import_crash_check;
 mod keys;
+mod loadtest;
 mod migrate;
 mod outbox;
 mod pg;
@@ -42,6 +44,12 @@ enum Command {
     /// Kill a server in the middle of an import and check that a restarted one finishes it,
     /// creating every user exactly once.
     ImportCrashCheck(import_crash_check::ImportCrashCheck),
+    /// Faults made on purpose: PostgreSQL stopped under load, SQLite busy with writers, a
+    /// worker killed mid-job; exits non-zero when the servers do not hold.
+    Chaos(chaos::Chaos),
+    /// A mixed workload against release servers (one, or several sharing PostgreSQL): no
+    /// 5xx, p99 per operation, no memory growth, a consistent database afterwards.
+    Loadtest(loadtest::Loadtest),
     /// Check the data against the consistency invariants (a dry run: nothing changes) and
     /// print the findings; exits non-zero when there are any.
     Report(consistency::Report),
@@ -61,6 +69,8 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(command) => command.run(),
         Command::Import(command) => command.run(),
         Command::ImportCrashCheck(command) => command.run(),
+        Command::Chaos(command) => command.run(),
+        Command::Loadtest(command) => command.run(),
         Command::Report(command) => command.run(),
         Command::Repair(command) => command.run(),
     }

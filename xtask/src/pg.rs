@@ -109,32 +109,45 @@ fn start(env: &Env) -> Result<()> {
 
     let dir = env.prepare_state_dir()?;
 
-    if !dir.is_initialised() {
-        if dir.data().exists() {
-            // A previous `initdb` died half-way; it refuses a non-empty folder.
-            fs::remove_dir_all(dir.data()).with_context(|| {
-                format!("could not remove the half-made {}", dir.data().display())
-            })?;
-        }
-        eprintln!(
-            "xtask pg: initialising a PostgreSQL cluster in {}",
-            dir.data().display()
-        );
-        let out = env
-            .server_cmd("initdb", dir)
-            .arg("-D")
-            .arg(dir.data())
-            .args(["-A", "trust", "-U", SUPERUSER, "--no-locale", "-E", "UTF8"])
-            // Throwaway data: no need to wait for it to reach the disk.
-            .arg("--no-sync")
-            .output()
-            .context("could not run `initdb` (is PostgreSQL installed and on PATH?)")?;
-        if !out.status.success() {
-            bail!("`initdb` failed ({}):\n{}", out.status, output_text(&out));
-        }
-    }
-
+    initialise(env, dir)?;
     let port = choose_port(dir)?;
+    start_server(env, dir, port)?;
+    eprintln!("xtask pg: PostgreSQL is ready");
+    println!("{}", url_for(port));
+    Ok(())
+}
+
+/// Makes a cluster in `dir` unless there is one.
+fn initialise(env: &Env, dir: &StateDir) -> Result<()> {
+    if dir.is_initialised() {
+        return Ok(());
+    }
+    if dir.data().exists() {
+        // A previous `initdb` died half-way; it refuses a non-empty folder.
+        fs::remove_dir_all(dir.data())
+            .with_context(|| format!("could not remove the half-made {}", dir.data().display()))?;
+    }
+    eprintln!(
+        "xtask pg: initialising a PostgreSQL cluster in {}",
+        dir.data().display()
+    );
+    let out = env
+        .server_cmd("initdb", dir)
+        .arg("-D")
+        .arg(dir.data())
+        .args(["-A", "trust", "-U", SUPERUSER, "--no-locale", "-E", "UTF8"])
+        // Throwaway data: no need to wait for it to reach the disk.
+        .arg("--no-sync")
+        .output()
+        .context("could not run `initdb` (is PostgreSQL installed and on PATH?)")?;
+    if !out.status.success() {
+        bail!("`initdb` failed ({}):\n{}", out.status, output_text(&out));
+    }
+    Ok(())
+}
+
+/// Starts the cluster of `dir` on `port` and waits until it accepts connections.
+fn start_server(env: &Env, dir: &StateDir, port: u16) -> Result<()> {
     fs::write(dir.port_file(), format!("{port}\n"))
         .with_context(|| format!("could not write {}", dir.port_file().display()))?;
     // A fresh log per start, so that a failure shows this start's lines only.
@@ -175,8 +188,6 @@ fn start(env: &Env) -> Result<()> {
     if let Err(err) = verify_ready(port) {
         bail!("{err:#}\n{}", log_tail(dir));
     }
-    eprintln!("xtask pg: PostgreSQL is ready");
-    println!("{}", url_for(port));
     Ok(())
 }
 
@@ -202,15 +213,8 @@ fn stop(env: &Env) -> Result<()> {
                 "xtask pg: stopping PostgreSQL running from {}",
                 dir.root.display()
             );
-            let status = env
-                .pg_ctl(dir)
-                .args(["-m", "fast", "stop"])
-                .status()
-                .context("could not run `pg_ctl stop`")?;
-            if !status.success() {
-                // Keep the folder: the server may still be using it.
-                bail!("`pg_ctl stop` failed ({status})\n{}", log_tail(dir));
-            }
+            // Keep the folder when this fails: the server may still be using it.
+            stop_server(env, dir)?;
         } else {
             eprintln!(
                 "xtask pg: no PostgreSQL is running from {}; removing what is left of it",
@@ -225,6 +229,74 @@ fn stop(env: &Env) -> Result<()> {
         eprintln!("xtask pg: no throwaway PostgreSQL is running; nothing to stop");
     }
     Ok(())
+}
+
+/// Fast shutdown: open connections are ended, the server exits at once.
+fn stop_server(env: &Env, dir: &StateDir) -> Result<()> {
+    let status = env
+        .pg_ctl(dir)
+        .args(["-m", "fast", "stop"])
+        .status()
+        .context("could not run `pg_ctl stop`")?;
+    if !status.success() {
+        bail!("`pg_ctl stop` failed ({status})\n{}", log_tail(dir));
+    }
+    Ok(())
+}
+
+/// A PostgreSQL of its own for a check that stops and starts the server under a running
+/// Steward (`cargo xtask chaos`), so that nothing else using `cargo xtask pg start`'s server
+/// sees the outage. Made like that one, in a folder given by the caller; stopped and
+/// removed when dropped.
+pub struct Cluster {
+    env: Env,
+    dir: StateDir,
+    port: u16,
+}
+
+impl Cluster {
+    /// Initialises a new cluster in `root` (whatever was there before is removed) and starts
+    /// it on a free port.
+    pub fn create(root: PathBuf) -> Result<Self> {
+        let env = Env::detect()?;
+        let dir = StateDir { root };
+        if dir.root.exists() {
+            if env.is_running(&dir)? {
+                stop_server(&env, &dir)?;
+            }
+            fs::remove_dir_all(&dir.root)
+                .with_context(|| format!("could not remove {}", dir.root.display()))?;
+        }
+        env.prepare(&dir)?;
+        initialise(&env, &dir)?;
+        let port = choose_port(&dir)?;
+        start_server(&env, &dir, port)?;
+        Ok(Self { env, dir, port })
+    }
+
+    pub fn url(&self) -> String {
+        url_for(self.port)
+    }
+
+    /// Stops the server (fast shutdown: connections are cut, transactions in flight roll
+    /// back).
+    pub fn stop(&self) -> Result<()> {
+        stop_server(&self.env, &self.dir)
+    }
+
+    /// Starts the server again on the same port, so that clients' URL stays right.
+    pub fn start(&self) -> Result<()> {
+        start_server(&self.env, &self.dir, self.port)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.env.is_running(&self.dir).unwrap_or(true) {
+            let _ = stop_server(&self.env, &self.dir);
+        }
+        let _ = fs::remove_dir_all(&self.dir.root);
+    }
 }
 
 /// What the commands need to know about this machine.

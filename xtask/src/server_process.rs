@@ -77,6 +77,38 @@ fn build(release: bool) -> anyhow::Result<PathBuf> {
     Ok(binary)
 }
 
+/// Builds the release binaries and runs this same command in them (for figures comparable
+/// with the targets); `what` names the command in the error when it fails.
+pub fn run_in_release(what: &str) -> anyhow::Result<()> {
+    let server = build_release()?;
+    let xtask = server
+        .with_file_name("xtask")
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    let status = Command::new(&xtask)
+        .args(std::env::args_os().skip(1))
+        .current_dir(crate::workspace_root())
+        .status()
+        .with_context(|| format!("running {}", xtask.display()))?;
+    ensure!(status.success(), "{what} failed ({status})");
+    Ok(())
+}
+
+/// The server binary next to this xtask's own (for commands running in the release build
+/// [`run_in_release`] made, where both were built together).
+pub fn server_beside_this_one() -> anyhow::Result<PathBuf> {
+    let binary = std::env::current_exe()
+        .context("locating the xtask binary")?
+        .with_file_name("steward")
+        .with_extension(std::env::consts::EXE_EXTENSION);
+    ensure!(
+        binary.exists(),
+        "no server binary next to this one ({}): run the command without --this-build, or \
+         build the server first",
+        binary.display()
+    );
+    Ok(binary)
+}
+
 /// A server child process, killed when dropped (a failed check leaves nothing running).
 pub struct Server {
     child: Child,
@@ -99,7 +131,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output);
-        if url.starts_with("postgres") && std::env::var_os("STEWARD_SECRET_KEY").is_none() {
+        let key_given = std::env::var_os("STEWARD_SECRET_KEY").is_some()
+            || args.iter().any(|arg| arg == "--secret-key");
+        if url.starts_with("postgres") && !key_given {
             command.args(["--secret-key", &throwaway_secret_key()]);
         }
         let child = command

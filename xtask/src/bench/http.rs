@@ -37,7 +37,7 @@ fn cpus() -> usize {
 }
 
 /// An argon2id hash of `password` with `costs` (memory in KiB, passes; one lane).
-pub(super) fn hash(password: &str, (memory, passes): (u32, u32)) -> anyhow::Result<String> {
+pub(crate) fn hash(password: &str, (memory, passes): (u32, u32)) -> anyhow::Result<String> {
     let params = Params::new(memory, passes, 1, None)
         .map_err(|error| anyhow::anyhow!("argon2id parameters: {error}"))?;
     let argon2 = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
