@@ -307,20 +307,7 @@ impl Chaos {
             "stopped PostgreSQL (pg_ctl stop -m fast, {:.1} s)",
             stopped_at.elapsed().as_secs_f64()
         ));
-        let unready = wait_for_readiness(&http, &base, 503, READINESS_WITHIN).await;
-        journal.check(
-            match unready {
-                Some(after) => format!(
-                    "/readyz answered 503 {:.1} s after the stop began",
-                    (after - stopped_at).as_secs_f64()
-                ),
-                None => format!(
-                    "/readyz answered 503 within {} s of the stop",
-                    READINESS_WITHIN.as_secs()
-                ),
-            },
-            unready.is_some(),
-        );
+        check_readiness(journal, &http, &base, 503, stopped_at, "the stop began").await;
         let probes = probe_while_down(&http, &target, stopped_at + self.outage).await;
         let slowest = probes.iter().map(|probe| probe.0).max().unwrap_or_default();
         let unavailable = probes
@@ -359,20 +346,7 @@ impl Chaos {
             "started PostgreSQL again on the same port, {:.1} s after the stop began",
             (back_at - stopped_at).as_secs_f64()
         ));
-        let ready = wait_for_readiness(&http, &base, 200, READINESS_WITHIN).await;
-        journal.check(
-            match ready {
-                Some(after) => format!(
-                    "/readyz answered 200 {:.1} s after PostgreSQL was back",
-                    (after - back_at).as_secs_f64()
-                ),
-                None => format!(
-                    "/readyz answered 200 within {} s of PostgreSQL being back",
-                    READINESS_WITHIN.as_secs()
-                ),
-            },
-            ready.is_some(),
-        );
+        check_readiness(journal, &http, &base, 200, back_at, "PostgreSQL was back").await;
         let (outage, writes) = during.await.context("the load during the outage")??;
         acknowledged.extend(writes);
         journal.note("during the outage and the restart (the load ran throughout), per operation:");
@@ -540,6 +514,32 @@ async fn seed(url: &str, users: usize) -> anyhow::Result<Seed> {
 }
 
 /// Polls `/readyz` until it answers `status`; when it did, or `None` after `within`.
+/// Polls `/readyz` until it answers `status` and checks that it did within
+/// [`READINESS_WITHIN`] of `since` (when `event` happened).
+async fn check_readiness(
+    journal: &mut Journal,
+    http: &reqwest::Client,
+    base: &str,
+    status: u16,
+    since: Instant,
+    event: &str,
+) {
+    let answered = wait_for_readiness(http, base, status, READINESS_WITHIN).await;
+    journal.check(
+        match answered {
+            Some(at) => format!(
+                "/readyz answered {status} {:.1} s after {event}",
+                (at - since).as_secs_f64()
+            ),
+            None => format!(
+                "/readyz answered {status} within {} s after {event}",
+                READINESS_WITHIN.as_secs()
+            ),
+        },
+        answered.is_some(),
+    );
+}
+
 async fn wait_for_readiness(
     http: &reqwest::Client,
     base: &str,
