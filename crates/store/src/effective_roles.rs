@@ -35,11 +35,14 @@ impl Tx {
             // Two transactions refreshing the same user on PostgreSQL would each compute from
             // their own view and the later one could keep a role the earlier one removed:
             // locking the users first makes the later one wait and recompute after it.
-            // (SQLite's single writer serializes them already.)
+            // (SQLite's single writer serializes them already.) `FOR NO KEY UPDATE`, not `FOR
+            // UPDATE`: the transaction inserted a binding or a group member before, and so
+            // holds the foreign key's `KEY SHARE` lock on the user, as a concurrent one does;
+            // `FOR UPDATE` conflicts with that lock and the two deadlocked.
             if let Tx::Postgres(tx) = self {
                 let mut lock = QueryBuilder::new("SELECT id FROM users WHERE id IN (");
                 push_in_list!(lock, chunk.iter().copied());
-                lock.push(" ORDER BY id FOR UPDATE");
+                lock.push(" ORDER BY id FOR NO KEY UPDATE");
                 lock.build().execute(&mut **tx).await?;
             }
             on_tx!(&mut *self, |conn| {
