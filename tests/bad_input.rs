@@ -413,3 +413,45 @@ async fn every_operation_of_the_schema_survives_garbage_arguments() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn subscriptions_over_websocket_get_the_same_limits_and_codes() {
+    on_each_backend(&["--graphql-max-aliases", "1"], |app| async move {
+        let token = app.admin_token().await;
+        let init = json!({ "Authorization": format!("Bearer {token}") });
+        let job = "00000000-0000-0000-0000-000000000000";
+        for (what, query) in [
+            (
+                "an unknown field",
+                "subscription($j: ID!) { jobProgress(id: $j) { nosuchfield } }",
+            ),
+            (
+                "too many aliases",
+                "subscription($j: ID!) { p: jobProgress(id: $j) { s: status } }",
+            ),
+            ("a syntax error", "subscription { jobProgress("),
+        ] {
+            let messages = app
+                .subscribe(init.clone(), query, json!({ "j": job }))
+                .await;
+            // The errors come in a `next` message's payload, or as an `error` message's.
+            let errors: Vec<&Value> = messages
+                .iter()
+                .flat_map(|message| match message["type"].as_str() {
+                    Some("error") => message["payload"].as_array(),
+                    _ => message["payload"]["errors"].as_array(),
+                })
+                .flatten()
+                .collect();
+            assert!(!errors.is_empty(), "{what}: {messages:?}");
+            for error in errors {
+                assert_eq!(
+                    error["extensions"]["code"], "BAD_REQUEST",
+                    "{what}: {error}"
+                );
+            }
+        }
+        app
+    })
+    .await;
+}

@@ -2,10 +2,7 @@
 //! endpoint, per-row results, invitations through the outbox, the initiator's e-mail, an
 //! idempotent re-run, refused files, cancellation and the `jobProgress` subscription.
 
-use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::support::{TestApp, TestOrg, on_each_backend};
 
@@ -101,57 +98,14 @@ fn row(rows: &[Value], number: i64) -> &Value {
         .unwrap_or_else(|| panic!("row {number} not among {rows:?}"))
 }
 
-/// Subscribes to `jobProgress` over WebSocket (`graphql-transport-ws`) with `init` as the
-/// `connection_init` payload; returns the messages after the acknowledgement, up to and with
-/// the `complete` or `error` that ends the subscription.
+/// Subscribes to `jobProgress` over WebSocket with `init` as the `connection_init` payload.
 async fn subscribe(app: &TestApp, init: Value, job: &str) -> Vec<Value> {
-    let mut request = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1))
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("WebSocket connects");
-    let send = |message: Value| Message::Text(message.to_string().into());
-    socket
-        .send(send(json!({ "type": "connection_init", "payload": init })))
-        .await
-        .expect("init");
-    socket
-        .send(send(json!({
-            "id": "1",
-            "type": "subscribe",
-            "payload": {
-                "query": "subscription($j: ID!) { jobProgress(id: $j) { status processedRows createdRows } }",
-                "variables": { "j": job },
-            },
-        })))
-        .await
-        .expect("subscribe");
-    let mut messages = Vec::new();
-    loop {
-        let frame = tokio::time::timeout(std::time::Duration::from_secs(60), socket.next())
-            .await
-            .expect("a message in time")
-            .expect("the socket stays open")
-            .expect("a frame");
-        let Message::Text(text) = frame else {
-            continue;
-        };
-        let message: Value = serde_json::from_str(&text).expect("JSON message");
-        match message["type"].as_str() {
-            Some("connection_ack") => {}
-            Some("next") => messages.push(message),
-            Some("complete") | Some("error") => {
-                messages.push(message);
-                return messages;
-            }
-            _ => panic!("{:?}: unexpected {message}", app.backend),
-        }
-    }
+    app.subscribe(
+        init,
+        "subscription($j: ID!) { jobProgress(id: $j) { status processedRows createdRows } }",
+        json!({ "j": job }),
+    )
+    .await
 }
 
 /// A server whose worker looks for jobs once, at start, then not for an hour: a job stays

@@ -67,6 +67,60 @@ impl TestApp {
         self.database
     }
 
+    /// Runs a subscription over WebSocket (`graphql-transport-ws`) with `init` as the
+    /// `connection_init` payload; returns the messages after the acknowledgement, up to and
+    /// with the `complete` or `error` that ends it.
+    pub async fn subscribe(&self, init: Value, query: &str, variables: Value) -> Vec<Value> {
+        use futures_util::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+        let mut request = format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        let send = |message: Value| Message::Text(message.to_string().into());
+        socket
+            .send(send(json!({ "type": "connection_init", "payload": init })))
+            .await
+            .expect("init");
+        socket
+            .send(send(json!({
+                "id": "1",
+                "type": "subscribe",
+                "payload": { "query": query, "variables": variables },
+            })))
+            .await
+            .expect("subscribe");
+        let mut messages = Vec::new();
+        loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(60), socket.next())
+                .await
+                .expect("a message in time")
+                .expect("the socket stays open")
+                .expect("a frame");
+            let Message::Text(text) = frame else {
+                continue;
+            };
+            let message: Value = serde_json::from_str(&text).expect("JSON message");
+            match message["type"].as_str() {
+                Some("connection_ack") => {}
+                Some("next") => messages.push(message),
+                Some("complete") | Some("error") => {
+                    messages.push(message);
+                    return messages;
+                }
+                _ => panic!("{:?}: unexpected {message}", self.backend),
+            }
+        }
+    }
+
     /// POSTs a GraphQL operation and returns the whole response body.
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let mut request = self

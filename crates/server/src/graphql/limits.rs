@@ -5,10 +5,12 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextRequest, NextSubscribe,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, Selection};
 use async_graphql::{Response, ServerError, ServerResult, Variables};
+use futures_util::StreamExt as _;
+use futures_util::stream::BoxStream;
 
 /// Limits applied to every operation before any resolver runs.
 #[derive(Debug, Clone)]
@@ -41,10 +43,10 @@ impl Default for Limits {
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
 
 /// Checks of a document before it runs: refuses more aliased fields than the limit right
-/// after parsing, and gives the code `BAD_REQUEST` to every error that has none: parse and
-/// validation errors, and arguments async-graphql could not coerce (a `DateTime` that is not
-/// one). The server's own errors always carry their code (`INTERNAL` included), so every
-/// error a client sees has one.
+/// after parsing, and gives the code `BAD_REQUEST` to every error that has none, in answers
+/// and in subscription streams: parse and validation errors, and arguments async-graphql
+/// could not coerce (a `DateTime` that is not one). The server's own errors always carry
+/// their code (`INTERNAL` included), so every error a client sees has one.
 pub struct DocumentChecks {
     pub max_aliases: usize,
 }
@@ -91,6 +93,18 @@ impl Extension for DocumentChecksExtension {
             ));
         }
         Ok(document)
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        Box::pin(next.run(ctx, stream).map(|mut response| {
+            response.errors = response.errors.into_iter().map(bad_request).collect();
+            response
+        }))
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
