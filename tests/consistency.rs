@@ -635,26 +635,49 @@ async fn runs_are_scoped_and_only_super_admins_run_them() {
     .await;
 }
 
+/// A consistency run over the injected fixture, started in the store for tests that play
+/// its worker, with the time, lease and audit entry they work it with.
+struct StoreRun {
+    fixture: Fixture,
+    now: time::OffsetDateTime,
+    lease: time::Duration,
+    entry: steward_store::AuditEntry,
+    job: steward_store::JobRecord,
+}
+
+async fn store_run(app: &TestApp, repair: bool) -> StoreRun {
+    let fixture = fixture(app).await;
+    inject(app, &fixture).await;
+    let now = time::OffsetDateTime::now_utc();
+    let entry = steward_store::AuditEntry {
+        actor: None,
+        client_address: None,
+        at: now,
+    };
+    let job = app
+        .database
+        .store
+        .start_consistency_run(steward_domain::consistency::RunScope::All, repair, &entry)
+        .await
+        .expect("start");
+    StoreRun {
+        fixture,
+        now,
+        lease: time::Duration::seconds(60),
+        entry,
+        job,
+    }
+}
+
 #[tokio::test]
 async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
-    use steward_domain::consistency::RunScope;
     use steward_store::BatchOutcome;
     // No worker of the server's own: the test plays two workers against the store.
     on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
-        let fixture = fixture(&app).await;
-        inject(&app, &fixture).await;
+        let StoreRun {
+            now, lease, job, ..
+        } = store_run(&app, false).await;
         let store = &app.database.store;
-        let now = time::OffsetDateTime::now_utc();
-        let lease = time::Duration::seconds(60);
-        let entry = steward_store::AuditEntry {
-            actor: None,
-            client_address: None,
-            at: now,
-        };
-        let job = store
-            .start_consistency_run(RunScope::All, false, &entry)
-            .await
-            .expect("start");
         let first = store
             .claim_job(now, lease)
             .await
@@ -743,24 +766,18 @@ async fn a_run_whose_worker_died_is_taken_over_after_its_last_stored_chunk() {
 
 #[tokio::test]
 async fn a_fix_whose_violation_went_away_changes_nothing() {
-    use steward_domain::consistency::{FindingStatus, Invariant, RunScope};
+    use steward_domain::consistency::{FindingStatus, Invariant};
     use steward_store::BatchOutcome;
     // No worker of the server's own: the test works the run against the store.
     on_each_backend(&["--job-poll-ms", "3600000"], |app| async move {
-        let fixture = fixture(&app).await;
-        inject(&app, &fixture).await;
+        let StoreRun {
+            fixture,
+            now,
+            lease,
+            entry,
+            job,
+        } = store_run(&app, true).await;
         let store = &app.database.store;
-        let now = time::OffsetDateTime::now_utc();
-        let lease = time::Duration::seconds(60);
-        let entry = steward_store::AuditEntry {
-            actor: None,
-            client_address: None,
-            at: now,
-        };
-        let job = store
-            .start_consistency_run(RunScope::All, true, &entry)
-            .await
-            .expect("start");
         let claimed = store.claim_job(now, lease).await.expect("claim").expect("a job");
         while let BatchOutcome::Advanced(_) =
             store.consistency_step(&claimed, 100, now, lease).await.expect("step")
