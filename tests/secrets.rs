@@ -210,10 +210,26 @@ fn capture_logs() -> CapturedLogs {
 
 static CAPTURING: AtomicBool = AtomicBool::new(false);
 
+/// Capturing lasts while this lives, so a failed test does not leave it on for the others.
+struct Capturing;
+
+impl Capturing {
+    fn start() -> Self {
+        CAPTURING.store(true, Ordering::Relaxed);
+        Capturing
+    }
+}
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.store(false, Ordering::Relaxed);
+    }
+}
+
 #[tokio::test]
 async fn secrets_never_reach_the_logs_or_error_messages() {
     let logs = capture_logs();
-    CAPTURING.store(true, Ordering::Relaxed);
+    let _capturing = Capturing::start();
     on_each_backend(&["--dev", "--mail-poll-ms", "50"], |app| {
         let logs = logs.clone();
         async move {
@@ -234,7 +250,6 @@ async fn secrets_never_reach_the_logs_or_error_messages() {
         }
     })
     .await;
-    CAPTURING.store(false, Ordering::Relaxed);
 }
 
 #[tokio::test]
