@@ -178,7 +178,7 @@ async fn a_key_limited_to_a_role_has_only_that_roles_powers_and_stops_with_the_m
             .role_id(&owner_session, &organization, "Administrator")
             .await;
         app.graphql(
-            Some(&owner_session),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
             json!({ "o": organization, "u": member, "r": administrator }),
         )

@@ -57,7 +57,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         let id = app.create_user(username, PASSWORD).await;
         let added = app
             .graphql(
-                Some(&owner.token),
+                Some(&app.admin_token().await),
                 "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { code message } } }",
                 json!({ "o": organization, "u": id, "r": role_id(&roles, role) }),
             )

@@ -749,7 +749,7 @@ async fn an_import_stops_when_its_initiator_may_no_longer_manage_users() {
             .await;
         let added = app
             .graphql(
-                Some(&org.owner_token),
+                Some(&app.admin_token().await),
                 "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, \
                  user: $u, role: $r}) { errors { message } } }",
                 json!({ "o": org.id, "u": manager, "r": administrator }),

@@ -380,7 +380,9 @@ async fn populate(
         .expect("Viewer role")
         .to_owned();
     let member = app.create_user(names.member, PASSWORD).await;
-    run(
+    // As a SuperAdmin: anyone else's `addMember` only invites.
+    app.graphql(
+        Some(&admin),
         "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { code } } }",
         json!({ "o": organization, "u": member, "r": viewer }),
     )

@@ -152,7 +152,7 @@ async fn an_invited_existing_user_accepts_in_one_click_and_gets_a_second_members
         let user = app.create_user("twoorgs", PASSWORD).await;
         let added = app
             .graphql(
-                Some(&first.owner_token),
+                Some(&app.admin_token().await),
                 "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
                 json!({ "o": first.id, "u": user, "r": first.viewer }),
             )
@@ -306,7 +306,7 @@ async fn a_suspended_users_token_stops_working_at_once_until_reactivated() {
         let org = app.organization_owned_by("Suspendco", "spowner").await;
         let user = app.create_user("suspect", PASSWORD).await;
         app.graphql(
-            Some(&org.owner_token),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
             json!({ "o": org.id, "u": user, "r": org.viewer }),
         )

@@ -7,6 +7,7 @@
 mod api_keys;
 mod audit;
 mod bad_input;
+mod boundary;
 mod consistency;
 mod deletion;
 mod endpoints;

@@ -17,10 +17,12 @@ async fn delete(app: &TestApp, token: &str, organization: &str, name: &str) -> V
         .await
 }
 
-async fn add_member(app: &TestApp, token: &str, organization: &str, user: &str, role: &str) {
+/// Makes `user` an active member of `organization` with `role`, as a SuperAdmin (anyone else's
+/// `addMember` only invites).
+async fn add_member(app: &TestApp, organization: &str, user: &str, role: &str) {
     let body = app
         .graphql(
-            Some(token),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
             json!({ "o": organization, "u": user, "r": role }),
         )
@@ -69,12 +71,12 @@ async fn the_owner_deletes_the_organization_and_its_members_lose_it_and_are_told
             .as_str()
             .expect("id")
             .to_owned();
-        add_member(&app, &globex.owner_token, &globex.id, &olga, &globex.viewer).await;
+        add_member(&app, &globex.id, &olga, &globex.viewer).await;
         let mike = app.create_user("mike", ADMIN_PASSWORD).await;
-        add_member(&app, &acme.owner_token, &acme.id, &mike, &acme.viewer).await;
+        add_member(&app, &acme.id, &mike, &acme.viewer).await;
         let administrator = app.role_id(&acme.owner_token, &acme.id, "Administrator").await;
         let adam = app.create_user("adam", ADMIN_PASSWORD).await;
-        add_member(&app, &acme.owner_token, &acme.id, &adam, &administrator).await;
+        add_member(&app, &acme.id, &adam, &administrator).await;
         let registered = app
             .graphql(
                 Some(&acme.owner_token),
@@ -264,7 +266,7 @@ async fn a_deleted_organization_cannot_be_deleted_again_nor_changed_by_anyone() 
     on_each_backend(&[], |app| async move {
         let acme = app.organization_owned_by("Acme", "olga").await;
         let mike = app.create_user("mike", ADMIN_PASSWORD).await;
-        add_member(&app, &acme.owner_token, &acme.id, &mike, &acme.viewer).await;
+        add_member(&app, &acme.id, &mike, &acme.viewer).await;
         let deleted = delete(&app, &acme.owner_token, &acme.id, "Acme").await;
         assert_eq!(deleted["data"]["deleteOrganization"]["errors"], json!([]), "{deleted}");
 

@@ -45,7 +45,7 @@ async fn member(app: &TestApp, acme: &Acme, username: &str, role: &str) -> (Stri
     let user = app.create_user(username, PASSWORD).await;
     let body = app
         .graphql(
-            Some(&acme.owner_token),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { code message } } }",
             json!({ "o": acme.id, "u": user, "r": role_id(&acme.roles, role) }),
         )

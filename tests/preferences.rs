@@ -130,7 +130,7 @@ async fn nobody_else_reads_a_users_settings() {
             .expect("Viewer")
             .to_owned();
         app.graphql(
-            Some(&owner_token),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { code } } }",
             json!({ "o": organization, "u": member, "r": viewer }),
         )

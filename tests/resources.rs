@@ -23,7 +23,7 @@ async fn services_register_resources_idempotently_within_the_rules_of_their_kind
         let org = app.organization_owned_by("Dataco", "dataowner").await;
         let member = app.create_user("analyst", PASSWORD).await;
         app.graphql(
-            Some(&org.owner_token),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
             json!({ "o": org.id, "u": member, "r": org.viewer }),
         )

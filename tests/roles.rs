@@ -23,15 +23,11 @@ fn role_id(roles: &Value, name: &str) -> String {
         .to_owned()
 }
 
-async fn add_member(
-    app: &TestApp,
-    token: &str,
-    organization: &str,
-    user: &str,
-    role: &str,
-) -> Value {
+/// Makes `user` an active member of `organization` with `role`, as a SuperAdmin (anyone else's
+/// `addMember` only invites).
+async fn add_member(app: &TestApp, organization: &str, user: &str, role: &str) -> Value {
     app.graphql(
-        Some(token),
+        Some(&app.admin_token().await),
         "mutation($input: AddMemberInput!) { addMember(input: $input) { organization { id } errors { code message } } }",
         json!({ "input": { "organization": organization, "user": user, "role": role } }),
     )
@@ -62,14 +58,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         ("API User", "apiuser"),
     ] {
         let user = app.create_user(username, PASSWORD).await;
-        let added = add_member(
-            app,
-            &owner_token,
-            &organization,
-            &user,
-            &role_id(&roles, role),
-        )
-        .await;
+        let added = add_member(app, &organization, &user, &role_id(&roles, role)).await;
         assert_eq!(added["data"]["addMember"]["errors"], json!([]), "{added}");
         tokens.push((role, app.token(username, PASSWORD).await));
     }

@@ -59,9 +59,10 @@ async fn sharing_org(app: &TestApp) -> SharingOrg {
     let mut members = Vec::new();
     for name in ["alice", "bob", "carol"] {
         let user = app.create_user(name, PASSWORD).await;
+        // As a SuperAdmin: anyone else's `addMember` only invites.
         run(
             app,
-            &admin,
+            &app.admin_token().await,
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
             json!({ "o": org.id, "u": user, "r": org.viewer }),
         )

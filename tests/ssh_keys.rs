@@ -274,7 +274,7 @@ async fn organization_with_viewers(
     for member in members {
         let added = app
             .graphql(
-                Some(&admin),
+                Some(&app.admin_token().await),
                 "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, \
                  user: $u, role: $r}) { errors { code message } } }",
                 json!({ "o": organization, "u": member, "r": viewer }),

@@ -192,12 +192,12 @@ impl TestApp {
     }
 
     /// A new active user `username` (password [`ADMIN_PASSWORD`]) made a Viewer member of
-    /// `org`; returns the user's id.
+    /// `org` by a SuperAdmin (anyone else's `addMember` only invites); returns the user's id.
     pub async fn member_of(&self, org: &TestOrg, username: &str) -> String {
         let user = self.create_user(username, ADMIN_PASSWORD).await;
         let body = self
             .graphql(
-                Some(&org.owner_token),
+                Some(&self.admin_token().await),
                 "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, \
                  user: $u, role: $r}) { errors { message } } }",
                 json!({ "o": org.id, "u": user, "r": org.viewer }),

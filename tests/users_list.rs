@@ -124,7 +124,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         let id = create_member(app, username, full_name, email).await;
         let added = app
             .graphql(
-                Some(&fixture.owner),
+                Some(&app.admin_token().await),
                 "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
                 json!({ "o": fixture.organization, "u": id, "r": fixture.role("Viewer") }),
             )
@@ -473,7 +473,7 @@ async fn members_with_users_view_see_the_list_and_its_users_and_no_one_else_does
         // A member whose role has no USERS/VIEW is refused; a stranger is told nothing exists.
         let api_user = app.create_user("apiuser", PASSWORD).await;
         app.graphql(
-            Some(&fixture.owner),
+            Some(&app.admin_token().await),
             "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, user: $u, role: $r}) { errors { message } } }",
             json!({ "o": fixture.organization, "u": api_user, "r": fixture.role("API User") }),
         )

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
+use crate::membership::MembershipStatus;
 use crate::permission::{Area, Level, Permission, PermissionSet};
 use crate::user::PlatformRole;
 use crate::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
@@ -188,6 +189,26 @@ pub fn authorize<C: Capability>(
     }
 }
 
+/// How an existing account joins an organization when an administrator adds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// At once, as an active member: a SuperAdmin's act for the platform.
+    Direct,
+    /// By invitation: the membership waits, `INVITED`, until the user accepts it.
+    Invitation,
+}
+
+/// Decides how `actor`, who may manage the organization's users, adds an existing account to
+/// it: a membership needs the user's consent, so anyone but a SuperAdmin invites; otherwise
+/// an administrator could take anyone's account into their organization.
+pub fn admission(actor: &Actor) -> Admission {
+    if actor.is_super_admin() {
+        Admission::Direct
+    } else {
+        Admission::Invitation
+    }
+}
+
 /// Decides whether `actor` may act platform-wide.
 pub fn authorize_platform(actor: &Actor) -> Result<PlatformAuthorized, DomainError> {
     if actor.is_super_admin() {
@@ -306,25 +327,64 @@ pub fn authorize_organization_deletion(
     )
 }
 
-/// Whether `actor` may see the user `target`, who has memberships of `target_organizations`
-/// (the caller decides which statuses count: `user(id)` passes all of them, so that an
-/// administrator still sees a disabled member to enable again): themselves always; others
-/// with `USERS/VIEW` in one of those organizations. Anyone else does not exist for the
-/// actor.
+/// One membership of a user who is looked at or acted on, as the policy weighs it. The store
+/// leaves out memberships of deleted organizations: they give nobody anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub organization: OrganizationId,
+    pub status: MembershipStatus,
+}
+
+impl Standing {
+    /// Whether the user accepted this membership (it is active, or disabled by the
+    /// organization since). Only those give an organization power over the account: an
+    /// invitation is the organization's wish, not the user's consent.
+    pub fn accepted(&self) -> bool {
+        matches!(
+            self.status,
+            MembershipStatus::Active | MembershipStatus::Disabled
+        )
+    }
+}
+
+/// The organizations of `memberships` that the user accepted.
+fn accepted(memberships: &[Standing]) -> impl Iterator<Item = OrganizationId> + '_ {
+    memberships
+        .iter()
+        .filter(|membership| membership.accepted())
+        .map(|membership| membership.organization)
+}
+
+/// Whether `actor` may see `user`'s membership of `organization` (and what hangs on it: its
+/// roles, its organization): the user themselves, a SuperAdmin, or whoever holds
+/// `USERS/VIEW` there. A viewer of the user in one organization learns nothing of their
+/// others.
+pub fn may_view_membership(actor: &Actor, user: UserId, organization: OrganizationId) -> bool {
+    actor.user == user
+        || actor.is_super_admin()
+        || actor
+            .grant(organization)
+            .is_some_and(|grant| grant.permissions.allows(ViewUsers::PERMISSION))
+}
+
+/// Whether `actor` may see the user `target` with `memberships`: themselves and SuperAdmins
+/// always; others with `USERS/VIEW` in an organization whose membership the user accepted
+/// (an administrator still sees a disabled member, to enable again). A membership that only
+/// waits on an invitation shows the account only while it is not validated (`validated`
+/// false): such an account holds nothing but what its inviters typed, whereas an existing
+/// account's profile is not the inviting organization's to read before the user accepts.
+/// Anyone else does not exist for the actor.
 pub fn authorize_view_user(
     actor: &Actor,
     target: UserId,
-    target_organizations: &[OrganizationId],
+    validated: bool,
+    memberships: &[Standing],
 ) -> Result<(), DomainError> {
-    if actor.user == target || actor.is_super_admin() {
-        return Ok(());
-    }
-    let shared_with_view = target_organizations.iter().any(|organization| {
-        actor
-            .grant(*organization)
-            .is_some_and(|grant| grant.permissions.allows(ViewUsers::PERMISSION))
-    });
-    if shared_with_view {
+    let visible = memberships
+        .iter()
+        .filter(|membership| membership.accepted() || !validated)
+        .any(|membership| may_view_membership(actor, target, membership.organization));
+    if visible || actor.user == target || actor.is_super_admin() {
         Ok(())
     } else {
         Err(DomainError::NotFound { what: "the user" })
@@ -349,18 +409,20 @@ impl AccountAuthorized {
     }
 }
 
-/// Decides whether `actor` may change the account of `user`, who has memberships (of any
-/// status) in `user_organizations`: a SuperAdmin may; an administrator (`USERS/MANAGE`) may
-/// only when they administer every one of the user's organizations, since the change reaches
-/// all of them. Nobody changes their own account this way, and only a SuperAdmin changes a
-/// SuperAdmin's. A user the actor administers in none of their organizations does not exist
-/// for the actor.
+/// Decides whether `actor` may change the account of `user`, who has `memberships`: a
+/// SuperAdmin may; an administrator (`USERS/MANAGE`) may only when they administer every
+/// organization whose membership the user accepted, since the change reaches all of them.
+/// Invitations count for nothing: an account with no accepted membership is managed by
+/// SuperAdmins alone. Nobody changes their own account this way, and only a SuperAdmin
+/// changes a SuperAdmin's. A user the actor administers in none of their organizations does
+/// not exist for the actor.
 pub fn authorize_account(
     actor: &Actor,
     user: UserId,
     user_is_super_admin: bool,
-    user_organizations: &[OrganizationId],
+    memberships: &[Standing],
 ) -> Result<AccountAuthorized, DomainError> {
+    let user_organizations: Vec<OrganizationId> = accepted(memberships).collect();
     let proof = AccountAuthorized {
         actor: actor.user,
         user,
@@ -451,9 +513,9 @@ impl<A> SshKeysAuthorized<A> {
     }
 }
 
-/// Decides whether `actor` may do `A` to the SSH keys of `owner`, a member of
-/// `owner_organizations` (only memberships the owner accepted count: an administrator must
-/// not gain power over a user by inviting them). The owner and a SuperAdmin may; for
+/// Decides whether `actor` may do `A` to the SSH keys of `owner`, who has `memberships` (only
+/// memberships the owner accepted count: an administrator must not gain power over a user by
+/// inviting them). The owner and a SuperAdmin may; for
 /// [`ManageSshKeys`] also whoever holds `USERS/MANAGE` in one of those organizations, unless
 /// the owner is a SuperAdmin. A viewer of the owner is refused; to anyone else the owner does
 /// not exist.
@@ -461,8 +523,9 @@ pub fn authorize_ssh_keys<A: SshKeyAccess>(
     actor: &Actor,
     owner: UserId,
     owner_is_super_admin: bool,
-    owner_organizations: &[OrganizationId],
+    memberships: &[Standing],
 ) -> Result<SshKeysAuthorized<A>, DomainError> {
+    let owner_organizations: Vec<OrganizationId> = accepted(memberships).collect();
     let proof = SshKeysAuthorized {
         actor: actor.user,
         owner,
@@ -544,6 +607,81 @@ mod tests {
         )
     }
 
+    /// Memberships the user accepted, of each of `organizations`.
+    fn active(organizations: &[OrganizationId]) -> Vec<Standing> {
+        organizations
+            .iter()
+            .map(|&organization| Standing {
+                organization,
+                status: MembershipStatus::Active,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn invitations_give_an_administrator_no_power_over_an_account() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let target = UserId::new();
+        let admin = member(BuiltInRole::Administrator, globex);
+        let invited = |organization| Standing {
+            organization,
+            status: MembershipStatus::Invited,
+        };
+        // Only invited by the administrator's organization: nobody but a SuperAdmin manages it.
+        let only_invited = [invited(globex)];
+        assert_eq!(
+            authorize_account(&admin, target, false, &only_invited).map(|_| ()),
+            Err(DomainError::NotFound { what: "the user" })
+        );
+        assert!(matches!(
+            authorize_ssh_keys::<ManageSshKeys>(&admin, target, false, &only_invited),
+            Err(DomainError::NotFound { .. })
+        ));
+        let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
+        assert!(authorize_account(&root, target, false, &only_invited).is_ok());
+        // A member elsewhere, invited here: still the other organization's to manage.
+        let member_elsewhere = [
+            Standing {
+                organization: acme,
+                status: MembershipStatus::Active,
+            },
+            invited(globex),
+        ];
+        assert_eq!(
+            authorize_account(&admin, target, false, &member_elsewhere).map(|_| ()),
+            Err(DomainError::NotFound { what: "the user" })
+        );
+        // The inviter sees the account only while it holds nothing but what inviters typed.
+        assert!(authorize_view_user(&admin, target, false, &only_invited).is_ok());
+        assert_eq!(
+            authorize_view_user(&admin, target, true, &only_invited),
+            Err(DomainError::NotFound { what: "the user" })
+        );
+        // A disabled member is still the organization's.
+        let disabled = [Standing {
+            organization: globex,
+            status: MembershipStatus::Disabled,
+        }];
+        assert!(authorize_account(&admin, target, false, &disabled).is_ok());
+        assert!(authorize_view_user(&admin, target, true, &disabled).is_ok());
+    }
+
+    #[test]
+    fn a_membership_is_seen_by_its_user_and_the_viewers_of_its_organization_only() {
+        let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
+        let target = UserId::new();
+        let globex_viewer = member(BuiltInRole::Viewer, globex);
+        assert!(may_view_membership(&globex_viewer, target, globex));
+        assert!(!may_view_membership(&globex_viewer, target, acme));
+        assert!(may_view_membership(
+            &globex_viewer,
+            globex_viewer.user,
+            acme
+        ));
+        let api_user = member(BuiltInRole::ApiUser, globex);
+        assert!(!may_view_membership(&api_user, target, globex));
+    }
+
     #[test]
     fn a_member_with_the_permission_gets_a_proof_for_that_organization() {
         let acme = OrganizationId::new();
@@ -580,9 +718,9 @@ mod tests {
         let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
         let target = UserId::new();
         let admin = member(BuiltInRole::Administrator, acme);
-        let proof = authorize_account(&admin, target, false, &[acme]).expect("allowed");
+        let proof = authorize_account(&admin, target, false, &active(&[acme])).expect("allowed");
         assert_eq!((proof.actor(), proof.user()), (admin.user, target));
-        let elsewhere = authorize_account(&admin, target, false, &[acme, globex])
+        let elsewhere = authorize_account(&admin, target, false, &active(&[acme, globex]))
             .expect_err("refused")
             .to_string();
         assert!(
@@ -590,17 +728,22 @@ mod tests {
             "{elsewhere}"
         );
         assert!(matches!(
-            authorize_account(&admin, target, false, &[globex]),
+            authorize_account(&admin, target, false, &active(&[globex])),
             Err(DomainError::NotFound { .. })
         ));
         assert!(matches!(
-            authorize_account(&member(BuiltInRole::Viewer, acme), target, false, &[acme]),
+            authorize_account(
+                &member(BuiltInRole::Viewer, acme),
+                target,
+                false,
+                &active(&[acme])
+            ),
             Err(DomainError::Forbidden { .. })
         ));
-        assert!(authorize_account(&admin, target, true, &[acme]).is_err());
-        assert!(authorize_account(&admin, admin.user, false, &[acme]).is_err());
+        assert!(authorize_account(&admin, target, true, &active(&[acme])).is_err());
+        assert!(authorize_account(&admin, admin.user, false, &active(&[acme])).is_err());
         let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
-        assert!(authorize_account(&root, target, true, &[]).is_ok());
+        assert!(authorize_account(&root, target, true, &active(&[])).is_ok());
     }
 
     #[test]
@@ -663,14 +806,14 @@ mod tests {
         let viewer = member(BuiltInRole::Viewer, acme);
         let api_user = member(BuiltInRole::ApiUser, acme);
         let stranger = member(BuiltInRole::Administrator, globex);
-        assert!(authorize_view_user(&viewer, target, &[acme]).is_ok());
+        assert!(authorize_view_user(&viewer, target, true, &active(&[acme])).is_ok());
         assert!(
-            authorize_view_user(&api_user, target, &[acme]).is_err(),
+            authorize_view_user(&api_user, target, true, &active(&[acme])).is_err(),
             "API users see only themselves"
         );
-        assert!(authorize_view_user(&api_user, api_user.user, &[acme]).is_ok());
+        assert!(authorize_view_user(&api_user, api_user.user, true, &active(&[acme])).is_ok());
         assert_eq!(
-            authorize_view_user(&stranger, target, &[acme]),
+            authorize_view_user(&stranger, target, true, &active(&[acme])),
             Err(DomainError::NotFound { what: "the user" })
         );
     }
@@ -683,7 +826,7 @@ mod tests {
         let viewer = member(BuiltInRole::Viewer, acme);
         let stranger = member(BuiltInRole::Administrator, globex);
         let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
-        let of = [acme];
+        let of = active(&[acme]);
         for actor in [&owner, &root] {
             assert!(authorize_ssh_keys::<AddSshKey>(actor, owner.user, false, &of).is_ok());
             let proof = authorize_ssh_keys::<ManageSshKeys>(actor, owner.user, false, &of)
@@ -706,7 +849,8 @@ mod tests {
         for refused in [
             authorize_ssh_keys::<ManageSshKeys>(&stranger, owner.user, false, &of).map(|_| ()),
             authorize_ssh_keys::<AddSshKey>(&stranger, owner.user, false, &of).map(|_| ()),
-            authorize_ssh_keys::<ManageSshKeys>(&admin, owner.user, false, &[]).map(|_| ()),
+            authorize_ssh_keys::<ManageSshKeys>(&admin, owner.user, false, &active(&[]))
+                .map(|_| ()),
         ] {
             assert_eq!(refused, Err(DomainError::NotFound { what: "the user" }));
         }

@@ -6,12 +6,15 @@ use steward_domain::link::LinkPurpose;
 use steward_domain::membership::MembershipStatus;
 use steward_domain::notification::Notification;
 use steward_domain::organization::check_email_domain;
-use steward_domain::policy::{AccountAuthorized, Authorized, ManageUsers, PlatformAuthorized};
+use steward_domain::policy::{
+    AccountAuthorized, Authorized, ManageUsers, PlatformAuthorized, Standing,
+};
 use steward_domain::user::{Country, FullName, Language, Phone, UserStatus};
 use steward_domain::{DomainError, OrganizationId, RoleId, UserId};
 use uuid::Uuid;
 
 use crate::invitations::NewLink;
+use crate::organizations::standing;
 use crate::users::NewUser;
 use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, UserRecord, on_pool, on_tx};
 
@@ -164,13 +167,13 @@ impl Tx {
 }
 
 impl Store {
-    /// The organizations `user` has a membership of, whatever its status, deleted ones left
-    /// out: what an administrator must hold to change the account
+    /// `user`'s memberships as the policy weighs them, read afresh, those of deleted
+    /// organizations left out: what an administrator must hold to change the account
     /// ([`steward_domain::policy::authorize_account`]).
-    pub async fn organizations_of_user(&self, user: UserId) -> Result<Vec<OrganizationId>> {
-        let ids: Vec<Uuid> = on_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT m.organization_id FROM memberships m \
+    pub async fn standings_of_user(&self, user: UserId) -> Result<Vec<Standing>> {
+        let rows: Vec<(Uuid, String)> = on_pool!(self, |pool| {
+            sqlx::query_as(
+                "SELECT m.organization_id, m.status FROM memberships m \
                  JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL \
                  WHERE m.user_id = $1",
             )
@@ -178,7 +181,9 @@ impl Store {
             .fetch_all(pool)
             .await?
         });
-        Ok(ids.into_iter().map(OrganizationId).collect())
+        rows.into_iter()
+            .map(|(organization, status)| standing(OrganizationId(organization), &status))
+            .collect()
     }
 
     /// Creates a user waiting for validation and sends the link that validates the address

@@ -423,6 +423,36 @@ impl Tx {
 }
 
 impl Tx {
+    /// Refuses, naming `field`, a user who is invited to `organization` or a member of it
+    /// already.
+    async fn refuse_membership_of(
+        &mut self,
+        organization: OrganizationId,
+        user: UserId,
+        field: &'static str,
+    ) -> Result<()> {
+        let membership: Option<String> = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
+            )
+            .bind(organization.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(conn)
+            .await?
+        });
+        match membership.as_deref() {
+            None => Ok(()),
+            Some("INVITED") => Err(DomainError::conflict(
+                field,
+                "has a pending invitation to this organization already; resend it instead",
+            )
+            .into()),
+            Some(_) => {
+                Err(DomainError::conflict(field, "is a member of this organization already").into())
+            }
+        }
+    }
+
     /// Makes `user` an `INVITED` member of `organization` with `invite.roles`, records the
     /// invitation with its link and sends it: the part of an invitation that follows finding
     /// or creating the user, shared with bulk imports.
@@ -658,34 +688,51 @@ impl Store {
                 .await?
             }
         };
-        let membership: Option<String> = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar(
-                "SELECT status FROM memberships WHERE organization_id = $1 AND user_id = $2",
-            )
-            .bind(organization.as_uuid())
-            .bind(user.as_uuid())
-            .fetch_optional(conn)
-            .await?
-        });
-        match membership.as_deref() {
-            None => {}
-            Some("INVITED") => {
-                return Err(DomainError::conflict(
-                    "email",
-                    "has a pending invitation to this organization already; resend it instead",
-                )
-                .into());
-            }
-            Some(_) => {
-                return Err(DomainError::conflict(
-                    "email",
-                    "is a member of this organization already",
-                )
-                .into());
-            }
-        }
+        tx.refuse_membership_of(organization, user, "email").await?;
         let invitation = tx
             .open_invitation(organization, user, invite, link, entry)
+            .await?;
+        tx.commit().await?;
+        Ok(invitation)
+    }
+
+    /// Invites the existing account `user` into the proof's organization with
+    /// `default_role`, with a one-click link: `addMember` by anyone but a SuperAdmin
+    /// ([`steward_domain::policy::admission`]), since a membership needs the user's consent.
+    pub async fn invite_member(
+        &self,
+        proof: &Authorized<ManageUsers>,
+        user: UserId,
+        default_role: RoleId,
+        link: &NewLink,
+        entry: &AuditEntry,
+    ) -> Result<InvitationRecord> {
+        let organization = proof.organization();
+        let mut tx = self.begin().await?;
+        tx.refuse_deleted_organization(organization).await?;
+        tx.check_roles_of(organization, &[default_role]).await?;
+        let account = tx.user(user).await?;
+        if matches!(
+            account.status,
+            UserStatus::PendingDeletion | UserStatus::Deleted
+        ) {
+            return Err(DomainError::invalid(
+                "user",
+                "is an account that is being deleted or was deleted; a SuperAdmin can \
+                 restore an account pending deletion",
+            )
+            .into());
+        }
+        tx.refuse_membership_of(organization, user, "user").await?;
+        let invite = NewInvitation {
+            email: EmailAddress::parse(&account.email)?,
+            full_name: FullName::parse(&account.full_name)?,
+            language: account.language,
+            roles: vec![default_role],
+            username: None,
+        };
+        let invitation = tx
+            .open_invitation(organization, user, &invite, link, entry)
             .await?;
         tx.commit().await?;
         Ok(invitation)

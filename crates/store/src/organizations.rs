@@ -5,14 +5,14 @@ use steward_domain::notification::Notification;
 use steward_domain::organization::{EmailDomain, Name, confirm_deletion};
 use steward_domain::permission::BuiltInRole;
 use steward_domain::policy::{
-    Authorized, DeleteOrganization, ManageOrganization, ManageUsers, PlatformAuthorized,
+    Authorized, DeleteOrganization, ManageOrganization, ManageUsers, PlatformAuthorized, Standing,
 };
 use steward_domain::{DomainError, MembershipId, OrganizationId, RoleId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::roles::{BindingScope, BindingSubject, RoleDefinition};
-use crate::{AuditEntry, Result, Store, Timestamp, Tx, on_pool, on_tx};
+use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrganizationRecord {
@@ -60,6 +60,30 @@ pub struct MembershipRecord {
     pub status: String,
     pub default_role: Option<RoleId>,
     pub created_at: OffsetDateTime,
+}
+
+impl MembershipRecord {
+    /// The membership as the policy weighs it.
+    pub fn standing(&self) -> Result<Standing> {
+        standing(self.organization, &self.status)
+    }
+}
+
+/// The memberships `m` (of users `u`) that show their user to the organization's viewers, as
+/// [`steward_domain::policy::authorize_view_user`] decides: accepted ones, and invitations of
+/// accounts not validated yet (which hold only what their inviters typed). An invitation of an
+/// existing account shows the organization only the invitation (its address) until accepted.
+pub(crate) const SHOWN_MEMBERSHIP: &str =
+    "(m.status <> 'INVITED' OR u.status = 'PENDING_VALIDATION')";
+
+/// A membership of `organization` with the stored `status`, as the policy weighs it.
+pub(crate) fn standing(organization: OrganizationId, status: &str) -> Result<Standing> {
+    let status = MembershipStatus::from_code(status)
+        .ok_or_else(|| StoreError::Corrupt(format!("membership status {status:?}")))?;
+    Ok(Standing {
+        organization,
+        status,
+    })
 }
 
 #[derive(sqlx::FromRow)]
@@ -730,7 +754,8 @@ impl Store {
             .collect())
     }
 
-    /// A page of an organization's memberships in user-id order, and how many there are.
+    /// A page of an organization's memberships in user-id order, and how many there are;
+    /// invitations of existing accounts left out ([`SHOWN_MEMBERSHIP`]).
     pub async fn members_page(
         &self,
         organization: OrganizationId,
@@ -738,20 +763,24 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<MembershipRecord>, i64)> {
         let (rows, total) = on_pool!(self, |pool| {
-            let rows = sqlx::query_as::<_, MembershipRow>(
-                "SELECT id, organization_id, user_id, status, default_role_id, created_at FROM memberships \
-                 WHERE organization_id = $1 AND ($2 IS NULL OR user_id > $2) ORDER BY user_id LIMIT $3",
-            )
+            let rows = sqlx::query_as::<_, MembershipRow>(sqlx::AssertSqlSafe(format!(
+                "SELECT m.id, m.organization_id, m.user_id, m.status, m.default_role_id, \
+                 m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.organization_id = $1 AND {SHOWN_MEMBERSHIP} \
+                 AND ($2 IS NULL OR m.user_id > $2) ORDER BY m.user_id LIMIT $3"
+            )))
             .bind(organization.as_uuid())
             .bind(after)
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM memberships WHERE organization_id = $1")
-                    .bind(organization.as_uuid())
-                    .fetch_one(pool)
-                    .await?;
+            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id \
+                 WHERE m.organization_id = $1 AND {SHOWN_MEMBERSHIP}"
+            )))
+            .bind(organization.as_uuid())
+            .fetch_one(pool)
+            .await?;
             (rows, total)
         });
         Ok((rows.into_iter().map(Into::into).collect(), total))

@@ -199,8 +199,10 @@ macro_rules! push_members_matching {
         $query
             .push(
                 " FROM users u WHERE EXISTS (SELECT 1 FROM memberships m \
-                 WHERE m.user_id = u.id AND m.organization_id = ",
+                 WHERE m.user_id = u.id AND ",
             )
+            .push(crate::organizations::SHOWN_MEMBERSHIP)
+            .push(" AND m.organization_id = ")
             .push_bind(organization);
         if let Some(statuses) = &filter.membership_statuses {
             $query.push(" AND m.status IN (");

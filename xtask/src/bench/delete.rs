@@ -103,15 +103,16 @@ async fn measure(store: &Store, tag: &str, resources: usize) -> anyhow::Result<M
     };
     let started = Instant::now();
     let DeletionFixture {
-        organization,
         owner,
         leaver,
         heir,
+        ..
     } = deletion_fixture(store, tag, resources, &entry()).await?;
     let seed = started.elapsed();
     // The organization's owner deletes, as a SuperAdmin would: the proof is the same.
     let actor = Actor::new(owner, Some(PlatformRole::SuperAdmin), []);
-    let proof = authorize_account(&actor, leaver, false, &[organization])?;
+    let memberships = store.standings_of_user(leaver).await?;
+    let proof = authorize_account(&actor, leaver, false, &memberships)?;
     let as_owner = AuditEntry {
         actor: Some(owner),
         ..entry()

@@ -157,10 +157,10 @@ pub(crate) async fn account_proof(
 ) -> async_graphql::Result<AccountAuthorized> {
     let actor = actor(ctx).await?;
     let target = ctx.loaders()?.users.load_one(user).await?;
-    let organizations = ctx
+    let memberships = ctx
         .app()?
         .store
-        .organizations_of_user(user)
+        .standings_of_user(user)
         .await
         .map_err(AppError::from)?;
     let Some(target) = target else {
@@ -170,7 +170,7 @@ pub(crate) async fn account_proof(
         actor,
         user,
         target.platform_role == Some(PlatformRole::SuperAdmin),
-        &organizations,
+        &memberships,
     )
     .map_err(refused)
 }

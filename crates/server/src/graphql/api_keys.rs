@@ -2,7 +2,6 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::Name;
-use steward_domain::policy::authorize_view_user;
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, UserId};
 use steward_store::{ApiKeyRecord, ApiKeySecret, NewApiKey};
 use time::OffsetDateTime;
@@ -10,9 +9,10 @@ use time::OffsetDateTime;
 use crate::auth::links::hash_token;
 use crate::error::{AppError, refused};
 use crate::graphql::accounts::account_proof;
-use crate::graphql::context::{ContextExt as _, actor, parse_id, parse_role_ids};
+use crate::graphql::context::{ContextExt as _, parse_id, parse_role_ids};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Organization, Role, User, UserError};
+use crate::graphql::users::visible_user;
 
 /// An API key, without its secret (shown only when made or regenerated).
 pub struct ApiKey(pub ApiKeyRecord);
@@ -209,13 +209,7 @@ impl ApiKeyQuery {
             None => principal.user_id,
         };
         if user != principal.user_id {
-            let organizations = ctx
-                .app()?
-                .store
-                .organizations_of_user(user)
-                .await
-                .map_err(AppError::from)?;
-            authorize_view_user(actor(ctx).await?, user, &organizations).map_err(refused)?;
+            visible_user(ctx, user).await?;
             administer(ctx, user).await?;
         }
         let keys = ctx

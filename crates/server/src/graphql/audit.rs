@@ -1,7 +1,7 @@
 //! The audit trail: who may read which events, and the events as the API shows them.
 
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object};
-use steward_domain::policy::{ViewAudit, authorize, authorize_view_user};
+use steward_domain::policy::{ViewAudit, authorize};
 use steward_domain::{DomainError, OrganizationId, UserId};
 use steward_store::{AuditEventRecord, AuditFilter};
 use time::OffsetDateTime;
@@ -10,6 +10,7 @@ use crate::error::{AppError, refused};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
 use crate::graphql::types::{Organization, User};
+use crate::graphql::users::may_view_user;
 
 /// Which events to list. Every field given narrows the list.
 #[derive(InputObject, Default)]
@@ -167,23 +168,10 @@ impl AuditEvent {
         let Some(user) = self.0.actor_user_id.map(UserId) else {
             return Ok(None);
         };
-        let caller = actor(ctx).await?;
-        let loaders = ctx.loaders()?;
-        if caller.user != user && !caller.is_super_admin() {
-            let organizations: Vec<OrganizationId> = loaders
-                .memberships_of_user
-                .load_one(user)
-                .await?
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|membership| membership.status != "DISABLED")
-                .map(|membership| membership.organization)
-                .collect();
-            if authorize_view_user(caller, user, &organizations).is_err() {
-                return Ok(None);
-            }
-        }
-        Ok(loaders.users.load_one(user).await?.map(User))
+        let Some(record) = ctx.loaders()?.users.load_one(user).await? else {
+            return Ok(None);
+        };
+        Ok(may_view_user(ctx, &record).await?.then_some(User(record)))
     }
 
     /// The caller's network address as the server saw it.

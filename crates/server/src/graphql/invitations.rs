@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::policy::{ManageUsers, ViewUsers, authorize};
 use steward_domain::user::{EmailAddress, FullName, Username};
 use steward_domain::{DomainError, InvitationId, OrganizationId};
-use steward_store::{InvitationRecord, NewInvitation};
+use steward_store::{InvitationRecord, NewInvitation, UserRecord};
 use time::OffsetDateTime;
 
 use crate::auth::links::new_link;
@@ -14,6 +14,7 @@ use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id, parse_role_ids};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Language, Organization, User, UserError};
+use crate::graphql::users::may_view_user;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "steward_domain::membership::InvitationStatus")]
@@ -30,12 +31,28 @@ pub enum InvitationStatus {
 pub struct Invitation {
     record: InvitationRecord,
     status: InvitationStatus,
+    /// Answered to the invited user, who proved who they are with the link's token.
+    to_invitee: bool,
 }
 
 impl Invitation {
-    fn at(record: InvitationRecord, now: OffsetDateTime) -> async_graphql::Result<Self> {
+    pub(crate) fn at(record: InvitationRecord, now: OffsetDateTime) -> async_graphql::Result<Self> {
         let status = record.status_at(now).map_err(AppError::from)?.into();
-        Ok(Self { record, status })
+        Ok(Self {
+            record,
+            status,
+            to_invitee: false,
+        })
+    }
+}
+
+impl Invitation {
+    async fn invitee(&self, ctx: &Context<'_>) -> async_graphql::Result<UserRecord> {
+        ctx.loaders()?
+            .users
+            .load_one(self.record.user)
+            .await?
+            .ok_or_else(|| refused(DomainError::NotFound { what: "the user" }))
     }
 }
 
@@ -49,14 +66,19 @@ impl Invitation {
         self.status
     }
 
-    /// The invited user (waiting for validation when the invitation created the account).
-    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
-        ctx.loaders()?
-            .users
-            .load_one(self.record.user)
-            .await?
-            .map(User)
-            .ok_or_else(|| refused(DomainError::NotFound { what: "the user" }))
+    /// The address the invitation was sent to.
+    async fn email(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        Ok(self.invitee(ctx).await?.email)
+    }
+
+    /// The invited user, for whoever may see them (`user(id)`): the account the invitation
+    /// created, waiting for validation, or a member who accepted it. Null while an invitation
+    /// of an existing account waits: until they accept, the inviting organization sees only
+    /// the address it typed (`email`).
+    async fn user(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        let invitee = self.invitee(ctx).await?;
+        let shown = self.to_invitee || may_view_user(ctx, &invitee).await?;
+        Ok(shown.then_some(User(invitee)))
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
@@ -173,14 +195,20 @@ pub struct InvitationPayload {
     pub errors: Vec<UserError>,
 }
 
+/// The payload of a change of an invitation; `to_invitee` when the invited user made it (with
+/// the link's token), who sees their own account in it.
 fn payload(
     result: Result<InvitationRecord, DomainError>,
     input: &str,
     now: OffsetDateTime,
+    to_invitee: bool,
 ) -> async_graphql::Result<InvitationPayload> {
     match result {
         Ok(record) => Ok(InvitationPayload {
-            invitation: Some(Invitation::at(record, now)?),
+            invitation: Some(Invitation {
+                to_invitee,
+                ..Invitation::at(record, now)?
+            }),
             errors: Vec::new(),
         }),
         Err(error) => Ok(InvitationPayload {
@@ -243,7 +271,7 @@ impl InvitationMutation {
         let entry = ctx.audit_entry()?;
         let invite = match parse_invite(&input) {
             Ok(invite) => invite,
-            Err(error) => return payload(Err(error), "input", entry.at),
+            Err(error) => return payload(Err(error), "input", entry.at, false),
         };
         let link = new_link(entry.at)?;
         let result = expected(
@@ -252,7 +280,7 @@ impl InvitationMutation {
                 .invite_user(&proof, &invite, &link, &entry)
                 .await,
         )?;
-        payload(result, "input", entry.at)
+        payload(result, "input", entry.at, false)
     }
 
     /// Sends a pending or expired invitation again with a new 24-hour link; the previous
@@ -272,7 +300,7 @@ impl InvitationMutation {
                 .resend_invitation(&proof, id, &link, &entry)
                 .await,
         )?;
-        payload(result, "invitation", entry.at)
+        payload(result, "invitation", entry.at, false)
     }
 
     /// Withdraws an invitation that was not accepted: its link stops working and the
@@ -286,7 +314,7 @@ impl InvitationMutation {
         let proof = managed_invitation(ctx, id).await?;
         let entry = ctx.audit_entry()?;
         let result = expected(ctx.app()?.store.revoke_invitation(&proof, id, &entry).await)?;
-        payload(result, "invitation", entry.at)
+        payload(result, "invitation", entry.at, false)
     }
 
     /// Accepts an invitation with the token from its link. Needs no login: the token is the
@@ -301,6 +329,6 @@ impl InvitationMutation {
             .app()?
             .accept_invitation(&input.token, input.password, &entry)
             .await?;
-        payload(result, "input", entry.at)
+        payload(result, "input", entry.at, true)
     }
 }

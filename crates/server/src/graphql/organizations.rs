@@ -3,14 +3,16 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::{EmailDomain, Name};
 use steward_domain::policy::{
-    ManageOrganization, ManageUsers, authorize, authorize_organization_deletion,
-    authorize_ownership_transfer, authorize_platform,
+    Admission, ManageOrganization, ManageUsers, admission, authorize,
+    authorize_organization_deletion, authorize_ownership_transfer, authorize_platform,
 };
 use steward_domain::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
 
+use crate::auth::links::new_link;
 use crate::error::{AppError, refused};
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::invitations::Invitation;
 use crate::graphql::types::{Organization, Project, UserError};
 
 pub use crate::error::expected;
@@ -96,6 +98,11 @@ pub struct AddMemberInput {
 #[derive(SimpleObject, Default)]
 pub struct AddMemberPayload {
     pub organization: Option<Organization>,
+    /// The invitation sent instead: a membership needs the user's consent, so only a
+    /// SuperAdmin adds an account at once; anyone else's `addMember` invites it (a one-click
+    /// link), and the membership waits as `INVITED` until the user accepts. Null when the
+    /// account was added at once.
+    pub invitation: Option<Invitation>,
     pub errors: Vec<UserError>,
 }
 
@@ -142,6 +149,9 @@ impl OrganizationMutation {
     }
 
     /// Adds an existing user to an organization with a default role. Needs `USERS/MANAGE`.
+    /// A SuperAdmin adds the account at once; anyone else sends it an invitation with a
+    /// one-click link (see `invitation` in the payload), since a membership needs the user's
+    /// consent.
     async fn add_member(
         &self,
         ctx: &Context<'_>,
@@ -150,26 +160,37 @@ impl OrganizationMutation {
         let organization: OrganizationId = parse_id("organization", &input.organization)?;
         let user: UserId = parse_id("user", &input.user)?;
         let role: RoleId = parse_id("role", &input.role)?;
-        let proof = authorize::<ManageUsers>(actor(ctx).await?, organization).map_err(refused)?;
+        let actor = actor(ctx).await?;
+        let proof = authorize::<ManageUsers>(actor, organization).map_err(refused)?;
         let entry = ctx.audit_entry()?;
-        let app = ctx.app()?;
-        Ok(
-            match expected(app.store.add_member(&proof, user, role, &entry).await)? {
-                Ok(()) => AddMemberPayload {
-                    organization: ctx
-                        .loaders()?
-                        .organizations
-                        .load_one(organization)
-                        .await?
-                        .map(Organization),
-                    errors: Vec::new(),
-                },
-                Err(error) => AddMemberPayload {
-                    errors: vec![UserError::from_domain("input", &error)],
-                    ..Default::default()
-                },
+        let store = &ctx.app()?.store;
+        let added = match admission(actor) {
+            Admission::Direct => {
+                expected(store.add_member(&proof, user, role, &entry).await)?.map(|()| None)
+            }
+            Admission::Invitation => {
+                let link = new_link(entry.at)?;
+                expected(store.invite_member(&proof, user, role, &link, &entry).await)?.map(Some)
+            }
+        };
+        Ok(match added {
+            Ok(invitation) => AddMemberPayload {
+                organization: ctx
+                    .loaders()?
+                    .organizations
+                    .load_one(organization)
+                    .await?
+                    .map(Organization),
+                invitation: invitation
+                    .map(|record| Invitation::at(record, entry.at))
+                    .transpose()?,
+                errors: Vec::new(),
             },
-        )
+            Err(error) => AddMemberPayload {
+                errors: vec![UserError::from_domain("input", &error)],
+                ..Default::default()
+            },
+        })
     }
 }
 

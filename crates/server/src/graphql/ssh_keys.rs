@@ -2,14 +2,13 @@
 //! members', and the platform's SSH tunnel service finds a key's account by fingerprint.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
-use steward_domain::membership::MembershipStatus;
 use steward_domain::policy::{
     AddSshKey, ManageSshKeys, SshKeyAccess, SshKeysAuthorized, authorize_ssh_key_lookup,
     authorize_ssh_keys,
 };
 use steward_domain::ssh::{SshFingerprint, SshPublicKey};
 use steward_domain::user::PlatformRole;
-use steward_domain::{DomainError, OrganizationId, SshKeyId, UserId};
+use steward_domain::{DomainError, SshKeyId, UserId};
 use steward_store::SshKeyRecord;
 use time::OffsetDateTime;
 
@@ -17,6 +16,7 @@ use crate::error::{AppError, refused};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{User, UserError};
+use crate::graphql::users::standings;
 
 /// The kinds of SSH key the platform accepts.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,22 +129,12 @@ async fn ssh_keys_proof<A: SshKeyAccess>(
     let Some(user) = loaders.users.load_one(owner).await? else {
         return Ok(Err(DomainError::NotFound { what: "the user" }));
     };
-    let organizations: Vec<OrganizationId> = loaders
-        .memberships_of_user
-        .load_one(owner)
-        .await?
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|membership| {
-            MembershipStatus::from_code(&membership.status) != Some(MembershipStatus::Invited)
-        })
-        .map(|membership| membership.organization)
-        .collect();
+    let memberships = standings(loaders.memberships_of_user.load_one(owner).await?)?;
     Ok(authorize_ssh_keys(
         actor,
         owner,
         user.platform_role == Some(PlatformRole::SuperAdmin),
-        &organizations,
+        &memberships,
     ))
 }
 

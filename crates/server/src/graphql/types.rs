@@ -2,7 +2,9 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::DomainError;
-use steward_domain::policy::{ViewGroups, ViewOrganization, ViewRoles, ViewUsers, authorize};
+use steward_domain::policy::{
+    ViewGroups, ViewOrganization, ViewRoles, ViewUsers, authorize, may_view_membership,
+};
 use steward_store::{
     BindingScope, MembershipRecord, OrganizationRecord, ProjectRecord, RoleBindingRecord,
     RoleRecord, UserRecord,
@@ -183,8 +185,11 @@ impl User {
         self.0.last_login_at
     }
 
-    /// The organizations the user belongs to, oldest membership first.
+    /// The organizations the user belongs to, oldest membership first: all of them for the
+    /// user themselves and SuperAdmins, else those of organizations where the caller has
+    /// `USERS/VIEW`.
     async fn memberships(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Membership>> {
+        let actor = actor(ctx).await?;
         let memberships = ctx
             .loaders()?
             .memberships_of_user
@@ -193,6 +198,7 @@ impl User {
         Ok(memberships
             .unwrap_or_default()
             .into_iter()
+            .filter(|membership| may_view_membership(actor, self.0.id, membership.organization))
             .map(Membership)
             .collect())
     }

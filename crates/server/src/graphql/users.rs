@@ -3,11 +3,11 @@
 use async_graphql::connection::{ConnectionNameType, EdgeNameType};
 use async_graphql::{Context, Enum, ID, InputObject, Object, OutputType};
 use serde::{Deserialize, Serialize};
-use steward_domain::policy::{Authorized, ViewUsers, authorize, authorize_view_user};
+use steward_domain::policy::{Authorized, Standing, ViewUsers, authorize, authorize_view_user};
 use steward_domain::{DomainError, GroupId, OrganizationId, RoleId, UserId};
 use steward_store::{
-    SortDirection, UserListFilter, UserOrder, UserPageRequest, UserPosition, UserSearch,
-    UserSortKey,
+    MembershipRecord, SortDirection, UserListFilter, UserOrder, UserPageRequest, UserPosition,
+    UserRecord, UserSearch, UserSortKey,
 };
 use time::OffsetDateTime;
 
@@ -291,22 +291,47 @@ impl UserQuery {
     /// status) of an organization where the caller has `USERS/VIEW`.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
         let id: UserId = parse_id("id", &id)?;
-        let caller = actor(ctx).await?;
-        let loaders = ctx.loaders()?;
-        let organizations: Vec<OrganizationId> = loaders
-            .memberships_of_user
-            .load_one(id)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|membership| membership.organization)
-            .collect();
-        authorize_view_user(caller, id, &organizations).map_err(refused)?;
-        loaders
-            .users
-            .load_one(id)
-            .await?
-            .map(User)
-            .ok_or_else(|| refused(DomainError::NotFound { what: "the user" }))
+        visible_user(ctx, id).await.map(User)
+    }
+}
+
+/// `memberships` as the policy weighs them.
+pub(crate) fn standings(
+    memberships: Option<Vec<MembershipRecord>>,
+) -> async_graphql::Result<Vec<Standing>> {
+    memberships
+        .unwrap_or_default()
+        .iter()
+        .map(|membership| membership.standing().map_err(|e| AppError::from(e).into()))
+        .collect()
+}
+
+/// Whether the caller may see `user` ([`authorize_view_user`]).
+pub(crate) async fn may_view_user(
+    ctx: &Context<'_>,
+    user: &UserRecord,
+) -> async_graphql::Result<bool> {
+    let memberships = standings(ctx.loaders()?.memberships_of_user.load_one(user.id).await?)?;
+    let validated = user.status != steward_domain::user::UserStatus::PendingValidation;
+    Ok(authorize_view_user(actor(ctx).await?, user.id, validated, &memberships).is_ok())
+}
+
+/// The user `id`, if the caller may see them ([`authorize_view_user`]); to anyone else they
+/// do not exist.
+pub(crate) async fn visible_user(
+    ctx: &Context<'_>,
+    id: UserId,
+) -> async_graphql::Result<UserRecord> {
+    let not_found = || refused(DomainError::NotFound { what: "the user" });
+    let user = ctx
+        .loaders()?
+        .users
+        .load_one(id)
+        .await?
+        .ok_or_else(not_found)?;
+    if may_view_user(ctx, &user).await? {
+        Ok(user)
+    } else {
+        Err(not_found())
     }
 }
