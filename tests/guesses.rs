@@ -237,7 +237,8 @@ async fn wrong_passwords_given_to_confirm_sensitive_changes_count_toward_the_acc
                 app.backend
             );
         }
-        // The account is locked: its right password and code do not log in ...
+        // The account is locked: its right password and a fresh code do not log in ...
+        advance(&app, 30);
         let payload = app
             .graphql(
                 None,
