@@ -12,6 +12,7 @@ mod consistency;
 mod deletion;
 mod endpoints;
 mod groups;
+mod guesses;
 mod imports;
 mod isolation;
 mod lifecycle;

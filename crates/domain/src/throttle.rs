@@ -2,6 +2,11 @@
 //! address, and past a threshold each further failure locks the key out for a growing wait
 //! (Keycloak's defaults: 30 failures, then 60 s more per failure up to 15 minutes; the count
 //! starts again 12 hours after the last failure).
+//!
+//! Every password checked counts: a malformed login name (against the client address), and the
+//! password given to `changePassword`, `disableTotp`, `regenerateRecoveryCodes` and
+//! `deleteMyAccount` (against the account and the address). The same counters limit password
+//! reset requests per typed address and per client address ([`ThrottlePolicy::rate_limit`]).
 
 use time::{Duration, OffsetDateTime};
 
@@ -26,6 +31,18 @@ impl ThrottlePolicy {
         reset_after: Duration::hours(12),
     };
 
+    /// At most `requests` in a row, each less than `window` after the previous one; the last
+    /// of them locks the key for `window`, and once the key is released a single further
+    /// request within `window` locks it again. `requests` 0 turns the limit off.
+    pub const fn rate_limit(requests: u32, window: Duration) -> ThrottlePolicy {
+        ThrottlePolicy {
+            max_failures: requests,
+            wait_increment: window,
+            max_wait: window,
+            reset_after: window,
+        }
+    }
+
     /// When the key, now at `failures` failures in a row, is locked until (after a failure
     /// at `now`); `None` below the threshold.
     pub fn locked_until(&self, failures: u32, now: OffsetDateTime) -> Option<OffsetDateTime> {
@@ -41,6 +58,32 @@ impl ThrottlePolicy {
     pub fn counts_from(&self, last: OffsetDateTime, now: OffsetDateTime) -> bool {
         now - last < self.reset_after
     }
+}
+
+/// The key that counts the failures of an account.
+pub fn account_key(user: crate::UserId) -> String {
+    format!("account:{user}")
+}
+
+/// The key that counts the failures of a well-formed login name that matches no account.
+pub fn unknown_login_key(normalized_login: &str) -> String {
+    format!("login:{normalized_login}")
+}
+
+/// The key that counts the failures from a client address.
+pub fn address_key(address: &str) -> String {
+    format!("address:{address}")
+}
+
+/// The key that counts password reset requests for a typed (normalized) e-mail address,
+/// whether or not an account has it, so that a limit tells nothing about accounts.
+pub fn reset_email_key(normalized_email: &str) -> String {
+    format!("reset-email:{normalized_email}")
+}
+
+/// The key that counts password reset requests from a client address.
+pub fn reset_address_key(address: &str) -> String {
+    format!("reset-address:{address}")
 }
 
 /// The refusal for a locked key. It does not say whether the account exists: unknown login
@@ -78,6 +121,24 @@ mod tests {
         assert_eq!(
             policy.locked_until(1000, now),
             Some(now + Duration::minutes(15))
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_lets_its_requests_through_then_one_per_window() {
+        let window = Duration::hours(1);
+        let policy = ThrottlePolicy::rate_limit(3, window);
+        let now = OffsetDateTime::UNIX_EPOCH;
+        assert_eq!(policy.locked_until(1, now), None);
+        assert_eq!(policy.locked_until(2, now), None);
+        // The third is served and locks the key for the window; after it, each one does.
+        assert_eq!(policy.locked_until(3, now), Some(now + window));
+        assert_eq!(policy.locked_until(4, now), Some(now + window));
+        assert!(policy.counts_from(now, now + Duration::minutes(59)));
+        assert!(!policy.counts_from(now, now + window));
+        assert_eq!(
+            ThrottlePolicy::rate_limit(0, window).locked_until(99, now),
+            None
         );
     }
 

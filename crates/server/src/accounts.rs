@@ -2,11 +2,14 @@
 //! address, resetting a password. They need the password hasher, so they live here rather
 //! than in the resolvers.
 
+use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::link::{LinkPurpose, unknown};
 use steward_domain::password::PasswordPolicy;
+use steward_domain::throttle;
 use steward_domain::user::EmailAddress;
 use steward_domain::{DomainError, UserId};
 use steward_store::{AuditEntry, InvitationRecord, UserRecord};
+use time::format_description::well_known::Rfc3339;
 
 use crate::app::App;
 use crate::auth::links::{hash_token, new_link};
@@ -135,18 +138,66 @@ impl App {
     }
 
     /// Sends a reset link if an active account has this address. The answer is the same
-    /// either way, so it tells nobody whether an address is registered.
+    /// whether or not one has, and whether or not the request is over a limit (per typed
+    /// address and per client address: a mailbox is not flooded, nor the mail server). It
+    /// takes the same time too: what the answer waits for (the limits) is keyed by what was
+    /// typed, never by the account, and the link is made and mailed after the answer.
     pub async fn request_password_reset(&self, email: &str, entry: &AuditEntry) -> Outcome<()> {
         let email = match EmailAddress::parse(email) {
             Ok(email) => email,
             Err(error) => return Ok(Err(error)),
         };
+        let normalized = email.normalized();
+        let mut limits = vec![(
+            throttle::reset_email_key(&normalized),
+            &self.settings.reset_email_limit,
+            "email",
+        )];
+        if let Some(address) = &entry.client_address {
+            limits.push((
+                throttle::reset_address_key(address),
+                &self.settings.reset_address_limit,
+                "address",
+            ));
+        }
+        for (key, _, limit) in &limits {
+            if let Some(until) = self
+                .store
+                .login_locked_until(std::slice::from_ref(key), entry.at)
+                .await?
+            {
+                let event = entry
+                    .event(AuditAction::PasswordResetRequested, AuditOutcome::Failure)
+                    .detail(serde_json::json!({
+                        "reason": "rate_limited",
+                        "limit": limit,
+                        "until": until.format(&Rfc3339).ok(),
+                    }));
+                self.store.record_audit_event(&event).await?;
+                return Ok(Ok(()));
+            }
+        }
+        for (key, policy, _) in &limits {
+            self.store
+                .record_login_failure(key, policy, entry.at)
+                .await?;
+        }
         let link = new_link(entry.at)?;
-        let sent = self
-            .store
-            .request_password_reset(&email.normalized(), &link, entry)
-            .await?;
-        tracing::debug!(sent, "password reset requested");
+        let app = self.clone();
+        let entry = entry.clone();
+        tokio::spawn(async move {
+            match app
+                .store
+                .request_password_reset(&normalized, &link, &entry)
+                .await
+            {
+                Ok(sent) => tracing::debug!(sent, "password reset requested"),
+                Err(error) => tracing::error!(
+                    error = %AppError::from(error).describe(),
+                    "a password reset request could not be recorded"
+                ),
+            }
+        });
         Ok(Ok(()))
     }
 }

@@ -27,6 +27,9 @@ pub struct Settings {
     /// Lockouts after failed logins, per account and per client address.
     pub account_throttle: ThrottlePolicy,
     pub address_throttle: ThrottlePolicy,
+    /// Limits of password reset requests, per typed e-mail address and per client address.
+    pub reset_email_limit: ThrottlePolicy,
+    pub reset_address_limit: ThrottlePolicy,
     /// The product name, which authenticator apps show as the issuer of a TOTP secret.
     pub product_name: String,
     /// Background jobs and uploads.
@@ -103,6 +106,8 @@ impl App {
                 dev: config.dev,
                 account_throttle: config.throttle_policies().0,
                 address_throttle: config.throttle_policies().1,
+                reset_email_limit: config.password_reset_policies().0,
+                reset_address_limit: config.password_reset_policies().1,
                 product_name: config.mail.product_name.clone(),
                 jobs: config.jobs.clone(),
             },

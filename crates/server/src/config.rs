@@ -220,6 +220,24 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_LOCKOUT_RESET_SECONDS", default_value_t = 12 * 3600)]
     pub lockout_reset_seconds: u64,
 
+    /// Password reset requests for one e-mail address (known or not) in a row, each less
+    /// than the window after the previous one; past them, one per window. 0: no limit.
+    #[arg(long, env = "STEWARD_PASSWORD_RESET_PER_EMAIL", default_value_t = 3)]
+    pub password_reset_per_email: u32,
+
+    /// Password reset requests from one client address in a row, each less than the window
+    /// after the previous one; past them, one per window. 0: no limit.
+    #[arg(long, env = "STEWARD_PASSWORD_RESET_PER_ADDRESS", default_value_t = 20)]
+    pub password_reset_per_address: u32,
+
+    /// The window of the password reset limits, in seconds.
+    #[arg(
+        long,
+        env = "STEWARD_PASSWORD_RESET_WINDOW_SECONDS",
+        default_value_t = 3600
+    )]
+    pub password_reset_window_seconds: u64,
+
     /// Log line format.
     #[arg(long, env = "STEWARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -301,6 +319,18 @@ impl ServeConfig {
             ..account
         };
         (account, address)
+    }
+
+    /// The limits of password reset requests per typed e-mail address and per client
+    /// address.
+    pub fn password_reset_policies(&self) -> (ThrottlePolicy, ThrottlePolicy) {
+        let window = time::Duration::seconds(
+            i64::try_from(self.password_reset_window_seconds).unwrap_or(i64::MAX),
+        );
+        (
+            ThrottlePolicy::rate_limit(self.password_reset_per_email, window),
+            ThrottlePolicy::rate_limit(self.password_reset_per_address, window),
+        )
     }
 
     pub fn access_token_ttl(&self) -> Duration {

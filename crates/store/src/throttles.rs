@@ -1,4 +1,6 @@
-//! Failed-login counters and lockouts, shared by every server instance.
+//! Failed-login counters and lockouts, shared by every server instance. The same counters
+//! limit password reset requests (keys `reset-email:` and `reset-address:`, see
+//! `steward_domain::throttle`), where every request counts.
 
 use steward_domain::throttle::ThrottlePolicy;
 use time::OffsetDateTime;
@@ -28,8 +30,8 @@ impl Store {
         Ok(until.map(OffsetDateTime::from))
     }
 
-    /// Counts a failed login against `key` (atomically, whatever other instances do) and
-    /// locks it when `policy` says so. Returns the lock's end when this failure locked it.
+    /// Counts a failed login (or a password reset request) against `key` (atomically,
+    /// whatever other instances do) and locks it when `policy` says so. Returns the lock's end when this failure locked it.
     pub async fn record_login_failure(
         &self,
         key: &str,

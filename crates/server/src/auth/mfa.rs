@@ -16,8 +16,8 @@ use steward_domain::{DomainError, UserId};
 use steward_store::{AuditEntry, Backend, TotpRecord, UserRecord};
 
 use crate::app::App;
-use crate::auth::LoginFailure;
 use crate::auth::password::Verification;
+use crate::auth::{LoginFailure, guess_keys};
 use crate::config::ServeConfig;
 use crate::error::AppError;
 
@@ -256,17 +256,6 @@ impl App {
         Ok((codes.iter().map(RecoveryCode::display).collect(), hashes))
     }
 
-    /// Checks the caller's password.
-    pub(crate) async fn password_is_right(
-        &self,
-        user: UserId,
-        password: String,
-    ) -> Result<bool, AppError> {
-        let stored = self.store.password_hash(user).await?;
-        Ok(stored.is_some()
-            && self.passwords.verify(password, stored).await? != Verification::Invalid)
-    }
-
     /// Ten new recovery codes for a user with two-factor authentication on, who gives their
     /// password; the old codes stop working.
     pub async fn regenerate_recovery_codes(
@@ -275,8 +264,8 @@ impl App {
         password: String,
         entry: &AuditEntry,
     ) -> Result<Result<Vec<String>, DomainError>, AppError> {
-        if !self.password_is_right(user, password).await? {
-            return Ok(Err(DomainError::invalid("password", "is wrong")));
+        if let Err(error) = self.check_password(user, password, entry).await? {
+            return Ok(Err(error));
         }
         let (codes, hashes) = self.new_recovery_codes().await?;
         if !self
@@ -361,12 +350,23 @@ impl App {
         }
         match (password, recovery_code) {
             (Some(password), None) => {
-                if !self.password_is_right(user.id, password).await? {
-                    return Ok(Err(DomainError::invalid("password", "is wrong")));
+                if let Err(error) = self.check_password(user.id, password, entry).await? {
+                    return Ok(Err(error));
                 }
             }
+            // A recovery code is a guess too (and costs a hash per stored code): it counts
+            // like a wrong password.
             (None, Some(code)) => {
+                let keys = guess_keys(user.id, entry);
+                if let Some(until) = self.store.login_locked_until(&keys, entry.at).await? {
+                    return Ok(Err(DomainError::invalid(
+                        "recoveryCode",
+                        steward_domain::throttle::locked_out(until, entry.at),
+                    )));
+                }
                 if let Err(error) = self.redeem_recovery_code(user.id, &code, entry).await? {
+                    self.count_login_failure(entry, Some(user.id), &keys)
+                        .await?;
                     return Ok(Err(error));
                 }
             }

@@ -11,6 +11,7 @@ use ring::rand::SecureRandom as _;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::login::LoginName;
 use steward_domain::policy::{Actor, MemberGrant};
+use steward_domain::throttle;
 use steward_domain::user::{PlatformRole, UserStatus};
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, RoleId, SessionId, UserId};
 use steward_store::{
@@ -355,11 +356,22 @@ impl App {
             client_address: client.address.clone(),
             at: now,
         };
+        let address_key = client.address.as_deref().map(throttle::address_key);
         let name = match LoginName::parse(login) {
             Ok(name) => name,
             Err(error) => {
-                // A malformed login still costs a hash, so input shape reveals nothing.
+                // A malformed login still costs a hash, so input shape reveals nothing; and
+                // it is a guess like any other, counted against the client address (it
+                // names no account), so that odd spellings of a name are no way around the
+                // lockout.
+                let keys: Vec<String> = address_key.into_iter().collect();
+                if let Some(until) = self.store.login_locked_until(&keys, now).await? {
+                    return self
+                        .login_failed(&entry, None, login, LoginFailure::LockedOut { until, now })
+                        .await;
+                }
                 self.passwords.verify(password, None).await?;
+                self.count_login_failure(&entry, None, &keys).await?;
                 return self
                     .login_failed(&entry, None, login, LoginFailure::Invalid(error))
                     .await;
@@ -369,12 +381,10 @@ impl App {
         // An unknown name is throttled under its own key, exactly like an account, so a
         // lockout does not tell whether the account exists.
         let mut keys = vec![match &candidate {
-            Some(candidate) => format!("account:{}", candidate.id),
-            None => format!("login:{}", name.normalized()),
+            Some(candidate) => throttle::account_key(candidate.id),
+            None => throttle::unknown_login_key(&name.normalized()),
         }];
-        if let Some(address) = &client.address {
-            keys.push(format!("address:{address}"));
-        }
+        keys.extend(address_key);
         if let Some(until) = self.store.login_locked_until(&keys, now).await? {
             let actor = candidate.as_ref().map(|candidate| candidate.id);
             return self
@@ -532,7 +542,7 @@ impl App {
         keys: &[String],
     ) -> Result<(), AppError> {
         for key in keys {
-            let policy = if key.starts_with("address:") {
+            let policy = if key.starts_with(&throttle::address_key("")) {
                 &self.settings.address_throttle
             } else {
                 &self.settings.account_throttle
@@ -560,6 +570,33 @@ impl App {
         Ok(())
     }
 
+    /// Checks the password a logged-in caller gives to confirm a sensitive change
+    /// (`changePassword`, `disableTotp`, `regenerateRecoveryCodes`, `deleteMyAccount`). It is
+    /// a guess like a login's: refused unchecked while the account or the client address is
+    /// locked out, and a wrong one counts toward both lockouts, so a stolen session cannot
+    /// try passwords without limit. A right one does not clear the count: only a login does.
+    pub(crate) async fn check_password(
+        &self,
+        user: UserId,
+        password: String,
+        entry: &AuditEntry,
+    ) -> Result<Result<(), DomainError>, AppError> {
+        let keys = guess_keys(user, entry);
+        if let Some(until) = self.store.login_locked_until(&keys, entry.at).await? {
+            return Ok(Err(DomainError::invalid(
+                "password",
+                throttle::locked_out(until, entry.at),
+            )));
+        }
+        // A user without a password is checked against the decoy: the same cost, never right.
+        let stored = self.store.password_hash(user).await?;
+        if self.passwords.verify(password, stored).await? == Verification::Invalid {
+            self.count_login_failure(entry, Some(user), &keys).await?;
+            return Ok(Err(DomainError::invalid("password", "is wrong")));
+        }
+        Ok(Ok(()))
+    }
+
     /// Clears the lockout of an account the caller may administer.
     pub async fn clear_login_lockout(
         &self,
@@ -568,7 +605,7 @@ impl App {
     ) -> Result<bool, AppError> {
         let cleared = self
             .store
-            .clear_login_throttle(&format!("account:{user}"))
+            .clear_login_throttle(&throttle::account_key(user))
             .await?;
         self.store
             .record_audit_event(
@@ -620,14 +657,19 @@ impl App {
             .user_by_id(principal.user_id)
             .await?
             .ok_or_else(|| AppError::internal("the caller's user is missing"))?;
-        let stored = self.store.password_hash(principal.user_id).await?;
-        let had_password = stored.is_some();
-        let verification = self
-            .passwords
-            .verify(current_password.clone(), stored)
-            .await?;
-        if had_password && verification == Verification::Invalid {
-            return Ok(Err(DomainError::invalid("currentPassword", "is wrong")));
+        let entry = AuditEntry {
+            actor: Some(principal.user_id),
+            client_address: client.address.clone(),
+            at: now,
+        };
+        // Without a password yet, there is nothing to guess.
+        let had_password = self.store.password_hash(principal.user_id).await?.is_some();
+        if had_password
+            && let Err(error) = self
+                .check_password(principal.user_id, current_password.clone(), &entry)
+                .await?
+        {
+            return Ok(Err(crate::accounts::renamed(error, "currentPassword")));
         }
         if let Err(error) = self.password_policy_for(principal.user_id).await?.check(
             &new_password,
@@ -646,11 +688,6 @@ impl App {
             )));
         }
         let hash = self.passwords.hash(new_password).await?;
-        let entry = AuditEntry {
-            actor: Some(principal.user_id),
-            client_address: client.address.clone(),
-            at: now,
-        };
         self.store
             .change_password(principal.user_id, &hash, principal.session().ok(), &entry)
             .await?;
@@ -661,6 +698,14 @@ impl App {
             .ok_or_else(|| AppError::internal("the caller's user is missing"))?;
         Ok(Ok(user))
     }
+}
+
+/// The throttle keys a logged-in user's guess counts against: the account's, and the client
+/// address's.
+fn guess_keys(user: UserId, entry: &AuditEntry) -> Vec<String> {
+    let mut keys = vec![throttle::account_key(user)];
+    keys.extend(entry.client_address.as_deref().map(throttle::address_key));
+    keys
 }
 
 /// The token of an `Authorization: Bearer <token>` header value, without surrounding spaces.

@@ -1,5 +1,7 @@
 //! What each request hands the resolvers, and the accessors that enforce authentication.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use async_graphql::Context;
 use steward_domain::DomainError;
 use steward_domain::policy::Actor;
@@ -21,6 +23,8 @@ pub struct RequestContext {
     pub now: OffsetDateTime,
     /// The caller's grants, read once per request on first use.
     pub actor: OnceCell<Actor>,
+    /// Whether a `login` has run in this request: one may (see [`RequestContext::first_login`]).
+    login_tried: AtomicBool,
 }
 
 impl RequestContext {
@@ -30,7 +34,15 @@ impl RequestContext {
             client,
             now,
             actor: OnceCell::new(),
+            login_tried: AtomicBool::new(false),
         }
+    }
+
+    /// True for the first `login` of the request only. Aliases would otherwise put 30
+    /// password checks in one request; nobody needs two logins at once, so the others are
+    /// refused before any hash.
+    pub fn first_login(&self) -> bool {
+        !self.login_tried.swap(true, Ordering::Relaxed)
     }
 }
 

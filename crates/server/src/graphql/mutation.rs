@@ -98,13 +98,27 @@ impl AuthMutation {
     /// Logs in with a username or e-mail address and a password, and returns an access
     /// token. With two-factor authentication on, `totpCode` or `recoveryCode` is needed too:
     /// without it the answer is `MFA_REQUIRED`; a wrong one is `INVALID_MFA_CODE` and counts
-    /// as a failed login. Every attempt is audited.
+    /// as a failed login. Every attempt is audited, and counts toward the lockouts when it
+    /// fails, a malformed login name too (against the client address). A request may hold one
+    /// `login`: the others are refused with `INVALID`, unchecked.
     async fn login(
         &self,
         ctx: &Context<'_>,
         input: LoginInput,
     ) -> async_graphql::Result<LoginPayload> {
         let request = ctx.request()?;
+        if !request.first_login() {
+            return Ok(LoginPayload {
+                errors: vec![UserError::from_domain(
+                    "input",
+                    &DomainError::invalid(
+                        "login",
+                        "one login per request: send each login in a request of its own",
+                    ),
+                )],
+                ..Default::default()
+            });
+        }
         let second = match (input.totp_code, input.recovery_code) {
             (None, None) => SecondFactor::None,
             (Some(code), None) => SecondFactor::TotpCode(code),

@@ -658,12 +658,10 @@ impl OwnershipMutation {
             Ok(justification) => justification,
             Err(error) => return Ok(account_payload(Err(error))),
         };
-        if !app.password_is_right(user, input.password).await? {
-            return Ok(account_payload(Err(DomainError::invalid(
-                "password", "is wrong",
-            ))));
-        }
         let entry = ctx.audit_entry()?;
+        if let Err(error) = app.check_password(user, input.password, &entry).await? {
+            return Ok(account_payload(Err(error)));
+        }
         Ok(account_payload(expected(
             app.store
                 .request_account_deletion(user, &justification, &entry)
