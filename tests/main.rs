@@ -22,6 +22,7 @@ mod mfa;
 mod organization_deletion;
 mod organizations;
 mod preferences;
+mod project_roles;
 mod races;
 mod resources;
 mod roles;
