@@ -24,6 +24,7 @@ mod mfa;
 mod organization_deletion;
 mod organizations;
 mod preferences;
+mod project_roles;
 mod races;
 mod resources;
 mod roles;

@@ -7,6 +7,11 @@
 //!
 //! An organization the actor is not an active member of is `NotFound`, never `Forbidden`:
 //! a member of one organization must not learn that another organization's objects exist.
+//!
+//! A role bound for one project grants its permissions in that project only. The powers that
+//! make sense there ([`ProjectCapability`]: the project itself and the resources in it) are
+//! decided by [`authorize_in_projects`] from the project of the object acted on, and a proof
+//! granted that way is confined to its project ([`Authorized::covers`]).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -51,15 +56,31 @@ capabilities! {
     ManageResources => Resources / Manage;
     ViewAudit => Audit / View;
     ViewOrganization => Organization / View;
-    /// Rename the organization, edit its e-mail domains and projects.
+    /// Rename the organization, edit its e-mail domains and password rules.
     ManageOrganization => Organization / Manage;
+    /// Create, rename and archive projects: the same `ORGANIZATION/MANAGE` permission, a
+    /// capability of its own so that a role bound for one project can grant it there
+    /// without granting [`ManageOrganization`].
+    ManageProjects => Organization / Manage;
 }
 
-/// Proof that `actor` holds capability `C` in `organization`. Only the policy makes these.
+/// A capability that a role bound for a single project grants in that project: acting on
+/// the project and on the resources placed in it.
+pub trait ProjectCapability: Capability {}
+
+impl ProjectCapability for ViewResources {}
+impl ProjectCapability for ManageResources {}
+impl ProjectCapability for ManageProjects {}
+
+/// Proof that `actor` holds capability `C` in `organization`, or only in one project of it.
+/// Only the policy makes these.
 #[derive(Debug, Clone, Copy)]
 pub struct Authorized<C> {
     actor: UserId,
     organization: OrganizationId,
+    /// The one project the proof is confined to, when only a role bound for that project
+    /// grants `C`; None for the whole organization.
+    project: Option<ProjectId>,
     capability: PhantomData<C>,
 }
 
@@ -70,6 +91,29 @@ impl<C> Authorized<C> {
 
     pub fn organization(&self) -> OrganizationId {
         self.organization
+    }
+
+    /// The project the proof is confined to; None when it holds organization-wide.
+    pub fn project(&self) -> Option<ProjectId> {
+        self.project
+    }
+
+    /// Whether the proof covers an object placed in `project` (None: in no project).
+    pub fn covers(&self, project: Option<ProjectId>) -> bool {
+        self.project.is_none() || self.project == project
+    }
+
+    /// Refuses an object placed where the proof does not reach: the store checks this
+    /// against the rows it reads, so that a proof for one project cannot act in another.
+    pub fn check_covers(&self, project: Option<ProjectId>) -> Result<(), DomainError> {
+        if self.covers(project) {
+            Ok(())
+        } else {
+            Err(DomainError::forbidden(
+                "your role grants this only in the project it is bound for, and this is \
+                 outside that project; ask an administrator",
+            ))
+        }
     }
 }
 
@@ -109,8 +153,20 @@ pub struct MemberGrant {
     pub role: Option<RoleId>,
     /// Organization-wide permissions.
     pub permissions: PermissionSet,
-    /// Permissions bound for single projects only.
+    /// Permissions bound for single projects only: every role bound to the member for a
+    /// project, directly or through a group, whatever the active role.
     pub project_permissions: HashMap<ProjectId, PermissionSet>,
+}
+
+impl MemberGrant {
+    /// Whether the grant allows `permission` on an object placed in `project` (None: in no
+    /// project): organization-wide, or through a role bound for that project.
+    pub fn allows_in(&self, permission: Permission, project: Option<ProjectId>) -> bool {
+        self.permissions.allows(permission)
+            || project
+                .and_then(|project| self.project_permissions.get(&project))
+                .is_some_and(|permissions| permissions.allows(permission))
+    }
 }
 
 /// Who is acting, with what they hold in each organization they are an active member of.
@@ -169,6 +225,7 @@ pub fn authorize<C: Capability>(
     let proof = Authorized {
         actor: actor.user,
         organization,
+        project: None,
         capability: PhantomData,
     };
     if actor.is_super_admin() {
@@ -206,6 +263,49 @@ pub fn admission(actor: &Actor) -> Admission {
         Admission::Direct
     } else {
         Admission::Invitation
+    }
+}
+
+/// Decides whether `actor` holds `C` for objects placed in every one of `projects` (a
+/// project of `organization`, or None: in no project), as the objects acted on are: a
+/// resource's project before and after a change, the project renamed. The answer is the
+/// union of the role in force organization-wide and every role bound to the actor for the
+/// project, directly or through a group: organization-wide, the proof covers the whole
+/// organization; granted only by the roles bound for one project (when every place is that
+/// project), it is confined to that project.
+pub fn authorize_in_projects<C: ProjectCapability>(
+    actor: &Actor,
+    organization: OrganizationId,
+    projects: &[Option<ProjectId>],
+) -> Result<Authorized<C>, DomainError> {
+    let refusal = match authorize::<C>(actor, organization) {
+        Ok(proof) => return Ok(proof),
+        Err(DomainError::Forbidden { .. }) => DomainError::forbidden(format!(
+            "this needs the {} permission in the organization, or in the project through a \
+             role bound for it; ask an administrator, or switch to a role that has it",
+            C::PERMISSION
+        )),
+        Err(error) => return Err(error),
+    };
+    let Some((first, rest)) = projects.split_first() else {
+        return Err(refusal);
+    };
+    let Some(project) = *first else {
+        return Err(refusal);
+    };
+    let in_one_project = rest.iter().all(|other| *other == Some(project));
+    let granted = actor
+        .grant(organization)
+        .is_some_and(|grant| grant.allows_in(C::PERMISSION, Some(project)));
+    if in_one_project && granted {
+        Ok(Authorized {
+            actor: actor.user,
+            organization,
+            project: Some(project),
+            capability: PhantomData,
+        })
+    } else {
+        Err(refusal)
     }
 }
 
@@ -250,6 +350,7 @@ fn authorize_owner<C>(
         Ok(Authorized {
             actor: actor.user,
             organization,
+            project: None,
             capability: PhantomData,
         })
     } else {
@@ -280,11 +381,13 @@ impl SharingAuthorized {
     }
 }
 
-/// Decides whether `actor` may share `resource` of `organization`, owned by `owner` (None
-/// for an application-level kind): its owner, or whoever holds `RESOURCES/MANAGE` there.
+/// Decides whether `actor` may share `resource` of `organization`, placed in `project` and
+/// owned by `owner` (None for an application-level kind): its owner, or whoever holds
+/// `RESOURCES/MANAGE` there, organization-wide or through a role bound for its project.
 pub fn authorize_sharing(
     actor: &Actor,
     organization: OrganizationId,
+    project: Option<ProjectId>,
     resource: uuid::Uuid,
     owner: Option<UserId>,
 ) -> Result<SharingAuthorized, DomainError> {
@@ -296,11 +399,11 @@ pub fn authorize_sharing(
     if owner == Some(actor.user) && actor.is_member_of(organization) {
         return Ok(proof);
     }
-    match authorize::<ManageResources>(actor, organization) {
+    match authorize_in_projects::<ManageResources>(actor, organization, &[project]) {
         Ok(_) => Ok(proof),
         Err(DomainError::Forbidden { .. }) => Err(DomainError::forbidden(
             "only the resource's owner, or whoever holds the RESOURCES/MANAGE permission in \
-             its organization, can share it",
+             its organization or its project, can share it",
         )),
         Err(error) => Err(error),
     }
@@ -875,24 +978,124 @@ mod tests {
         let (acme, globex) = (OrganizationId::new(), OrganizationId::new());
         let resource = uuid::Uuid::now_v7();
         let owner = member(BuiltInRole::Viewer, acme);
-        let proof = authorize_sharing(&owner, acme, resource, Some(owner.user)).expect("owner");
+        let proof =
+            authorize_sharing(&owner, acme, None, resource, Some(owner.user)).expect("owner");
         assert_eq!(
             (proof.actor(), proof.organization(), proof.resource()),
             (owner.user, acme, resource)
         );
         let admin = member(BuiltInRole::Administrator, acme);
-        assert!(authorize_sharing(&admin, acme, resource, Some(owner.user)).is_ok());
-        assert!(authorize_sharing(&admin, acme, resource, None).is_ok());
+        assert!(authorize_sharing(&admin, acme, None, resource, Some(owner.user)).is_ok());
+        assert!(authorize_sharing(&admin, acme, None, resource, None).is_ok());
         let viewer = member(BuiltInRole::Viewer, acme);
-        let refused = authorize_sharing(&viewer, acme, resource, Some(owner.user))
+        let refused = authorize_sharing(&viewer, acme, None, resource, Some(owner.user))
             .expect_err("refused")
             .to_string();
         assert!(refused.contains("owner"), "{refused}");
         // An owner who left the organization no longer acts in it.
         let former = member(BuiltInRole::Administrator, globex);
         assert!(matches!(
-            authorize_sharing(&former, acme, resource, Some(former.user)),
+            authorize_sharing(&former, acme, None, resource, Some(former.user)),
             Err(DomainError::NotFound { .. })
+        ));
+    }
+
+    /// A Viewer of `organization` whose roles bound for `project` give `permissions` there.
+    fn viewer_with_project_role(
+        organization: OrganizationId,
+        project: ProjectId,
+        permissions: &[Permission],
+    ) -> Actor {
+        let mut in_project = PermissionSet::default();
+        for permission in permissions {
+            in_project.insert(*permission);
+        }
+        Actor::new(
+            UserId::new(),
+            None,
+            [MemberGrant {
+                organization,
+                role: Some(RoleId::new()),
+                permissions: BuiltInRole::Viewer.permissions(),
+                project_permissions: HashMap::from([(project, in_project)]),
+            }],
+        )
+    }
+
+    #[test]
+    fn a_role_bound_for_a_project_grants_in_that_project_only() {
+        let acme = OrganizationId::new();
+        let (lake, shore) = (ProjectId::new(), ProjectId::new());
+        let actor = viewer_with_project_role(acme, lake, &[ManageResources::PERMISSION]);
+
+        let proof = authorize_in_projects::<ManageResources>(&actor, acme, &[Some(lake)])
+            .expect("granted in its project");
+        assert_eq!(proof.project(), Some(lake));
+        assert!(proof.covers(Some(lake)));
+        assert!(!proof.covers(Some(shore)));
+        assert!(!proof.covers(None));
+        assert!(matches!(
+            proof.check_covers(Some(shore)),
+            Err(DomainError::Forbidden { .. })
+        ));
+
+        for places in [
+            &[Some(shore)][..],
+            &[None],
+            &[],
+            &[Some(lake), Some(shore)],
+            &[Some(lake), None],
+        ] {
+            let refused = authorize_in_projects::<ManageResources>(&actor, acme, places)
+                .expect_err("refused");
+            assert!(
+                matches!(&refused, DomainError::Forbidden { .. })
+                    && refused.to_string().contains("RESOURCES/MANAGE"),
+                "{places:?}: {refused}"
+            );
+        }
+        assert!(authorize::<ManageResources>(&actor, acme).is_err());
+        // The organization-wide role still counts beside the project's roles.
+        let viewing = authorize_in_projects::<ViewResources>(&actor, acme, &[Some(shore)])
+            .expect("the Viewer role views everywhere");
+        assert_eq!(viewing.project(), None);
+    }
+
+    #[test]
+    fn an_organization_wide_grant_covers_every_project_and_strangers_see_nothing() {
+        let acme = OrganizationId::new();
+        let (lake, shore) = (ProjectId::new(), ProjectId::new());
+        let admin = member(BuiltInRole::Administrator, acme);
+        let proof =
+            authorize_in_projects::<ManageResources>(&admin, acme, &[Some(lake), Some(shore)])
+                .expect("allowed");
+        assert_eq!(proof.project(), None);
+        assert!(proof.covers(Some(shore)) && proof.covers(None));
+
+        let stranger =
+            viewer_with_project_role(OrganizationId::new(), lake, &[ManageResources::PERMISSION]);
+        assert_eq!(
+            authorize_in_projects::<ManageResources>(&stranger, acme, &[Some(lake)]).map(|_| ()),
+            Err(DomainError::NotFound {
+                what: "the organization"
+            })
+        );
+    }
+
+    #[test]
+    fn a_resource_in_a_project_is_shared_by_whoever_manages_resources_there() {
+        let acme = OrganizationId::new();
+        let (lake, shore) = (ProjectId::new(), ProjectId::new());
+        let resource = uuid::Uuid::now_v7();
+        let actor = viewer_with_project_role(acme, lake, &[ManageResources::PERMISSION]);
+        assert!(authorize_sharing(&actor, acme, Some(lake), resource, None).is_ok());
+        assert!(matches!(
+            authorize_sharing(&actor, acme, Some(shore), resource, None),
+            Err(DomainError::Forbidden { .. })
+        ));
+        assert!(matches!(
+            authorize_sharing(&actor, acme, None, resource, None),
+            Err(DomainError::Forbidden { .. })
         ));
     }
 }

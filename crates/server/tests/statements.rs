@@ -256,8 +256,14 @@ async fn seed(store: &Store, password_hash: &str, members: usize) -> (Organizati
         let root = Actor::new(UserId::new(), Some(PlatformRole::SuperAdmin), []);
         store
             .share_resource(
-                &authorize_sharing(&root, organization, dashboard.id, dashboard.owner)
-                    .expect("super admin"),
+                &authorize_sharing(
+                    &root,
+                    organization,
+                    dashboard.project,
+                    dashboard.id,
+                    dashboard.owner,
+                )
+                .expect("super admin"),
                 ShareGrantee::Group(groups[i % 2]),
                 ResourceAccess::Read,
                 &entry(),

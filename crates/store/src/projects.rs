@@ -3,7 +3,7 @@
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::organization::Name;
-use steward_domain::policy::{Authorized, ManageOrganization};
+use steward_domain::policy::{Authorized, ManageProjects};
 use steward_domain::{DomainError, OrganizationId, ProjectId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -48,13 +48,16 @@ const TAKEN: &[(&str, &str, &str)] = &[(
 )];
 
 impl Store {
+    /// Creates a project in the proof's organization; a proof confined to a project does not
+    /// reach this far.
     pub async fn create_project(
         &self,
-        proof: &Authorized<ManageOrganization>,
+        proof: &Authorized<ManageProjects>,
         name: &Name,
         entry: &AuditEntry,
     ) -> Result<ProjectRecord> {
         let organization = proof.organization();
+        proof.check_covers(None)?;
         let id = ProjectId::new();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
@@ -91,14 +94,16 @@ impl Store {
         })
     }
 
-    /// Renames a project of the proof's organization.
+    /// Renames a project of the proof's organization (the proof's project, when it is
+    /// confined to one).
     pub async fn rename_project(
         &self,
-        proof: &Authorized<ManageOrganization>,
+        proof: &Authorized<ManageProjects>,
         project: ProjectId,
         name: &Name,
         entry: &AuditEntry,
     ) -> Result<()> {
+        proof.check_covers(Some(project))?;
         let organization = proof.organization();
         let mut tx = self.begin().await?;
         tx.refuse_deleted_organization(proof.organization()).await?;
@@ -135,13 +140,14 @@ impl Store {
     }
 
     /// Archives a project: it stays listed, takes no new bindings, and its bindings stay for
-    /// the record.
+    /// the record. A proof confined to a project archives that project only.
     pub async fn archive_project(
         &self,
-        proof: &Authorized<ManageOrganization>,
+        proof: &Authorized<ManageProjects>,
         project: ProjectId,
         entry: &AuditEntry,
     ) -> Result<()> {
+        proof.check_covers(Some(project))?;
         let organization = proof.organization();
         let mut tx = self.begin().await?;
         tx.refuse_deleted_organization(proof.organization()).await?;

@@ -337,7 +337,8 @@ impl Store {
 
     /// Registers a resource in the proof's organization, or updates it (name, project,
     /// owner) when its `(kind, external_id)` is registered already: a service may repeat a
-    /// registration safely.
+    /// registration safely. A proof confined to a project registers in that project only,
+    /// and updates only a resource already there.
     pub async fn register_resource(
         &self,
         proof: &Authorized<ManageResources>,
@@ -348,14 +349,16 @@ impl Store {
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
         tx.refuse_deleted_organization(organization).await?;
+        proof.check_covers(resource.project)?;
         let kind = tx.resource_kind(&resource.kind).await?;
         kind.rules()
             .check_owner(&kind.code, resource.owner.is_some())?;
         tx.check_placement(organization, resource.owner, resource.project)
             .await?;
-        let existing: Option<(Uuid, Uuid)> = on_tx!(&mut tx, |conn| {
+        let existing: Option<(Uuid, Uuid, Option<Uuid>)> = on_tx!(&mut tx, |conn| {
             sqlx::query_as(
-                "SELECT id, organization_id FROM resources WHERE kind = $1 AND external_id = $2",
+                "SELECT id, organization_id, project_id FROM resources \
+                 WHERE kind = $1 AND external_id = $2",
             )
             .bind(resource.kind.as_str())
             .bind(resource.external_id.as_str())
@@ -363,14 +366,15 @@ impl Store {
             .await?
         });
         let (id, action) = match existing {
-            Some((_, other)) if other != organization.as_uuid() => {
+            Some((_, other, _)) if other != organization.as_uuid() => {
                 return Err(DomainError::conflict(
                     "externalId",
                     "is registered for a resource of this kind elsewhere; use another id",
                 )
                 .into());
             }
-            Some((id, _)) => {
+            Some((id, _, project)) => {
+                proof.check_covers(project.map(ProjectId))?;
                 on_tx!(&mut tx, |conn| {
                     sqlx::query(
                         "UPDATE resources SET name = $2, project_id = $3, owner_user_id = $4, \
@@ -439,6 +443,7 @@ impl Store {
         let mut tx = self.begin().await?;
         tx.refuse_deleted_organization(proof.organization()).await?;
         let record = tx.resource_in(proof.organization(), id).await?;
+        proof.check_covers(record.project)?;
         on_tx!(&mut tx, |conn| {
             sqlx::query("DELETE FROM resources WHERE id = $1")
                 .bind(id)
@@ -462,7 +467,8 @@ impl Store {
 
     /// Changes a resource of the proof's organization: its name, its project (one of the
     /// organization's), whether it is enabled (a service re-enables a schedule a transfer
-    /// disabled). A resource of a deleted organization no longer changes.
+    /// disabled). A resource of a deleted organization no longer changes. A proof confined
+    /// to a project changes only a resource in it, and does not move it out.
     pub async fn update_resource(
         &self,
         proof: &Authorized<ManageResources>,
@@ -475,6 +481,8 @@ impl Store {
         let record = tx.resource_in(proof.organization(), id).await?;
         check_not_deleted(record.deleted_at.is_some())?;
         let project = changes.project.unwrap_or(record.project);
+        proof.check_covers(record.project)?;
+        proof.check_covers(project)?;
         tx.check_placement(record.organization, None, project)
             .await?;
         let name = changes.name.as_deref().unwrap_or(&record.name);

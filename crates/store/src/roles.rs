@@ -318,14 +318,42 @@ impl Tx {
 impl Store {
     /// What `user` holds in each organization where the membership is active: the role in
     /// force (`active` for its organization, the default role elsewhere) and the permissions
-    /// it gives through direct and group bindings, organization-wide and per project. One
-    /// statement over indexed tables (`effective_roles` has group memberships expanded),
-    /// read on every authorized request, so a removed binding or a disabled
-    /// membership takes effect on the next request.
+    /// it gives organization-wide, with the permissions of every role bound to the user for
+    /// a project (whichever role is in force: switching the active role keeps them), through
+    /// direct and group bindings. One statement over indexed tables (`effective_roles` has
+    /// group memberships expanded), read on every authorized request, so a removed binding
+    /// or a disabled membership takes effect on the next request.
     pub async fn member_grants(
         &self,
         user: UserId,
         active: Option<(OrganizationId, RoleId)>,
+    ) -> Result<Vec<MemberGrant>> {
+        self.grants(user, active, true).await
+    }
+
+    /// What `user` holds in `organization` through `role` alone, organization-wide and for
+    /// the projects it is bound for: what an API key limited to that role holds. None when
+    /// the membership is not active.
+    pub async fn member_grant_of_role(
+        &self,
+        user: UserId,
+        organization: OrganizationId,
+        role: RoleId,
+    ) -> Result<Option<MemberGrant>> {
+        Ok(self
+            .grants(user, Some((organization, role)), false)
+            .await?
+            .into_iter()
+            .find(|grant| grant.organization == organization))
+    }
+
+    /// See [`Store::member_grants`]; `every_project_binding` false keeps only the project
+    /// bindings of the role in force.
+    async fn grants(
+        &self,
+        user: UserId,
+        active: Option<(OrganizationId, RoleId)>,
+        every_project_binding: bool,
     ) -> Result<Vec<MemberGrant>> {
         let rows = on_pool!(self, |pool| {
             sqlx::query_as::<_, GrantRow>(
@@ -335,13 +363,15 @@ impl Store {
                  FROM memberships m \
                  LEFT JOIN effective_roles er \
                    ON er.user_id = m.user_id AND er.organization_id = m.organization_id \
-                  AND er.role_id = CASE WHEN m.organization_id = $2 THEN $3 ELSE m.default_role_id END \
+                  AND (er.role_id = CASE WHEN m.organization_id = $2 THEN $3 ELSE m.default_role_id END \
+                       OR (er.project_id IS NOT NULL AND $4)) \
                  LEFT JOIN role_permissions rp ON rp.role_id = er.role_id \
                  WHERE m.user_id = $1 AND m.status = 'ACTIVE'",
             )
             .bind(user.as_uuid())
             .bind(active.map(|(organization, _)| organization.as_uuid()))
             .bind(active.map(|(_, role)| role.as_uuid()))
+            .bind(every_project_binding)
             .fetch_all(pool)
             .await?
         });

@@ -8,7 +8,7 @@ use steward_domain::deletion::TransferReason;
 use steward_domain::notification::Notification;
 use steward_domain::policy::{Authorized, ManageResources};
 use steward_domain::resource::{KindCode, check_named_in_transfer};
-use steward_domain::{DomainError, OrganizationId, UserId};
+use steward_domain::{DomainError, OrganizationId, ProjectId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -307,25 +307,31 @@ impl Tx {
 }
 
 impl Store {
-    /// The organization of each of these resources that exists (for authorizing a
-    /// transfer before it starts).
-    pub async fn resource_organizations(&self, ids: &[Uuid]) -> Result<Vec<OrganizationId>> {
+    /// Where these resources are, those that exist: each distinct organization and project
+    /// (None: in no project), for authorizing a transfer before it starts.
+    pub async fn resource_placements(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<Vec<(OrganizationId, Option<ProjectId>)>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let organizations: Vec<Uuid> = on_pool!(self, |pool| {
+        let placements: Vec<(Uuid, Option<Uuid>)> = on_pool!(self, |pool| {
             let mut query = sqlx::QueryBuilder::new(
-                "SELECT DISTINCT organization_id FROM resources WHERE id IN (",
+                "SELECT DISTINCT organization_id, project_id FROM resources WHERE id IN (",
             );
             push_in_list!(query, ids.iter().copied());
-            query.push(" ORDER BY organization_id");
-            query.build_query_scalar().fetch_all(pool).await?
+            query.push(" ORDER BY organization_id, project_id");
+            query.build_query_as().fetch_all(pool).await?
         });
-        Ok(organizations.into_iter().map(OrganizationId).collect())
+        Ok(placements
+            .into_iter()
+            .map(|(organization, project)| (OrganizationId(organization), project.map(ProjectId)))
+            .collect())
     }
 
     /// Transfers resources to `to`, atomically: every resource must be in an organization
-    /// of `proofs`, of a transferable kind, not owned by `to` already, and `to` must be an
+    /// and project a proof of `proofs` covers, of a transferable kind, not owned by `to` already, and `to` must be an
     /// active member of its organization. One transfer is recorded per organization and
     /// previous owner; the new owner is told.
     pub async fn transfer_resources(
@@ -336,10 +342,10 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<Vec<TransferRecord>> {
         let now = Timestamp::from(entry.at);
-        let may_manage = |organization: OrganizationId| {
-            proofs
-                .iter()
-                .any(|proof| proof.organization() == organization)
+        let may_manage = |record: &ResourceRecord| {
+            proofs.iter().any(|proof| {
+                proof.organization() == record.organization && proof.covers(record.project)
+            })
         };
         let mut tx = self.begin().await?;
         // (organization, previous owner) -> the selected resources, or None for all.
@@ -355,7 +361,7 @@ impl Store {
                         .resource(*id)
                         .await?
                         .filter(|record| record.deleted_at.is_none())
-                        .filter(|record| may_manage(record.organization))
+                        .filter(|record| may_manage(record))
                         .ok_or(DomainError::NotFound {
                             what: "the resource",
                         })?;
@@ -378,6 +384,8 @@ impl Store {
                     )
                     .into());
                 };
+                // All of a user's resources reach past any one project.
+                proof.check_covers(None)?;
                 if *from == to {
                     return Err(DomainError::invalid(
                         "to",

@@ -198,30 +198,29 @@ impl App {
         ))
     }
 
-    /// What a key limited to `organization` holds there: the union of `roles` (or the
-    /// default role), as far as they are still bound to its owner. Nothing elsewhere.
+    /// What a key limited to `organization` holds there: the union of `roles`, each with the
+    /// projects it is bound for, as far as they are still bound to its owner; without roles,
+    /// what a session with the default role holds (with every project binding). Nothing
+    /// elsewhere.
     async fn api_key_grants(
         &self,
         user: UserId,
         organization: OrganizationId,
         roles: &[RoleId],
     ) -> Result<Vec<MemberGrant>, AppError> {
-        let actives: Vec<Option<(OrganizationId, RoleId)>> = if roles.is_empty() {
-            vec![None]
-        } else {
-            roles
-                .iter()
-                .map(|role| Some((organization, *role)))
-                .collect()
-        };
+        if roles.is_empty() {
+            let grants = self.store.member_grants(user, None).await?;
+            return Ok(grants
+                .into_iter()
+                .filter(|grant| grant.organization == organization)
+                .collect());
+        }
         let mut merged: Option<MemberGrant> = None;
-        for active in actives {
+        for role in roles {
             let grant = self
                 .store
-                .member_grants(user, active)
-                .await?
-                .into_iter()
-                .find(|grant| grant.organization == organization);
+                .member_grant_of_role(user, organization, *role)
+                .await?;
             let Some(grant) = grant else { continue };
             match &mut merged {
                 None => merged = Some(grant),

@@ -3,7 +3,8 @@
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::{EmailDomain, Name};
 use steward_domain::policy::{
-    Admission, ManageOrganization, ManageUsers, admission, authorize,
+    Admission, ManageOrganization, ManageProjects, ManageUsers, admission, authorize,
+    authorize_in_projects,
     authorize_organization_deletion, authorize_ownership_transfer, authorize_platform,
 };
 use steward_domain::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
@@ -504,7 +505,7 @@ impl OrganizationSettingsMutation {
     ) -> async_graphql::Result<ProjectPayload> {
         let organization: OrganizationId = parse_id("organization", &input.organization)?;
         let proof =
-            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+            authorize::<ManageProjects>(actor(ctx).await?, organization).map_err(refused)?;
         let name = match parse_name(&input.name) {
             Ok(name) => name,
             Err(error) => {
@@ -533,7 +534,8 @@ impl OrganizationSettingsMutation {
         )
     }
 
-    /// Renames a project. Needs `ORGANIZATION/MANAGE`.
+    /// Renames a project. Needs `ORGANIZATION/MANAGE` in the organization, or in the project
+    /// through a role bound for it.
     async fn rename_project(
         &self,
         ctx: &Context<'_>,
@@ -541,8 +543,12 @@ impl OrganizationSettingsMutation {
     ) -> async_graphql::Result<ProjectPayload> {
         let project: ProjectId = parse_id("project", &input.project)?;
         let organization = Self::organization_of_project(ctx, project).await?;
-        let proof =
-            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let proof = authorize_in_projects::<ManageProjects>(
+            actor(ctx).await?,
+            organization,
+            &[Some(project)],
+        )
+        .map_err(refused)?;
         let outcome = match parse_name(&input.name) {
             Ok(name) => expected(
                 ctx.app()?
@@ -555,7 +561,8 @@ impl OrganizationSettingsMutation {
         Self::project_payload(ctx, project, outcome).await
     }
 
-    /// Archives a project. Needs `ORGANIZATION/MANAGE`.
+    /// Archives a project. Needs `ORGANIZATION/MANAGE` in the organization, or in the
+    /// project through a role bound for it.
     async fn archive_project(
         &self,
         ctx: &Context<'_>,
@@ -563,8 +570,12 @@ impl OrganizationSettingsMutation {
     ) -> async_graphql::Result<ProjectPayload> {
         let project: ProjectId = parse_id("project", &project)?;
         let organization = Self::organization_of_project(ctx, project).await?;
-        let proof =
-            authorize::<ManageOrganization>(actor(ctx).await?, organization).map_err(refused)?;
+        let proof = authorize_in_projects::<ManageProjects>(
+            actor(ctx).await?,
+            organization,
+            &[Some(project)],
+        )
+        .map_err(refused)?;
         let outcome = expected(
             ctx.app()?
                 .store

@@ -4,7 +4,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::deletion::{hold_reason, justification};
 use steward_domain::policy::{
-    ManageResources, ManageUsers, ViewResources, authorize, authorize_platform,
+    ManageResources, ManageUsers, ViewResources, authorize, authorize_in_projects,
+    authorize_platform,
 };
 use steward_domain::resource::check_named_in_transfer;
 use steward_domain::{DomainError, OrganizationId, UserId};
@@ -512,7 +513,8 @@ pub struct OwnershipMutation;
 #[Object]
 impl OwnershipMutation {
     /// Gives resources a new owner, atomically: the named ones, or all of one user's in an
-    /// organization. Needs `RESOURCES/MANAGE` in each resource's organization; refused for
+    /// organization. Needs `RESOURCES/MANAGE` in each resource's organization, or through a
+    /// role bound for its project (all of a user's needs it organization-wide); refused for
     /// application-level kinds and for a new owner who is not an active member there.
     /// Schedules are disabled before they move; the new owner is told.
     async fn transfer_resources(
@@ -523,7 +525,7 @@ impl OwnershipMutation {
         let to: UserId = parse_id("to", &input.to)?;
         let actor = actor(ctx).await?;
         let store = &ctx.app()?.store;
-        let (selection, organizations) = match (&input.resources, &input.all_of) {
+        let (selection, placements) = match (&input.resources, &input.all_of) {
             (Some(ids), None) => {
                 if let Err(error) = check_named_in_transfer(ids.len()) {
                     return Ok(transfer_payload(Err(error)));
@@ -532,11 +534,11 @@ impl OwnershipMutation {
                     .iter()
                     .map(|id| parse_id::<Uuid>("resources", id))
                     .collect::<async_graphql::Result<Vec<_>>>()?;
-                let organizations = store
-                    .resource_organizations(&ids)
+                let placements = store
+                    .resource_placements(&ids)
                     .await
                     .map_err(AppError::from)?;
-                (TransferSelection::Resources(ids), organizations)
+                (TransferSelection::Resources(ids), placements)
             }
             (None, Some(user)) => {
                 let Some(organization) = &input.organization else {
@@ -548,7 +550,7 @@ impl OwnershipMutation {
                 let organization: OrganizationId = parse_id("organization", organization)?;
                 (
                     TransferSelection::AllOf(parse_id("allOf", user)?),
-                    vec![organization],
+                    vec![(organization, None)],
                 )
             }
             _ => {
@@ -558,14 +560,17 @@ impl OwnershipMutation {
                 ))));
             }
         };
-        let mut proofs = Vec::with_capacity(organizations.len());
-        for organization in organizations {
+        let mut proofs = Vec::with_capacity(placements.len());
+        for (organization, project) in placements {
             if !actor.can_see(organization) {
                 return Err(refused(DomainError::NotFound {
                     what: "the resource",
                 }));
             }
-            proofs.push(authorize::<ManageResources>(actor, organization).map_err(refused)?);
+            proofs.push(
+                authorize_in_projects::<ManageResources>(actor, organization, &[project])
+                    .map_err(refused)?,
+            );
         }
         let entry = ctx.audit_entry()?;
         Ok(transfer_payload(expected(

@@ -3,8 +3,8 @@
 use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use steward_domain::organization::Name;
 use steward_domain::policy::{
-    Actor, ManageResources, SharingAuthorized, ViewResources, authorize, authorize_platform,
-    authorize_sharing,
+    Actor, ManageResources, SharingAuthorized, ViewResources, authorize_in_projects,
+    authorize_platform, authorize_sharing,
 };
 use steward_domain::resource::{ExternalId, KindCode, KindRules, ShareGrantee};
 use steward_domain::{DomainError, GroupId, OrganizationId, ProjectId, UserId};
@@ -219,7 +219,8 @@ impl ResourceQuery {
         Ok(kinds.into_iter().map(Into::into).collect())
     }
 
-    /// An organization's resources in registration order. Needs `RESOURCES/VIEW`.
+    /// An organization's resources in registration order. Needs `RESOURCES/VIEW` in the
+    /// organization, or in the project of `filter.project` through a role bound for it.
     async fn resources(
         &self,
         ctx: &Context<'_>,
@@ -229,7 +230,13 @@ impl ResourceQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Page<Resource>> {
         let organization: OrganizationId = parse_id("organization", &organization)?;
-        authorize::<ViewResources>(actor(ctx).await?, organization).map_err(refused)?;
+        let project: Option<ProjectId> = filter
+            .project
+            .as_ref()
+            .map(|id| parse_id("project", id))
+            .transpose()?;
+        authorize_in_projects::<ViewResources>(actor(ctx).await?, organization, &[project])
+            .map_err(refused)?;
         let filter = ResourceFilter {
             owner: filter
                 .owner
@@ -237,11 +244,7 @@ impl ResourceQuery {
                 .map(|id| parse_id::<UserId>("owner", id))
                 .transpose()?,
             kind: filter.kind,
-            project: filter
-                .project
-                .as_ref()
-                .map(|id| parse_id::<ProjectId>("project", id))
-                .transpose()?,
+            project,
             shared_with: filter
                 .shared_with
                 .as_ref()
@@ -263,13 +266,14 @@ impl ResourceQuery {
     }
 }
 
-/// Whether `actor` may see the resources of `user` in `organization`: all of them for the
-/// user or a SuperAdmin, otherwise those of organizations where the actor holds
-/// `RESOURCES/VIEW`.
-fn sees_resources_of(actor: &Actor, user: UserId, organization: OrganizationId) -> bool {
+/// Whether `actor` may see `record`, a resource owned by or shared with `user`: all of them
+/// for the user or a SuperAdmin, otherwise those where the actor holds `RESOURCES/VIEW`, in
+/// the organization or through a role bound for the resource's project.
+fn sees_resources_of(actor: &Actor, user: UserId, record: &ResourceRecord) -> bool {
     actor.user == user
         || actor.is_super_admin()
-        || authorize::<ViewResources>(actor, organization).is_ok()
+        || authorize_in_projects::<ViewResources>(actor, record.organization, &[record.project])
+            .is_ok()
 }
 
 /// The resources `user` owns that the caller may see (see [`sees_resources_of`]).
@@ -287,7 +291,7 @@ pub async fn owned_resources(
         .unwrap_or_default();
     Ok(records
         .into_iter()
-        .filter(|record| sees_resources_of(actor, user, record.organization))
+        .filter(|record| sees_resources_of(actor, user, record))
         .map(Resource)
         .collect())
 }
@@ -307,7 +311,7 @@ pub async fn shared_resources(
         .unwrap_or_default();
     Ok(shared
         .into_iter()
-        .filter(|(record, _)| sees_resources_of(actor, user, record.organization))
+        .filter(|(record, _)| sees_resources_of(actor, user, record))
         .map(|(record, access)| SharedResource {
             resource: Resource(record),
             access: access.into(),
@@ -443,15 +447,14 @@ impl ResourceMutation {
     }
 
     /// Registers a resource for its owner, or updates it when the same kind and external id
-    /// were registered before. Needs `RESOURCES/MANAGE` in the organization.
+    /// were registered before. Needs `RESOURCES/MANAGE` in the organization, or in `project`
+    /// through a role bound for it.
     async fn register_resource(
         &self,
         ctx: &Context<'_>,
         input: RegisterResourceInput,
     ) -> async_graphql::Result<ResourcePayload> {
         let organization: OrganizationId = parse_id("organization", &input.organization)?;
-        let proof =
-            authorize::<ManageResources>(actor(ctx).await?, organization).map_err(refused)?;
         let owner: Option<UserId> = input
             .owner
             .as_ref()
@@ -462,6 +465,9 @@ impl ResourceMutation {
             .as_ref()
             .map(|id| parse_id("project", id))
             .transpose()?;
+        let proof =
+            authorize_in_projects::<ManageResources>(actor(ctx).await?, organization, &[project])
+                .map_err(refused)?;
         let parsed = (|| {
             Ok::<_, DomainError>(NewResource {
                 kind: KindCode::parse(&input.kind)?,
@@ -485,7 +491,8 @@ impl ResourceMutation {
     }
 
     /// Changes a resource's name, project or enabled flag (not its owner: a transfer does
-    /// that). Needs `RESOURCES/MANAGE` in its organization.
+    /// that). Needs `RESOURCES/MANAGE` in its organization, or through a role bound for its
+    /// project (which does not move it to another project).
     async fn update_resource(
         &self,
         ctx: &Context<'_>,
@@ -498,8 +505,13 @@ impl ResourceMutation {
             MaybeUndefined::Value(id) => Some(Some(parse_id::<ProjectId>("project", id)?)),
         };
         let record = visible_resource(ctx, id).await?;
-        let proof = authorize::<ManageResources>(actor(ctx).await?, record.organization)
-            .map_err(refused)?;
+        let places = [record.project, project.unwrap_or(record.project)];
+        let proof = authorize_in_projects::<ManageResources>(
+            actor(ctx).await?,
+            record.organization,
+            &places,
+        )
+        .map_err(refused)?;
         let name = match input.name.as_deref().map(|name| Name::parse("name", name)) {
             None => None,
             Some(Ok(name)) => Some(name.as_str().to_owned()),
@@ -521,7 +533,7 @@ impl ResourceMutation {
 
     /// Shares a resource with a user or a group, read-only or read-write; sharing again
     /// changes the access. Its owner may, and whoever holds `RESOURCES/MANAGE` in its
-    /// organization.
+    /// organization or through a role bound for its project.
     async fn share_resource(
         &self,
         ctx: &Context<'_>,
@@ -542,7 +554,7 @@ impl ResourceMutation {
     }
 
     /// Takes back a resource's share with a user or a group. Its owner may, and whoever holds
-    /// `RESOURCES/MANAGE` in its organization.
+    /// `RESOURCES/MANAGE` in its organization or through a role bound for its project.
     async fn unshare_resource(
         &self,
         ctx: &Context<'_>,
@@ -562,7 +574,8 @@ impl ResourceMutation {
         )?))
     }
 
-    /// Removes a resource from the registry. Needs `RESOURCES/MANAGE` in its organization.
+    /// Removes a resource from the registry. Needs `RESOURCES/MANAGE` in its organization,
+    /// or through a role bound for its project.
     async fn delete_resource(
         &self,
         ctx: &Context<'_>,
@@ -570,8 +583,12 @@ impl ResourceMutation {
     ) -> async_graphql::Result<ResourcePayload> {
         let id: Uuid = parse_id("id", &id)?;
         let record = visible_resource(ctx, id).await?;
-        let proof = authorize::<ManageResources>(actor(ctx).await?, record.organization)
-            .map_err(refused)?;
+        let proof = authorize_in_projects::<ManageResources>(
+            actor(ctx).await?,
+            record.organization,
+            &[record.project],
+        )
+        .map_err(refused)?;
         let entry = ctx.audit_entry()?;
         Ok(resource_payload(expected(
             ctx.app()?.store.delete_resource(&proof, id, &entry).await,
@@ -611,8 +628,14 @@ async fn sharing_request(
 ) -> async_graphql::Result<Result<(SharingAuthorized, ShareGrantee), DomainError>> {
     let id: Uuid = parse_id("resource", resource)?;
     let record = visible_resource(ctx, id).await?;
-    let proof = authorize_sharing(actor(ctx).await?, record.organization, id, record.owner)
-        .map_err(refused)?;
+    let proof = authorize_sharing(
+        actor(ctx).await?,
+        record.organization,
+        record.project,
+        id,
+        record.owner,
+    )
+    .map_err(refused)?;
     let user: Option<UserId> = user.as_ref().map(|id| parse_id("user", id)).transpose()?;
     let group: Option<GroupId> = group.as_ref().map(|id| parse_id("group", id)).transpose()?;
     Ok(ShareGrantee::from_choice(user, group).map(|grantee| (proof, grantee)))
