@@ -23,6 +23,7 @@ mod organization_deletion;
 mod organizations;
 mod preferences;
 mod races;
+mod refusals;
 mod resources;
 mod roles;
 mod secrets;

@@ -1,0 +1,336 @@
+//! Refusals told in advance: a deletion or removal plan lists exactly the refusals its
+//! mutation answers.
+
+use serde_json::{Value, json};
+use steward_store::Backend;
+
+use crate::support::{ADMIN_PASSWORD, TestApp, TestOrg, on_each_backend};
+
+const REGISTER: &str = "mutation($i: RegisterResourceInput!) { registerResource(input: $i) { \
+    resource { id } errors { message } } }";
+const DELETION_PLAN: &str = "query($u: ID!, $t: ID, $k: Boolean!) { \
+    deletionPlan(user: $u, transferTo: $t, revokeApiKeys: $k) { refusals } }";
+const DELETE: &str = "mutation($i: DeleteUserInput!) { deleteUser(input: $i) { \
+    user { status } errors { code message } } }";
+const REMOVAL_PLAN: &str = "query($o: ID!, $u: ID!, $t: ID) { \
+    removalPlan(organization: $o, user: $u, transferTo: $t) { refusals } }";
+const REMOVE: &str = "mutation($o: ID!, $u: ID!, $t: ID) { \
+    removeMember(input: {organization: $o, user: $u, transferTo: $t}) { errors { code message } } }";
+const SUSPEND: &str = "mutation($u: ID!) { suspendUser(input: {user: $u}) { errors { message } } }";
+
+async fn resource(app: &TestApp, org: &TestOrg, kind: &str, name: &str, owner: &str) {
+    let body = app
+        .graphql(
+            Some(&org.owner_token),
+            REGISTER,
+            json!({ "i": { "organization": org.id, "kind": kind, "name": name,
+                           "externalId": format!("{kind}-{name}"), "owner": owner } }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["registerResource"]["errors"],
+        json!([]),
+        "{:?}: {body}",
+        app.backend
+    );
+}
+
+fn user_id(login: &Value) -> String {
+    login["user"]["id"].as_str().expect("user id").to_owned()
+}
+
+/// The plan's refusals as strings.
+fn refusals(plan: &Value) -> Vec<String> {
+    plan["refusals"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no refusals in {plan}"))
+        .iter()
+        .map(|refusal| refusal.as_str().expect("a refusal").to_owned())
+        .collect()
+}
+
+/// Asks the plan, then the mutation with the same arguments: the mutation must answer
+/// exactly what the plan listed (one refusal as it is, several joined with "; "), with
+/// `code`. Returns the plan's refusals.
+async fn agree(
+    app: &TestApp,
+    token: &str,
+    plan: (&str, &str, Value),
+    mutation: (&str, &str, Value),
+    code: &str,
+) -> Vec<String> {
+    let (plan_query, plan_field, plan_variables) = plan;
+    let answer = app.graphql(Some(token), plan_query, plan_variables).await;
+    assert!(
+        answer.get("errors").is_none(),
+        "{:?}: {answer}",
+        app.backend
+    );
+    let listed = refusals(&answer["data"][plan_field]);
+    assert!(
+        !listed.is_empty(),
+        "{:?}: the plan lists no refusal",
+        app.backend
+    );
+    let (mutation_query, mutation_field, mutation_variables) = mutation;
+    let answered = app
+        .graphql(Some(token), mutation_query, mutation_variables)
+        .await;
+    let errors = &answered["data"][mutation_field]["errors"];
+    assert_eq!(
+        errors.as_array().map(Vec::len),
+        Some(1),
+        "{:?}: {answered}",
+        app.backend
+    );
+    assert_eq!(
+        errors[0]["message"].as_str(),
+        Some(listed.join("; ").as_str()),
+        "{:?}: the mutation answers what the plan listed: {answered}",
+        app.backend
+    );
+    assert_eq!(errors[0]["code"], code, "{:?}: {answered}", app.backend);
+    listed
+}
+
+async fn deletion_agrees(
+    app: &TestApp,
+    token: &str,
+    user: &str,
+    transfer_to: Option<&str>,
+    revoke_api_keys: bool,
+    code: &str,
+) -> Vec<String> {
+    agree(
+        app,
+        token,
+        (
+            DELETION_PLAN,
+            "deletionPlan",
+            json!({ "u": user, "t": transfer_to, "k": revoke_api_keys }),
+        ),
+        (
+            DELETE,
+            "deleteUser",
+            json!({ "i": { "user": user, "transferTo": transfer_to,
+                           "revokeApiKeys": revoke_api_keys } }),
+        ),
+        code,
+    )
+    .await
+}
+
+async fn removal_agrees(
+    app: &TestApp,
+    token: &str,
+    organization: &str,
+    user: &str,
+    transfer_to: Option<&str>,
+    code: &str,
+) -> Vec<String> {
+    let variables = json!({ "o": organization, "u": user, "t": transfer_to });
+    agree(
+        app,
+        token,
+        (REMOVAL_PLAN, "removalPlan", variables.clone()),
+        (REMOVE, "removeMember", variables),
+        code,
+    )
+    .await
+}
+
+/// An id in SQL, as the backend stores it.
+fn sql_id(app: &TestApp, id: &str) -> String {
+    match app.backend {
+        Backend::Sqlite => format!("X'{}'", id.replace('-', "")),
+        Backend::Postgres => format!("'{id}'"),
+    }
+}
+
+#[tokio::test]
+async fn a_deletion_plan_lists_exactly_the_refusals_delete_user_answers() {
+    on_each_backend(&[], |app| async move {
+        let org = app.organization_owned_by("Plans Ltd", "chief").await;
+        let leaver = app.member_of(&org, "leaver").await;
+        let heir = app.member_of(&org, "heir").await;
+        resource(&app, &org, "DASHBOARD", "Board", &leaver).await;
+        let boss = &org.owner_token;
+        let admin = app.admin_token().await;
+
+        // Not suspended: the state change is refused, in the plan's words.
+        let listed = deletion_agrees(&app, boss, &leaver, None, false, "INVALID_TRANSITION").await;
+        assert_eq!(
+            listed,
+            [
+                "cannot change the user's status from ACTIVE to DELETED: only a suspended user \
+              can be deleted; suspend the user first"
+            ]
+        );
+
+        // The organization's owner, who is active too: both refusals, in one answer.
+        let chief = user_id(&app.login("chief", ADMIN_PASSWORD).await);
+        let listed = deletion_agrees(&app, &admin, &chief, None, false, "FORBIDDEN").await;
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert_eq!(
+            listed[1],
+            "the owner of the organization Plans Ltd cannot be deleted; transfer the \
+             organization's ownership to another member first"
+        );
+
+        // An API key that still works: the plan said nothing of it before.
+        let session = app.token("leaver", ADMIN_PASSWORD).await;
+        let key = app
+            .graphql(
+                Some(&session),
+                "mutation { createApiKey(input: {name: \"sync\"}) { errors { message } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(key["data"]["createApiKey"]["errors"], json!([]), "{key}");
+        let suspended = app
+            .graphql(Some(boss), SUSPEND, json!({ "u": leaver }))
+            .await;
+        assert_eq!(
+            suspended["data"]["suspendUser"]["errors"],
+            json!([]),
+            "{suspended}"
+        );
+        let listed = deletion_agrees(&app, boss, &leaver, None, false, "FORBIDDEN").await;
+        assert_eq!(
+            listed,
+            ["You can't remove the user as they have active tokens."]
+        );
+
+        // The new owner is the user who leaves.
+        let listed = deletion_agrees(&app, boss, &leaver, Some(&leaver), true, "FORBIDDEN").await;
+        assert_eq!(
+            listed,
+            [
+                "the resources in Plans Ltd cannot go to the user who is deleted; name another \
+              new owner"
+            ]
+        );
+
+        // A new owner outside the organization, and one who does not exist at all (the
+        // plan used to fail with INTERNAL for the latter).
+        let outsider = app.create_user("outsider", ADMIN_PASSWORD).await;
+        let listed = deletion_agrees(&app, boss, &leaver, Some(&outsider), true, "FORBIDDEN").await;
+        assert!(
+            listed[0].starts_with("outsider cannot receive the resources in Plans Ltd"),
+            "{listed:?}"
+        );
+        let nobody = uuid::Uuid::now_v7().to_string();
+        let listed = deletion_agrees(&app, boss, &leaver, Some(&nobody), true, "FORBIDDEN").await;
+        assert!(
+            listed[0].starts_with("the new owner named cannot receive the resources in Plans Ltd"),
+            "{listed:?}"
+        );
+
+        // An organization without an owner to receive the resources.
+        app.database
+            .execute_sql(format!(
+                "UPDATE organizations SET owner_user_id = NULL WHERE id = {}",
+                sql_id(&app, &org.id)
+            ))
+            .await
+            .expect("no owner");
+        let listed = deletion_agrees(&app, boss, &leaver, None, true, "FORBIDDEN").await;
+        assert_eq!(
+            listed,
+            ["the organization Plans Ltd has no owner to receive the resources; name a new owner"]
+        );
+
+        // With nothing listed, the deletion goes through.
+        let plan = app
+            .graphql(
+                Some(boss),
+                DELETION_PLAN,
+                json!({ "u": leaver, "t": heir, "k": true }),
+            )
+            .await;
+        assert_eq!(
+            plan["data"]["deletionPlan"]["refusals"],
+            json!([]),
+            "{plan}"
+        );
+        let deleted = app
+            .graphql(
+                Some(boss),
+                DELETE,
+                json!({ "i": { "user": leaver, "transferTo": heir, "revokeApiKeys": true } }),
+            )
+            .await;
+        assert_eq!(
+            deleted["data"]["deleteUser"],
+            json!({ "user": { "status": "DELETED" }, "errors": [] }),
+            "{deleted}"
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_removal_plan_lists_exactly_the_refusals_remove_member_answers() {
+    on_each_backend(&[], |app| async move {
+        let org = app.organization_owned_by("Removals Inc", "head").await;
+        let member = app.member_of(&org, "member").await;
+        resource(&app, &org, "DATASET", "Orders", &member).await;
+        let head = &org.owner_token;
+        let admin = app.admin_token().await;
+        let head_id = user_id(&app.login("head", ADMIN_PASSWORD).await);
+
+        // The organization's owner.
+        let listed = removal_agrees(&app, &admin, &org.id, &head_id, None, "FORBIDDEN").await;
+        assert_eq!(
+            listed,
+            [
+                "the owner of the organization Removals Inc cannot be removed; transfer the \
+              organization's ownership to another member first"
+            ]
+        );
+
+        // Removing oneself (the owner here, so both refusals).
+        let listed = removal_agrees(&app, head, &org.id, &head_id, None, "FORBIDDEN").await;
+        assert_eq!(
+            listed[0],
+            "you cannot remove yourself from the organization; ask another administrator"
+        );
+        assert_eq!(listed.len(), 2, "{listed:?}");
+
+        // Someone who is not a member.
+        let outsider = app.create_user("outsider", ADMIN_PASSWORD).await;
+        let listed = removal_agrees(&app, head, &org.id, &outsider, None, "NOT_FOUND").await;
+        assert_eq!(listed, ["the member was not found"]);
+
+        // A new owner who may not receive the resources there.
+        let listed =
+            removal_agrees(&app, head, &org.id, &member, Some(&outsider), "FORBIDDEN").await;
+        assert!(
+            listed[0].starts_with("outsider cannot receive the resources in Removals Inc"),
+            "{listed:?}"
+        );
+
+        // A deleted organization.
+        let deleted = app
+            .graphql(
+                Some(head),
+                "mutation($o: ID!) { deleteOrganization(input: {organization: $o, \
+                 confirmName: \"Removals Inc\"}) { errors { message } } }",
+                json!({ "o": org.id }),
+            )
+            .await;
+        assert_eq!(
+            deleted["data"]["deleteOrganization"]["errors"],
+            json!([]),
+            "{deleted}"
+        );
+        let listed = removal_agrees(&app, &admin, &org.id, &member, None, "INVALID").await;
+        assert_eq!(
+            listed,
+            ["organization: has been deleted; nothing in it can change any more"]
+        );
+        app
+    })
+    .await;
+}
