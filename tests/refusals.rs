@@ -1,10 +1,14 @@
-//! Refusals told in advance: a deletion or removal plan lists exactly the refusals its
-//! mutation answers.
+//! Refusals told in advance and refusals remembered: a deletion or removal plan lists exactly
+//! the refusals its mutation answers, every refused mutation leaves a `DENIED` audit event in
+//! the trails its actor belongs to (never in the probed organization's), and the audit table
+//! refuses UPDATE and DELETE on both backends outside the retention purge.
 
 use serde_json::{Value, json};
-use steward_store::Backend;
+use steward_domain::OrganizationId;
+use steward_domain::policy::authorize_console;
+use steward_store::{AuditEntry, AuditEventRecord, AuditFilter, Backend};
 
-use crate::support::{ADMIN_PASSWORD, TestApp, TestOrg, on_each_backend};
+use crate::support::{ADMIN_PASSWORD, TestApp, TestOrg, error_code, on_each_backend};
 
 const REGISTER: &str = "mutation($i: RegisterResourceInput!) { registerResource(input: $i) { \
     resource { id } errors { message } } }";
@@ -330,6 +334,218 @@ async fn a_removal_plan_lists_exactly_the_refusals_remove_member_answers() {
             listed,
             ["organization: has been deleted; nothing in it can change any more"]
         );
+        app
+    })
+    .await;
+}
+
+/// The `mutation.denied` events of `organization`'s trail (`None`: every trail), oldest first.
+async fn denied(app: &TestApp, organization: Option<&str>) -> Vec<AuditEventRecord> {
+    let filter = AuditFilter {
+        organizations: organization.map(|organization| {
+            vec![OrganizationId(
+                uuid::Uuid::parse_str(organization).expect("organization id"),
+            )]
+        }),
+        action: Some("mutation.denied".to_owned()),
+        ..AuditFilter::default()
+    };
+    let (mut events, _) = app
+        .database
+        .store
+        .audit_events_page(&filter, None, 100)
+        .await
+        .expect("audit events");
+    events.reverse();
+    events
+}
+
+#[tokio::test]
+async fn refused_mutations_leave_a_denied_event_in_the_actors_trails_only() {
+    on_each_backend(&[], |app| async move {
+        let acme = app.organization_owned_by("Acme", "acmeboss").await;
+        let globex = app.organization_owned_by("Globex", "globexboss").await;
+        let worker = app.member_of(&acme, "worker").await;
+        let peer = app.member_of(&acme, "peer").await;
+        let worker_token = app.token("worker", ADMIN_PASSWORD).await;
+
+        // FORBIDDEN: a Viewer of Acme removes a member there.
+        let forbidden = app
+            .graphql(
+                Some(&worker_token),
+                REMOVE,
+                json!({ "o": acme.id, "u": peer }),
+            )
+            .await;
+        assert_eq!(error_code(&forbidden), "FORBIDDEN", "{forbidden}");
+        let events = denied(&app, Some(&acme.id)).await;
+        assert_eq!(events.len(), 1, "{:?}: {events:?}", app.backend);
+        let event = &events[0];
+        assert_eq!(event.outcome, "DENIED");
+        assert_eq!(
+            event.actor_user_id.map(|id| id.to_string()),
+            Some(worker.clone())
+        );
+        assert_eq!(event.target_type.as_deref(), Some("user"));
+        assert_eq!(event.target_id.as_deref(), Some(peer.as_str()));
+        assert_eq!(event.detail.0["operation"], "removeMember");
+        assert_eq!(event.detail.0["code"], "FORBIDDEN");
+        assert_eq!(
+            event.detail.0["arguments"]["input.organization"],
+            acme.id.as_str()
+        );
+
+        // NOT_FOUND: Globex's owner probes Acme's ids. The event is Globex's (and the
+        // platform's), never Acme's.
+        let probe = app
+            .graphql(
+                Some(&globex.owner_token),
+                REMOVE,
+                json!({ "o": acme.id, "u": peer }),
+            )
+            .await;
+        assert_eq!(error_code(&probe), "NOT_FOUND", "{probe}");
+        assert_eq!(
+            denied(&app, Some(&acme.id)).await.len(),
+            1,
+            "{:?}",
+            app.backend
+        );
+        let probes = denied(&app, Some(&globex.id)).await;
+        assert_eq!(probes.len(), 1, "{:?}: {probes:?}", app.backend);
+        assert_eq!(probes[0].outcome, "DENIED");
+        assert_eq!(probes[0].target_id.as_deref(), Some(peer.as_str()));
+        assert_eq!(probes[0].detail.0["code"], "NOT_FOUND");
+        let globex_trail = app
+            .graphql(
+                Some(&globex.owner_token),
+                "query($o: ID!) { auditEvents(filter: {organization: $o, action: \
+                 \"mutation.denied\"}) { totalCount nodes { outcome targetId } } }",
+                json!({ "o": globex.id }),
+            )
+            .await;
+        assert_eq!(
+            globex_trail["data"]["auditEvents"],
+            json!({ "totalCount": 1, "nodes": [{ "outcome": "DENIED", "targetId": peer }] }),
+            "{globex_trail}"
+        );
+        let acme_trail = app
+            .graphql(
+                Some(&acme.owner_token),
+                "query($o: ID!) { auditEvents(filter: {organization: $o, action: \
+                 \"mutation.denied\"}) { totalCount } }",
+                json!({ "o": acme.id }),
+            )
+            .await;
+        assert_eq!(
+            acme_trail["data"]["auditEvents"]["totalCount"], 1,
+            "{acme_trail}"
+        );
+
+        // A refused state change, answered in the payload: deleting an active user.
+        let refused = app
+            .graphql(
+                Some(&acme.owner_token),
+                DELETE,
+                json!({ "i": { "user": peer } }),
+            )
+            .await;
+        assert_eq!(
+            refused["data"]["deleteUser"]["errors"][0]["code"], "INVALID_TRANSITION",
+            "{refused}"
+        );
+        let events = denied(&app, Some(&acme.id)).await;
+        assert_eq!(events.len(), 2, "{:?}: {events:?}", app.backend);
+        assert_eq!(events[1].detail.0["operation"], "deleteUser");
+        assert_eq!(events[1].detail.0["code"], "INVALID_TRANSITION");
+        assert_eq!(events[1].target_id.as_deref(), Some(peer.as_str()));
+
+        // Not refusals: invalid input, and callers who are not logged in.
+        let malformed = app
+            .graphql(
+                Some(&acme.owner_token),
+                DELETE,
+                json!({ "i": { "user": "not an id" } }),
+            )
+            .await;
+        assert_eq!(error_code(&malformed), "BAD_USER_INPUT", "{malformed}");
+        let anonymous = app
+            .graphql(None, REMOVE, json!({ "o": acme.id, "u": peer }))
+            .await;
+        assert_eq!(error_code(&anonymous), "UNAUTHENTICATED", "{anonymous}");
+        assert_eq!(denied(&app, None).await.len(), 3, "{:?}", app.backend);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_table_refuses_updates_and_deletes_outside_the_retention_purge() {
+    on_each_backend(&[], |app| async move {
+        app.admin_token().await;
+        let store = &app.database.store;
+        let before = store.recent_audit_events(None, 1000).await.expect("events");
+        assert!(!before.is_empty(), "the admin's login was audited");
+
+        let update = app
+            .database
+            .execute_raw("UPDATE audit_events SET action = 'forged'")
+            .await;
+        assert!(update.is_err(), "{:?}: an event was changed", app.backend);
+        let delete = app.database.execute_raw("DELETE FROM audit_events").await;
+        assert!(delete.is_err(), "{:?}: events were deleted", app.backend);
+        if app.backend == Backend::Postgres {
+            let truncate = app.database.execute_raw("TRUNCATE audit_events").await;
+            assert!(truncate.is_err(), "events were truncated");
+        }
+        let after = store.recent_audit_events(None, 1000).await.expect("events");
+        assert_eq!(after.len(), before.len(), "{:?}", app.backend);
+        assert!(after.iter().all(|event| event.action != "forged"));
+
+        // The retention purge deletes the events older than its limit, and only those, and
+        // leaves an event that says so.
+        let now = time::OffsetDateTime::now_utc();
+        let entry = AuditEntry {
+            actor: None,
+            client_address: Some("console".into()),
+            at: now,
+        };
+        let none = store
+            .purge_audit_events(
+                &authorize_console(),
+                time::OffsetDateTime::UNIX_EPOCH,
+                &entry,
+            )
+            .await
+            .expect("purge nothing");
+        assert_eq!(none, 0);
+        let limit = now + time::Duration::minutes(1);
+        let purged = store
+            .purge_audit_events(&authorize_console(), limit, &entry)
+            .await
+            .expect("purge");
+        assert!(
+            purged > u64::try_from(before.len()).expect("count"),
+            "{:?}: {purged}",
+            app.backend
+        );
+        let left = store.recent_audit_events(None, 1000).await.expect("events");
+        assert!(
+            left.iter()
+                .all(|event| event.occurred_at.into_inner() >= limit
+                    || event.action == "audit.purged"),
+            "{:?}: {left:?}",
+            app.backend
+        );
+        let record = left
+            .iter()
+            .find(|event| event.action == "audit.purged" && event.detail.0["events"] == purged)
+            .unwrap_or_else(|| panic!("{:?}: no audit.purged event: {left:?}", app.backend));
+        assert_eq!(record.outcome, "SUCCESS");
+
+        // Once the purge is over, deleting is refused again.
+        let delete = app.database.execute_raw("DELETE FROM audit_events").await;
+        assert!(delete.is_err(), "{:?}: events were deleted", app.backend);
         app
     })
     .await;
