@@ -1,7 +1,8 @@
-//! Refusals told in advance and refusals remembered: a deletion or removal plan lists exactly
-//! the refusals its mutation answers, every refused mutation leaves a `DENIED` audit event in
-//! the trails its actor belongs to (never in the probed organization's), and the audit table
-//! refuses UPDATE and DELETE on both backends outside the retention purge.
+//! Refusals told in advance and refusals remembered: a user deletion, member removal or
+//! organization deletion plan lists exactly the refusals its mutation answers, every refused
+//! mutation leaves a `DENIED` audit event in the trails its actor belongs to (never in the
+//! probed organization's), and the audit table refuses UPDATE and DELETE on both backends
+//! outside the retention purge.
 
 use serde_json::{Value, json};
 use steward_domain::OrganizationId;
@@ -546,6 +547,70 @@ async fn the_audit_table_refuses_updates_and_deletes_outside_the_retention_purge
         // Once the purge is over, deleting is refused again.
         let delete = app.database.execute_raw("DELETE FROM audit_events").await;
         assert!(delete.is_err(), "{:?}: events were deleted", app.backend);
+        app
+    })
+    .await;
+}
+
+const ORGANIZATION_PLAN: &str = "query($o: ID!) { organizationDeletionPlan(organization: $o) { \
+    members apiKeys invitations resources refusals } }";
+const DELETE_ORGANIZATION: &str = "mutation($o: ID!, $n: String!) { deleteOrganization(input: \
+    {organization: $o, confirmName: $n}) { errors { code message } } }";
+
+#[tokio::test]
+async fn an_organization_deletion_plan_lists_exactly_the_refusals_delete_organization_answers() {
+    on_each_backend(&[], |app| async move {
+        let org = app.organization_owned_by("Closing Co", "closer").await;
+        let staff = app.member_of(&org, "staff").await;
+        resource(&app, &org, "DASHBOARD", "Board", &staff).await;
+        let admin = app.admin_token().await;
+
+        // What the deletion would do, and nothing refuses it.
+        let plan = app
+            .graphql(
+                Some(&org.owner_token),
+                ORGANIZATION_PLAN,
+                json!({ "o": org.id }),
+            )
+            .await;
+        assert_eq!(
+            plan["data"]["organizationDeletionPlan"],
+            json!({ "members": 2, "apiKeys": 0, "invitations": 0, "resources": 1,
+                    "refusals": [] }),
+            "{:?}: {plan}",
+            app.backend
+        );
+        let deleted = app
+            .graphql(
+                Some(&org.owner_token),
+                DELETE_ORGANIZATION,
+                json!({ "o": org.id, "n": "Closing Co" }),
+            )
+            .await;
+        assert_eq!(
+            deleted["data"]["deleteOrganization"]["errors"],
+            json!([]),
+            "{deleted}"
+        );
+
+        // Deleted already: the plan lists what the deletion answers.
+        let listed = agree(
+            &app,
+            &admin,
+            (
+                ORGANIZATION_PLAN,
+                "organizationDeletionPlan",
+                json!({ "o": org.id }),
+            ),
+            (
+                DELETE_ORGANIZATION,
+                "deleteOrganization",
+                json!({ "o": org.id, "n": "Closing Co" }),
+            ),
+            "INVALID",
+        )
+        .await;
+        assert_eq!(listed, ["organization: has been deleted already"]);
         app
     })
     .await;

@@ -101,6 +101,11 @@ pub fn not_a_member() -> DomainError {
     DomainError::NotFound { what: "the member" }
 }
 
+/// The organization to delete was deleted before.
+pub fn organization_deleted_already() -> DomainError {
+    DomainError::invalid("organization", "has been deleted already")
+}
+
 /// The one error a mutation answers for the refusals its plan lists, or none when the list
 /// is empty: the refusal itself when there is one; all of them, joined with "; ", in one
 /// `Forbidden` when there are several. Either way its message is the plan's refusals joined.

@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::deletion::{
     PlanRevision, TransferReason, active_api_keys, new_owner_cannot_receive, new_owner_is_leaving,
-    no_new_owner, not_a_member, not_suspended, organization_owner, plan_changed, refusal,
-    removing_yourself,
+    no_new_owner, not_a_member, not_suspended, organization_deleted_already, organization_owner,
+    plan_changed, refusal, removing_yourself,
 };
 use steward_domain::notification::Notification;
-use steward_domain::policy::{AccountAuthorized, Authorized, ManageUsers, PlatformAuthorized};
+use steward_domain::policy::{
+    AccountAuthorized, Authorized, DeleteOrganization, ManageUsers, PlatformAuthorized,
+};
 use steward_domain::user::UserStatus;
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, UserId};
 use uuid::Uuid;
@@ -66,6 +68,25 @@ pub struct KindPlan {
     pub count: i64,
     /// How many are disabled before they move (schedules).
     pub disabled: i64,
+}
+
+/// What deleting an organization would do, and what refuses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationDeletionPreflight {
+    pub organization: OrganizationId,
+    /// Its name, which the deletion must be confirmed with; empty when it does not exist.
+    pub name: String,
+    /// Memberships that are disabled (every one not disabled yet, the owner's too).
+    pub members: i64,
+    /// API keys limited to the organization that are revoked.
+    pub api_keys: i64,
+    /// Pending invitations that are withdrawn.
+    pub invitations: i64,
+    /// Resources that are marked deleted.
+    pub resources: i64,
+    /// Why it cannot be deleted, each exactly as `delete_organization` answers it (but for
+    /// the typed name, which only the deletion is given).
+    pub refusals: Vec<DomainError>,
 }
 
 /// What a deletion did.
@@ -345,6 +366,62 @@ impl Tx {
         Ok(plan)
     }
 
+    /// What deleting `organization` would do, with every refusal `delete_organization`
+    /// answers before it checks the typed name: an organization that does not exist, or
+    /// was deleted already.
+    pub(crate) async fn organization_deletion_preflight(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<OrganizationDeletionPreflight> {
+        let found: Option<(String, Option<Timestamp>)> = on_tx!(self, |conn| {
+            sqlx::query_as("SELECT name, deleted_at FROM organizations WHERE id = $1")
+                .bind(organization.as_uuid())
+                .fetch_optional(conn)
+                .await?
+        });
+        let mut refusals = Vec::new();
+        let name = match found {
+            None => {
+                refusals.push(DomainError::NotFound {
+                    what: "the organization",
+                });
+                String::new()
+            }
+            Some((name, deleted)) => {
+                if deleted.is_some() {
+                    refusals.push(organization_deleted_already());
+                }
+                name
+            }
+        };
+        let (members, api_keys, invitations, resources) = on_tx!(self, |conn| {
+            let mut counts = [0_i64; 4];
+            for (count, statement) in counts.iter_mut().zip([
+                "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 \
+                 AND status <> 'DISABLED'",
+                "SELECT COUNT(*) FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL",
+                "SELECT COUNT(*) FROM invitations WHERE organization_id = $1 \
+                 AND status = 'PENDING'",
+                "SELECT COUNT(*) FROM resources WHERE organization_id = $1 AND deleted_at IS NULL",
+            ]) {
+                *count = sqlx::query_scalar(statement)
+                    .bind(organization.as_uuid())
+                    .fetch_one(&mut *conn)
+                    .await?;
+            }
+            (counts[0], counts[1], counts[2], counts[3])
+        });
+        Ok(OrganizationDeletionPreflight {
+            organization,
+            name,
+            members,
+            api_keys,
+            invitations,
+            resources,
+            refusals,
+        })
+    }
+
     /// Refuses a plan that is not the plan the client confirmed, or that has refusals: with
     /// the one error [`refusal`] makes of them, so the mutation answers what the plan listed.
     fn check_plan(plan: &DeletionPlan, revision: Option<&str>) -> Result<()> {
@@ -572,6 +649,20 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(plan)
+    }
+
+    /// What deleting the proof's organization would do, and every refusal
+    /// [`Store::delete_organization`] would answer (but for the typed name).
+    pub async fn organization_deletion_preflight(
+        &self,
+        proof: &Authorized<DeleteOrganization>,
+    ) -> Result<OrganizationDeletionPreflight> {
+        let mut tx = self.begin().await?;
+        let preflight = tx
+            .organization_deletion_preflight(proof.organization())
+            .await?;
+        tx.commit().await?;
+        Ok(preflight)
     }
 
     /// What removing `user` from the proof's organization would do, and every refusal
