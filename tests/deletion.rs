@@ -105,9 +105,14 @@ async fn deleting_a_suspended_user_moves_their_resources_to_the_new_owner() {
         } = story(&app).await;
         let boss = &org.owner_token;
 
-        // The preflight lists what moves, what is disabled and what is revoked.
+        // The preflight lists what moves, what is disabled and what is revoked; asked without
+        // `revokeApiKeys`, it says that the working API key refuses the deletion.
         let preflight = plan(&app, boss, &leaver, Some(&heir)).await;
-        assert_eq!(preflight["refusals"], json!([]), "{preflight}");
+        assert_eq!(
+            preflight["refusals"],
+            json!(["You can't remove the user as they have active tokens."]),
+            "{preflight}"
+        );
         assert_eq!(preflight["resourcesMoving"], 3, "{preflight}");
         assert_eq!(preflight["resourcesDisabled"], 1, "{preflight}");
         assert_eq!(preflight["apiKeys"], json!([{ "name": "sync job" }]));
@@ -223,11 +228,12 @@ async fn deletions_and_transfers_are_refused_with_messages_that_say_what_to_do()
         } = story(&app).await;
         let boss = &org.owner_token;
 
-        // An active user is not deleted; the preflight says so first.
+        // An active user is not deleted; the preflight says so first, in the same words.
         let active_plan = plan(&app, boss, &heir, None).await;
         assert_eq!(
             active_plan["refusals"][0],
-            "the user is ACTIVE: only a suspended user can be deleted; suspend the user first",
+            "cannot change the user's status from ACTIVE to DELETED: only a suspended user can \
+             be deleted; suspend the user first",
             "{active_plan}"
         );
         let active = delete(&app, boss, json!({ "user": heir })).await;
@@ -271,7 +277,8 @@ async fn deletions_and_transfers_are_refused_with_messages_that_say_what_to_do()
         assert_eq!(
             owner_plan["refusals"],
             json!([
-                "the user is ACTIVE: only a suspended user can be deleted; suspend the user first",
+                "cannot change the user's status from ACTIVE to DELETED: only a suspended user \
+                 can be deleted; suspend the user first",
                 "the owner of the organization Leaving Ltd cannot be deleted; transfer the \
                  organization's ownership to another member first"
             ])

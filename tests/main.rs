@@ -26,6 +26,7 @@ mod organizations;
 mod preferences;
 mod project_roles;
 mod races;
+mod refusals;
 mod resources;
 mod roles;
 mod secrets;

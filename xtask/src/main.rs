@@ -1,6 +1,7 @@
 //! `cargo xtask`: maintainers' commands. One module per command, each with `run`.
 
 mod admin;
+mod audit;
 mod bench;
 mod chaos;
 mod consistency;
@@ -56,6 +57,9 @@ enum Command {
     /// Check the data and repair what has a fix, each fix audited; exits non-zero when
     /// findings remain unresolved.
     Repair(consistency::Repair),
+    /// Delete the audit events older than the retention period (the only way events leave
+    /// the trail; the database refuses any other change to it).
+    PurgeAudit(audit::PurgeAudit),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +77,7 @@ fn main() -> anyhow::Result<()> {
         Command::Loadtest(command) => command.run(),
         Command::Report(command) => command.run(),
         Command::Repair(command) => command.run(),
+        Command::PurgeAudit(command) => command.run(),
     }
 }
 

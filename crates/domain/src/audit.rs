@@ -83,6 +83,10 @@ pub enum AuditAction {
     ConsistencyRunStarted,
     /// One finding of a consistency run fixed.
     ConsistencyRepaired,
+    /// A mutation was refused (outcome `DENIED`): the detail names the operation.
+    MutationDenied,
+    /// The retention purge removed the events older than its limit.
+    AuditPurged,
 }
 
 impl AuditAction {
@@ -167,6 +171,8 @@ impl AuditAction {
             AuditAction::JobFinished => "job.finished",
             AuditAction::ConsistencyRunStarted => "job.consistency_run_started",
             AuditAction::ConsistencyRepaired => "consistency.repaired",
+            AuditAction::MutationDenied => "mutation.denied",
+            AuditAction::AuditPurged => "audit.purged",
         }
     }
 }
@@ -176,6 +182,9 @@ impl AuditAction {
 pub enum AuditOutcome {
     Success,
     Failure,
+    /// Refused: the caller may not do it, the object is not theirs to see, or its state
+    /// does not allow it. Nothing changed.
+    Denied,
 }
 
 impl AuditOutcome {
@@ -183,6 +192,7 @@ impl AuditOutcome {
         match self {
             AuditOutcome::Success => "SUCCESS",
             AuditOutcome::Failure => "FAILURE",
+            AuditOutcome::Denied => "DENIED",
         }
     }
 }

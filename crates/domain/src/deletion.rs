@@ -4,6 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::DomainError;
+use crate::user::UserStatus;
 
 /// Why resources changed owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,87 @@ impl TransferReason {
 /// The refusal while the user still has API keys that work.
 pub fn active_api_keys() -> DomainError {
     DomainError::forbidden("You can't remove the user as they have active tokens.")
+}
+
+// The refusals below are what a deletion or removal plan lists and what its mutation
+// answers: both take them from here, so a plan cannot promise what the mutation refuses.
+
+/// An administrator deletes only a suspended user.
+pub fn not_suspended(status: UserStatus) -> DomainError {
+    DomainError::InvalidTransition {
+        what: "the user's status",
+        from: status.code(),
+        to: UserStatus::Deleted.code(),
+        reason: "only a suspended user can be deleted; suspend the user first",
+    }
+}
+
+/// An organization's owner is neither deleted nor removed (`doing`: "deleted", "removed").
+pub fn organization_owner(organization: &str, doing: &str) -> DomainError {
+    DomainError::forbidden(format!(
+        "the owner of the organization {organization} cannot be {doing}; transfer the \
+         organization's ownership to another member first"
+    ))
+}
+
+/// The resources in `organization` would have no one to go to.
+pub fn no_new_owner(organization: &str) -> DomainError {
+    DomainError::forbidden(format!(
+        "the organization {organization} has no owner to receive the resources; name a new \
+         owner"
+    ))
+}
+
+/// The new owner named is the user who leaves.
+pub fn new_owner_is_leaving(organization: &str, doing: &str) -> DomainError {
+    DomainError::forbidden(format!(
+        "the resources in {organization} cannot go to the user who is {doing}; name another \
+         new owner"
+    ))
+}
+
+/// The new owner named may not receive resources in `organization`; `new_owner` is their
+/// username, unknown when no such user exists.
+pub fn new_owner_cannot_receive(new_owner: Option<&str>, organization: &str) -> DomainError {
+    let who = new_owner.unwrap_or("the new owner named");
+    DomainError::forbidden(format!(
+        "{who} cannot receive the resources in {organization}: the new owner must be an \
+         active user with an active membership there; name another new owner"
+    ))
+}
+
+/// An administrator does not remove themselves.
+pub fn removing_yourself() -> DomainError {
+    DomainError::forbidden(
+        "you cannot remove yourself from the organization; ask another administrator",
+    )
+}
+
+/// The user to remove is not a member of the organization.
+pub fn not_a_member() -> DomainError {
+    DomainError::NotFound { what: "the member" }
+}
+
+/// The organization to delete was deleted before.
+pub fn organization_deleted_already() -> DomainError {
+    DomainError::invalid("organization", "has been deleted already")
+}
+
+/// The one error a mutation answers for the refusals its plan lists, or none when the list
+/// is empty: the refusal itself when there is one; all of them, joined with "; ", in one
+/// `Forbidden` when there are several. Either way its message is the plan's refusals joined.
+pub fn refusal(refusals: &[DomainError]) -> Option<DomainError> {
+    match refusals {
+        [] => None,
+        [only] => Some(only.clone()),
+        several => Some(DomainError::forbidden(
+            several
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
 }
 
 /// The refusal when the plan a client confirmed is not the plan any more.
@@ -130,6 +212,49 @@ mod tests {
         assert_eq!(
             active_api_keys().to_string(),
             "You can't remove the user as they have active tokens."
+        );
+    }
+
+    #[test]
+    fn a_mutation_answers_its_plans_refusals_in_one_error() {
+        assert_eq!(refusal(&[]), None);
+        let status = not_suspended(UserStatus::Active);
+        assert_eq!(
+            status.to_string(),
+            "cannot change the user's status from ACTIVE to DELETED: only a suspended user \
+             can be deleted; suspend the user first"
+        );
+        // One refusal is answered as it is, its kind kept.
+        assert_eq!(refusal(std::slice::from_ref(&status)), Some(status.clone()));
+        // Several are one refusal whose message is the plan's list joined.
+        let several = [
+            status.clone(),
+            organization_owner("Acme", "deleted"),
+            active_api_keys(),
+        ];
+        let answered = refusal(&several).expect("refused");
+        assert!(matches!(answered, DomainError::Forbidden { .. }));
+        assert_eq!(
+            answered.to_string(),
+            several
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+
+    #[test]
+    fn a_new_owner_who_does_not_exist_is_refused_without_a_name() {
+        assert!(
+            new_owner_cannot_receive(None, "Acme")
+                .to_string()
+                .starts_with("the new owner named cannot receive the resources in Acme")
+        );
+        assert!(
+            new_owner_cannot_receive(Some("heir"), "Acme")
+                .to_string()
+                .starts_with("heir cannot receive the resources in Acme")
         );
     }
 

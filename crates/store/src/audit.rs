@@ -1,7 +1,10 @@
+use std::borrow::Cow;
+
 use serde_json::Value;
 use sqlx::QueryBuilder;
 use sqlx::types::Json;
 use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::policy::ConsoleAuthorized;
 use steward_domain::{AuditEventId, OrganizationId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -14,7 +17,7 @@ pub struct NewAuditEvent {
     pub occurred_at: OffsetDateTime,
     pub actor: Option<UserId>,
     pub action: AuditAction,
-    pub target_type: Option<&'static str>,
+    pub target_type: Option<Cow<'static, str>>,
     pub target_id: Option<String>,
     pub organization: Option<OrganizationId>,
     pub client_address: Option<String>,
@@ -49,8 +52,12 @@ impl AuditEntry {
 }
 
 impl NewAuditEvent {
-    pub fn target(mut self, target_type: &'static str, target_id: impl ToString) -> Self {
-        self.target_type = Some(target_type);
+    pub fn target(
+        mut self,
+        target_type: impl Into<Cow<'static, str>>,
+        target_id: impl ToString,
+    ) -> Self {
+        self.target_type = Some(target_type.into());
         self.target_id = Some(target_id.to_string());
         self
     }
@@ -119,7 +126,7 @@ impl Tx {
                         .push_bind(Timestamp::from(event.occurred_at))
                         .push_bind(event.actor.map(|id| id.as_uuid()))
                         .push_bind(event.action.code())
-                        .push_bind(event.target_type)
+                        .push_bind(event.target_type.as_deref().map(str::to_owned))
                         .push_bind(event.target_id.clone())
                         .push_bind(event.organization.map(|id| id.as_uuid()))
                         .push_bind(event.client_address.clone())
@@ -136,9 +143,62 @@ impl Tx {
 impl Store {
     /// Writes an event that records no change, such as a failed login.
     pub async fn record_audit_event(&self, event: &NewAuditEvent) -> Result<()> {
+        self.record_audit_events(std::slice::from_ref(event)).await
+    }
+
+    /// Writes events that record no change, such as a refused mutation's (one per trail it
+    /// belongs to), in one transaction of their own.
+    pub async fn record_audit_events(&self, events: &[NewAuditEvent]) -> Result<()> {
         let mut tx = self.begin().await?;
-        tx.audit(event).await?;
+        tx.audit_all(events).await?;
         tx.commit().await
+    }
+
+    /// The retention purge: deletes the events that occurred before `before`, and records
+    /// that it did (an `audit.purged` event, which is not purged); returns how many went.
+    ///
+    /// This is the one path by which audit events leave the database: the table's triggers
+    /// (migration 0016) refuse every UPDATE, and every DELETE except of events older than the
+    /// limit this transaction writes in `audit_retention_purge` and removes again before it
+    /// commits.
+    pub async fn purge_audit_events(
+        &self,
+        _console: &ConsoleAuthorized,
+        before: OffsetDateTime,
+        entry: &AuditEntry,
+    ) -> Result<u64> {
+        let before = Timestamp::from(before);
+        let mut tx = self.begin().await?;
+        let purged = on_tx!(&mut tx, |conn| {
+            sqlx::query("INSERT INTO audit_retention_purge (purge_before) VALUES ($1)")
+                .bind(before)
+                .execute(&mut *conn)
+                .await?;
+            let purged = sqlx::query("DELETE FROM audit_events WHERE occurred_at < $1")
+                .bind(before)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM audit_retention_purge WHERE purge_before = $1")
+                .bind(before)
+                .execute(&mut *conn)
+                .await?;
+            purged
+        });
+        tx.audit(
+            &entry
+                .event(AuditAction::AuditPurged, AuditOutcome::Success)
+                .detail(serde_json::json!({
+                    "before": before
+                        .into_inner()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    "events": purged,
+                })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(purged)
     }
 
     /// The newest events first, optionally only one action's.
@@ -166,8 +226,9 @@ impl Store {
     /// the event `after`, and how many match in all.
     ///
     /// The cursor is the last event's id; its time is looked up in the same statement, so
-    /// events sharing one instant are neither repeated nor skipped across pages. Audit events
-    /// are never deleted, so the cursor's event is always found.
+    /// events sharing one instant are neither repeated nor skipped across pages. Only the
+    /// retention purge deletes events, the oldest ones: a cursor into a purged part of the
+    /// trail finds no event, and the page is empty.
     pub async fn audit_events_page(
         &self,
         filter: &AuditFilter,

@@ -4,9 +4,15 @@
 use std::collections::BTreeMap;
 
 use steward_domain::audit::{AuditAction, AuditOutcome};
-use steward_domain::deletion::{PlanRevision, TransferReason, active_api_keys, plan_changed};
+use steward_domain::deletion::{
+    PlanRevision, TransferReason, active_api_keys, new_owner_cannot_receive, new_owner_is_leaving,
+    no_new_owner, not_a_member, not_suspended, organization_deleted_already, organization_owner,
+    plan_changed, refusal, removing_yourself,
+};
 use steward_domain::notification::Notification;
-use steward_domain::policy::{AccountAuthorized, Authorized, ManageUsers, PlatformAuthorized};
+use steward_domain::policy::{
+    AccountAuthorized, Authorized, DeleteOrganization, ManageUsers, PlatformAuthorized,
+};
 use steward_domain::user::UserStatus;
 use steward_domain::{ApiKeyId, DomainError, OrganizationId, UserId};
 use uuid::Uuid;
@@ -23,8 +29,9 @@ pub struct DeletionPlan {
     pub api_keys: Vec<ApiKeyId>,
     /// Sessions that end.
     pub sessions: i64,
-    /// Why the plan cannot be carried out as it is; empty when it can.
-    pub refusals: Vec<String>,
+    /// Why the plan cannot be carried out as it is, each exactly as its mutation answers it;
+    /// empty when it can.
+    pub refusals: Vec<DomainError>,
     /// Fingerprint of all of the above and of every resource that moves.
     pub revision: String,
 }
@@ -61,6 +68,25 @@ pub struct KindPlan {
     pub count: i64,
     /// How many are disabled before they move (schedules).
     pub disabled: i64,
+}
+
+/// What deleting an organization would do, and what refuses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrganizationDeletionPreflight {
+    pub organization: OrganizationId,
+    /// Its name, which the deletion must be confirmed with; empty when it does not exist.
+    pub name: String,
+    /// Memberships that are disabled (every one not disabled yet, the owner's too).
+    pub members: i64,
+    /// API keys limited to the organization that are revoked.
+    pub api_keys: i64,
+    /// Pending invitations that are withdrawn.
+    pub invitations: i64,
+    /// Resources that are marked deleted.
+    pub resources: i64,
+    /// Why it cannot be deleted, each exactly as `delete_organization` answers it (but for
+    /// the typed name, which only the deletion is given).
+    pub refusals: Vec<DomainError>,
 }
 
 /// What a deletion did.
@@ -158,11 +184,7 @@ impl Tx {
         for (organization, name, owner) in organizations {
             let owns = owner == Some(user.as_uuid());
             if owns {
-                refusals.push(format!(
-                    "the owner of the organization {name} cannot be {}; transfer the \
-                     organization's ownership to another member first",
-                    scope.doing()
-                ));
+                refusals.push(organization_owner(&name, scope.doing()));
             }
             let kinds: Vec<KindPlan> = on_tx!(self, |conn| {
                 sqlx::query_as(
@@ -197,28 +219,23 @@ impl Tx {
             };
             if !owns && (plan.moving() > 0 || plan.shares > 0) {
                 match plan.new_owner {
-                    None => refusals.push(format!(
-                        "the organization {} has no owner to receive the resources; name a \
-                         new owner",
-                        plan.name
-                    )),
-                    Some(new_owner) if new_owner == user => refusals.push(format!(
-                        "the resources in {} cannot go to the user who is {}; name another \
-                         new owner",
-                        plan.name,
-                        scope.doing()
-                    )),
+                    None => refusals.push(no_new_owner(&plan.name)),
+                    Some(new_owner) if new_owner == user => {
+                        refusals.push(new_owner_is_leaving(&plan.name, scope.doing()));
+                    }
                     Some(new_owner) => {
                         if let Err(StoreError::Domain(_)) =
                             self.check_recipient(organization, new_owner).await
                         {
-                            let username = self.username(new_owner).await?;
-                            refusals.push(format!(
-                                "{username} cannot receive the resources in {}: the new owner \
-                                 must be an active user with an active membership there; \
-                                 name another new owner",
-                                plan.name
-                            ));
+                            // A new owner who does not exist is refused too, without a name.
+                            let username: Option<String> = on_tx!(self, |conn| {
+                                sqlx::query_scalar("SELECT username FROM users WHERE id = $1")
+                                    .bind(new_owner.as_uuid())
+                                    .fetch_optional(conn)
+                                    .await?
+                            });
+                            refusals
+                                .push(new_owner_cannot_receive(username.as_deref(), &plan.name));
                         }
                     }
                 }
@@ -286,22 +303,135 @@ impl Tx {
         })
     }
 
-    /// Refuses a plan that cannot be carried out, or is not the plan the client confirmed.
-    fn check_plan(
-        plan: &DeletionPlan,
-        revision: Option<&str>,
+    /// The plan of an administrator's deletion of `user`, with every refusal `deleteUser`
+    /// answers: the user's status first, then the plan's own, then the API keys that still
+    /// work unless the deletion revokes them too.
+    async fn user_deletion_plan(
+        &mut self,
+        user: UserId,
+        transfer_to: Option<UserId>,
         revoke_api_keys: bool,
-    ) -> Result<()> {
+        now: Timestamp,
+    ) -> Result<DeletionPlan> {
+        let status = self.user_status(user).await?;
+        let mut plan = self
+            .deletion_plan(user, transfer_to, Scope::Deletion, now)
+            .await?;
+        if status != UserStatus::Suspended {
+            plan.refusals.insert(0, not_suspended(status));
+        }
+        if !plan.api_keys.is_empty() && !revoke_api_keys {
+            plan.refusals.push(active_api_keys());
+        }
+        Ok(plan)
+    }
+
+    /// The plan of `actor`'s removal of `user` from `organization`, with every refusal
+    /// `removeMember` answers: removing oneself, a deleted organization, someone who is not
+    /// a member, then the plan's own. (The user's API keys there are always revoked.)
+    async fn member_removal_plan(
+        &mut self,
+        actor: UserId,
+        organization: OrganizationId,
+        user: UserId,
+        transfer_to: Option<UserId>,
+        now: Timestamp,
+    ) -> Result<DeletionPlan> {
+        let mut refusals = Vec::new();
+        if user == actor {
+            refusals.push(removing_yourself());
+        }
+        match self.refuse_deleted_organization(organization).await {
+            Ok(()) => {}
+            Err(StoreError::Domain(refused)) => refusals.push(refused),
+            Err(error) => return Err(error),
+        }
+        let member: Option<Uuid> = on_tx!(self, |conn| {
+            sqlx::query_scalar(
+                "SELECT id FROM memberships WHERE organization_id = $1 AND user_id = $2",
+            )
+            .bind(organization.as_uuid())
+            .bind(user.as_uuid())
+            .fetch_optional(conn)
+            .await?
+        });
+        if member.is_none() {
+            refusals.push(not_a_member());
+        }
+        let mut plan = self
+            .deletion_plan(user, transfer_to, Scope::Removal(organization), now)
+            .await?;
+        refusals.append(&mut plan.refusals);
+        plan.refusals = refusals;
+        Ok(plan)
+    }
+
+    /// What deleting `organization` would do, with every refusal `delete_organization`
+    /// answers before it checks the typed name: an organization that does not exist, or
+    /// was deleted already.
+    pub(crate) async fn organization_deletion_preflight(
+        &mut self,
+        organization: OrganizationId,
+    ) -> Result<OrganizationDeletionPreflight> {
+        let found: Option<(String, Option<Timestamp>)> = on_tx!(self, |conn| {
+            sqlx::query_as("SELECT name, deleted_at FROM organizations WHERE id = $1")
+                .bind(organization.as_uuid())
+                .fetch_optional(conn)
+                .await?
+        });
+        let mut refusals = Vec::new();
+        let name = match found {
+            None => {
+                refusals.push(DomainError::NotFound {
+                    what: "the organization",
+                });
+                String::new()
+            }
+            Some((name, deleted)) => {
+                if deleted.is_some() {
+                    refusals.push(organization_deleted_already());
+                }
+                name
+            }
+        };
+        let (members, api_keys, invitations, resources) = on_tx!(self, |conn| {
+            let mut counts = [0_i64; 4];
+            for (count, statement) in counts.iter_mut().zip([
+                "SELECT COUNT(*) FROM memberships WHERE organization_id = $1 \
+                 AND status <> 'DISABLED'",
+                "SELECT COUNT(*) FROM api_keys WHERE organization_id = $1 AND revoked_at IS NULL",
+                "SELECT COUNT(*) FROM invitations WHERE organization_id = $1 \
+                 AND status = 'PENDING'",
+                "SELECT COUNT(*) FROM resources WHERE organization_id = $1 AND deleted_at IS NULL",
+            ]) {
+                *count = sqlx::query_scalar(statement)
+                    .bind(organization.as_uuid())
+                    .fetch_one(&mut *conn)
+                    .await?;
+            }
+            (counts[0], counts[1], counts[2], counts[3])
+        });
+        Ok(OrganizationDeletionPreflight {
+            organization,
+            name,
+            members,
+            api_keys,
+            invitations,
+            resources,
+            refusals,
+        })
+    }
+
+    /// Refuses a plan that is not the plan the client confirmed, or that has refusals: with
+    /// the one error [`refusal`] makes of them, so the mutation answers what the plan listed.
+    fn check_plan(plan: &DeletionPlan, revision: Option<&str>) -> Result<()> {
         if revision.is_some_and(|revision| revision != plan.revision) {
             return Err(plan_changed().into());
         }
-        if !plan.refusals.is_empty() {
-            return Err(DomainError::forbidden(plan.refusals.join("; ")).into());
+        match refusal(&plan.refusals) {
+            Some(refused) => Err(refused.into()),
+            None => Ok(()),
         }
-        if !plan.api_keys.is_empty() && !revoke_api_keys {
-            return Err(active_api_keys().into());
-        }
-        Ok(())
     }
 
     /// Moves the plan's resources and the user's shares to each organization's new owner,
@@ -499,37 +629,44 @@ impl Tx {
 
 impl Store {
     /// What deleting the proof's user would do, with `transfer_to` as the new owner (or each
-    /// organization's owner).
+    /// organization's owner), and every refusal [`Store::delete_user`] would answer with the
+    /// same arguments.
     pub async fn deletion_plan(
         &self,
         proof: &AccountAuthorized,
         transfer_to: Option<UserId>,
+        revoke_api_keys: bool,
         entry: &AuditEntry,
     ) -> Result<DeletionPlan> {
         let mut tx = self.begin().await?;
-        let mut plan = tx
-            .deletion_plan(
+        let plan = tx
+            .user_deletion_plan(
                 proof.user(),
                 transfer_to,
-                Scope::Deletion,
+                revoke_api_keys,
                 Timestamp::from(entry.at),
             )
             .await?;
-        let status = tx.user_status(proof.user()).await?;
         tx.commit().await?;
-        if status != UserStatus::Suspended {
-            plan.refusals.insert(
-                0,
-                format!(
-                    "the user is {}: only a suspended user can be deleted; suspend the user first",
-                    status.code()
-                ),
-            );
-        }
         Ok(plan)
     }
 
-    /// What removing `user` from the proof's organization would do.
+    /// What deleting the proof's organization would do, and every refusal
+    /// [`Store::delete_organization`] would answer (but for the typed name).
+    pub async fn organization_deletion_preflight(
+        &self,
+        proof: &Authorized<DeleteOrganization>,
+    ) -> Result<OrganizationDeletionPreflight> {
+        let mut tx = self.begin().await?;
+        let preflight = tx
+            .organization_deletion_preflight(proof.organization())
+            .await?;
+        tx.commit().await?;
+        Ok(preflight)
+    }
+
+    /// What removing `user` from the proof's organization would do, and every refusal
+    /// [`Store::remove_member`] would answer with the same arguments.
     pub async fn removal_plan(
         &self,
         proof: &Authorized<ManageUsers>,
@@ -538,12 +675,12 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<DeletionPlan> {
         let mut tx = self.begin().await?;
-        tx.refuse_deleted_organization(proof.organization()).await?;
         let plan = tx
-            .deletion_plan(
+            .member_removal_plan(
+                proof.actor(),
+                proof.organization(),
                 user,
                 transfer_to,
-                Scope::Removal(proof.organization()),
                 Timestamp::from(entry.at),
             )
             .await?;
@@ -565,22 +702,15 @@ impl Store {
     ) -> Result<DeletionOutcome> {
         let user = proof.user();
         let mut tx = self.begin().await?;
-        tx.require_status(
-            user,
-            UserStatus::Suspended,
-            UserStatus::Deleted,
-            "only a suspended user can be deleted; suspend the user first",
-        )
-        .await?;
         let plan = tx
-            .deletion_plan(
+            .user_deletion_plan(
                 user,
                 transfer_to,
-                Scope::Deletion,
+                revoke_api_keys,
                 Timestamp::from(entry.at),
             )
             .await?;
-        Tx::check_plan(&plan, revision, revoke_api_keys)?;
+        Tx::check_plan(&plan, revision)?;
         let transfers = tx.purge_user(&plan, entry).await?;
         let user = tx.commit_returning(user).await?;
         Ok(DeletionOutcome { user, transfers })
@@ -597,30 +727,13 @@ impl Store {
         entry: &AuditEntry,
     ) -> Result<Vec<TransferRecord>> {
         let organization = proof.organization();
-        if user == proof.actor() {
-            return Err(DomainError::forbidden(
-                "you cannot remove yourself from the organization; ask another administrator",
-            )
-            .into());
-        }
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
-        tx.refuse_deleted_organization(proof.organization()).await?;
-        let member: Option<Uuid> = on_tx!(&mut tx, |conn| {
-            sqlx::query_scalar(
-                "SELECT id FROM memberships WHERE organization_id = $1 AND user_id = $2",
-            )
-            .bind(organization.as_uuid())
-            .bind(user.as_uuid())
-            .fetch_optional(conn)
-            .await?
-        });
-        if member.is_none() {
-            return Err(DomainError::NotFound { what: "the member" }.into());
-        }
         let scope = Scope::Removal(organization);
-        let plan = tx.deletion_plan(user, transfer_to, scope, now).await?;
-        Tx::check_plan(&plan, None, true)?;
+        let plan = tx
+            .member_removal_plan(proof.actor(), organization, user, transfer_to, now)
+            .await?;
+        Tx::check_plan(&plan, None)?;
         let transfers = tx.carry_out_moves(&plan, scope, entry).await?;
         tx.revoke_sessions(user, Some(organization), now).await?;
         on_tx!(&mut tx, |conn| {
@@ -762,12 +875,13 @@ impl Tx {
             .deletion_plan(user, None, Scope::Deletion, Timestamp::from(entry.at))
             .await?;
         if !plan.refusals.is_empty() {
+            let refusals: Vec<String> = plan.refusals.iter().map(ToString::to_string).collect();
             tracing::warn!(
                 user = %user,
-                refusals = ?plan.refusals,
+                refusals = ?refusals,
                 "a pending deletion cannot be carried out yet"
             );
-            return Ok(Err(plan.refusals));
+            return Ok(Err(refusals));
         }
         self.purge_user(&plan, entry).await?;
         Ok(Ok(true))

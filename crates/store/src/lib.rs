@@ -91,7 +91,10 @@ pub use accounts::{Creator, ProfileChanges};
 pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use consistency::{Finding, FindingFilter, run_parameters};
-pub use deletion::{DeletionHoldRecord, DeletionOutcome, DeletionPlan, KindPlan, OrganizationPlan};
+pub use deletion::{
+    DeletionHoldRecord, DeletionOutcome, DeletionPlan, KindPlan, OrganizationDeletionPreflight,
+    OrganizationPlan,
+};
 pub use error::StoreError;
 pub use groups::GroupRecord;
 pub use imports::{BatchOutcome, ImportRowRecord, ImportStaging, NewUserImport};

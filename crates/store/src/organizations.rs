@@ -1,5 +1,6 @@
 use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
+use steward_domain::deletion::{organization_deleted_already, refusal};
 use steward_domain::membership::MembershipStatus;
 use steward_domain::notification::Notification;
 use steward_domain::organization::{EmailDomain, Name, confirm_deletion};
@@ -550,23 +551,12 @@ impl Store {
         let organization = proof.organization();
         let now = Timestamp::from(entry.at);
         let mut tx = self.begin().await?;
-        let found: Option<(String, Option<Timestamp>)> = on_tx!(&mut tx, |conn| {
-            sqlx::query_as("SELECT name, deleted_at FROM organizations WHERE id = $1")
-                .bind(organization.as_uuid())
-                .fetch_optional(conn)
-                .await?
-        });
-        let deleted_already = || DomainError::invalid("organization", "has been deleted already");
-        let name = match found {
-            None => {
-                return Err(DomainError::NotFound {
-                    what: "the organization",
-                }
-                .into());
-            }
-            Some((_, Some(_))) => return Err(deleted_already().into()),
-            Some((name, None)) => name,
-        };
+        // The refusals `organizationDeletionPlan` lists, from the same code.
+        let preflight = tx.organization_deletion_preflight(organization).await?;
+        if let Some(refused) = refusal(&preflight.refusals) {
+            return Err(refused.into());
+        }
+        let name = preflight.name;
         confirm_deletion(&name, confirm_name)?;
         let (deleted, members): (u64, Vec<(Uuid, String)>) = on_tx!(&mut tx, |conn| {
             // Conditional, so that of two deletions racing only one goes on.
@@ -589,7 +579,7 @@ impl Store {
             (deleted, members)
         });
         if deleted == 0 {
-            return Err(deleted_already().into());
+            return Err(organization_deleted_already().into());
         }
         let (api_keys, invitations, resources) = on_tx!(&mut tx, |conn| {
             sqlx::query(

@@ -118,7 +118,9 @@ async fn measure(store: &Store, tag: &str, resources: usize) -> anyhow::Result<M
         ..entry()
     };
     let started = Instant::now();
-    let plan = store.deletion_plan(&proof, Some(heir), &as_owner).await?;
+    let plan = store
+        .deletion_plan(&proof, Some(heir), true, &as_owner)
+        .await?;
     let plan_time = started.elapsed();
     ensure!(plan.refusals.is_empty(), "refused: {:?}", plan.refusals);
     let started = Instant::now();

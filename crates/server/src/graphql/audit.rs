@@ -103,8 +103,11 @@ impl AuditQuery {
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditOutcome {
     Success,
-    /// Refused or failed, such as a login with a wrong password.
+    /// Failed, such as a login with a wrong password.
     Failure,
+    /// A mutation refused: not allowed, an object the caller may not see (or that does not
+    /// exist), or a change its state does not allow. Nothing changed.
+    Denied,
 }
 
 /// One entry of the append-only audit trail.
@@ -129,6 +132,7 @@ impl AuditEvent {
         match self.0.outcome.as_str() {
             "SUCCESS" => Ok(AuditOutcome::Success),
             "FAILURE" => Ok(AuditOutcome::Failure),
+            "DENIED" => Ok(AuditOutcome::Denied),
             other => Err(AppError::internal(format!("unknown audit outcome {other:?}")).into()),
         }
     }

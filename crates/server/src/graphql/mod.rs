@@ -8,6 +8,7 @@ mod audit;
 pub mod connection;
 mod consistency;
 pub mod context;
+mod denied;
 mod groups;
 mod invitations;
 pub mod jobs;
@@ -46,7 +47,8 @@ pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscri
         .limit_complexity(limits.max_complexity)
         .extension(limits::DocumentChecks {
             max_aliases: limits.max_aliases,
-        });
+        })
+        .extension(denied::DeniedMutations);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }

@@ -23,6 +23,33 @@ pub struct OrganizationQuery;
 
 #[Object]
 impl OrganizationQuery {
+    /// What `deleteOrganization` would do to `organization`, and every refusal it would
+    /// answer but for `confirmName`, which only the deletion is given. Same permissions as
+    /// `deleteOrganization`.
+    async fn organization_deletion_plan(
+        &self,
+        ctx: &Context<'_>,
+        organization: ID,
+    ) -> async_graphql::Result<OrganizationDeletionPreflight> {
+        let organization: OrganizationId = parse_id("organization", &organization)?;
+        let owner = OrganizationSettingsMutation::owner_of(ctx, organization).await?;
+        let proof = authorize_organization_deletion(actor(ctx).await?, organization, owner)
+            .map_err(refused)?;
+        let preflight = ctx
+            .app()?
+            .store
+            .organization_deletion_preflight(&proof)
+            .await
+            .map_err(AppError::from)?;
+        Ok(OrganizationDeletionPreflight {
+            members: preflight.members,
+            api_keys: preflight.api_keys,
+            invitations: preflight.invitations,
+            resources: preflight.resources,
+            refusals: preflight.refusals.iter().map(ToString::to_string).collect(),
+        })
+    }
+
     /// One organization the caller belongs to (any, deleted ones too, for a SuperAdmin).
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Organization> {
         let id: OrganizationId = parse_id("id", &id)?;
@@ -73,6 +100,23 @@ impl OrganizationQuery {
             .collect();
         Ok(request.page(items, total))
     }
+}
+
+/// What deleting an organization would do, and what refuses it.
+#[derive(SimpleObject)]
+pub struct OrganizationDeletionPreflight {
+    /// Memberships that are disabled (every one not disabled yet, the owner's too).
+    pub members: i64,
+    /// API keys limited to the organization that are revoked.
+    pub api_keys: i64,
+    /// Pending invitations that are withdrawn.
+    pub invitations: i64,
+    /// Resources that are marked deleted.
+    pub resources: i64,
+    /// Why it cannot be deleted (empty when it can), in the words of `deleteOrganization`'s
+    /// refusal: one refusal is answered as it is, several as one `FORBIDDEN` whose message is
+    /// this list joined with "; ".
+    pub refusals: Vec<String>,
 }
 
 #[derive(InputObject)]

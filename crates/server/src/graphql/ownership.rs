@@ -287,9 +287,11 @@ impl DeletionPlan {
         &self.0.revision
     }
 
-    /// Why it cannot be carried out as it is (empty when it can): each says what to do.
-    async fn refusals(&self) -> &[String] {
-        &self.0.refusals
+    /// Why it cannot be carried out as it is (empty when it can): each says what to do, in
+    /// the words of the mutation's refusal. The mutation answers one refusal as it is, and
+    /// several as one `FORBIDDEN` error whose message is this list joined with "; ".
+    async fn refusals(&self) -> Vec<String> {
+        self.0.refusals.iter().map(ToString::to_string).collect()
     }
 
     async fn organizations(&self) -> Vec<OrganizationDeletionPlan> {
@@ -442,12 +444,14 @@ pub struct OwnershipQuery;
 #[Object]
 impl OwnershipQuery {
     /// What deleting `user` would do, with `transferTo` as the new owner (default: each
-    /// organization's owner). Same permissions as `deleteUser`.
+    /// organization's owner), and every refusal `deleteUser` would answer given the same
+    /// `transferTo` and `revokeApiKeys`. Same permissions as `deleteUser`.
     async fn deletion_plan(
         &self,
         ctx: &Context<'_>,
         user: ID,
         transfer_to: Option<ID>,
+        #[graphql(default)] revoke_api_keys: bool,
     ) -> async_graphql::Result<DeletionPlan> {
         let user: UserId = parse_id("user", &user)?;
         let transfer_to = optional_user("transferTo", transfer_to.as_ref())?;
@@ -456,13 +460,14 @@ impl OwnershipQuery {
         let plan = ctx
             .app()?
             .store
-            .deletion_plan(&proof, transfer_to, &entry)
+            .deletion_plan(&proof, transfer_to, revoke_api_keys, &entry)
             .await
             .map_err(AppError::from)?;
         Ok(DeletionPlan(plan))
     }
 
-    /// What removing `user` from `organization` would do. Needs `USERS/MANAGE` there.
+    /// What removing `user` from `organization` would do, and every refusal `removeMember`
+    /// would answer given the same `transferTo`. Needs `USERS/MANAGE` there.
     async fn removal_plan(
         &self,
         ctx: &Context<'_>,

@@ -642,6 +642,8 @@ impl UserError {
     /// empty when the mutation's arguments are plain values and the field is the argument
     /// itself (`["file"]`).
     pub fn from_domain(input: &str, error: &DomainError) -> Self {
+        // Every payload error is made here: a refusal among them is audited.
+        crate::graphql::denied::note_payload_error(error);
         let code = match error {
             DomainError::Invalid { .. } => UserErrorCode::Invalid,
             DomainError::Conflict { .. } => UserErrorCode::Conflict,
