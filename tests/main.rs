@@ -36,4 +36,5 @@ mod smtp_sink;
 mod ssh_keys;
 mod support;
 mod tokens;
+mod transport;
 mod users_list;

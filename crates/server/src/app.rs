@@ -1,6 +1,7 @@
 //! The application context every request shares.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +50,24 @@ pub struct App {
     pub clock: Clock,
     /// API key uses not yet written.
     pub api_key_uses: ApiKeyUses,
+    /// Request body bytes read so far.
+    pub body_bytes_read: BodyBytesRead,
+}
+
+/// How many bytes of request bodies the routes have read, all requests together: what an
+/// upload refused before its body is read did not cost.
+#[derive(Debug, Clone, Default)]
+pub struct BodyBytesRead(Arc<AtomicU64>);
+
+impl BodyBytesRead {
+    pub fn add(&self, bytes: usize) {
+        self.0
+            .fetch_add(u64::try_from(bytes).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// When API keys were last used, kept in memory and written in batches, so that a request
@@ -113,6 +132,7 @@ impl App {
             },
             clock: Clock::default(),
             api_key_uses: ApiKeyUses::default(),
+            body_bytes_read: BodyBytesRead::default(),
         })
     }
 

@@ -271,6 +271,12 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_GRAPHQL_TIMEOUT_MS", default_value_t = 15_000)]
     pub graphql_timeout_ms: u64,
 
+    /// Seconds a request body may stop arriving before the request is given up and answered
+    /// 408 (a client that sends part of a body and then nothing must not hold a connection
+    /// and a temporary file for ever).
+    #[arg(long, env = "STEWARD_BODY_IDLE_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub body_idle_timeout_seconds: u64,
+
     /// Web origins (`https://console.example.com`, comma-separated) whose pages may call
     /// the API from a browser (CORS). Default: none, and browsers refuse cross-origin calls.
     /// `*` allows every origin (tokens travel in the Authorization header, never in cookies).
@@ -358,6 +364,10 @@ impl ServeConfig {
 
     pub fn graphql_timeout(&self) -> Duration {
         Duration::from_millis(self.graphql_timeout_ms.max(1))
+    }
+
+    pub fn body_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_idle_timeout_seconds.max(1))
     }
 }
 

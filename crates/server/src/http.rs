@@ -1,16 +1,21 @@
 //! HTTP routes: `/graphql` (POST and GET), `/graphql/ws`, `/graphiql`, `/healthz`, `/readyz`,
 //! `/.well-known/jwks.json`, and `POST /imports/users` for scripts that upload a CSV file.
+//!
+//! An upload (a multipart form, a CSV file) is read only for a caller its headers
+//! authenticate and authorize: anyone else is refused before a byte of the body is read.
+
+mod body;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest as _, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
 use futures_util::TryStreamExt as _;
@@ -21,10 +26,13 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use steward_domain::policy::{ManageUsers, authorize};
+use steward_domain::{DomainError, OrganizationId};
+
 use crate::app::App;
-use crate::auth::ClientInfo;
+use crate::auth::{Authentication, ClientInfo};
 use crate::config::ServeConfig;
-use crate::error::{AppError, UNAVAILABLE};
+use crate::error::{AppError, UNAVAILABLE, domain_code};
 use crate::graphql::loaders::Loaders;
 use crate::graphql::{RequestContext, StewardSchema};
 
@@ -41,6 +49,8 @@ pub struct HttpSettings {
     pub cors: Option<AllowOrigin>,
     /// The public URL is `https`: browsers are told to use nothing else (HSTS).
     pub https: bool,
+    /// A request body from which nothing arrives for this long is given up (408).
+    pub body_idle_timeout: Duration,
 }
 
 impl HttpSettings {
@@ -77,6 +87,7 @@ impl HttpSettings {
             request_timeout: config.graphql_timeout(),
             cors,
             https: config.public_url.starts_with("https://"),
+            body_idle_timeout: config.body_idle_timeout(),
         })
     }
 }
@@ -99,7 +110,11 @@ struct HttpState {
 
 pub fn router(app: App, schema: StewardSchema, settings: HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let upload_limit = usize::try_from(app.settings.jobs.max_upload_bytes).unwrap_or(usize::MAX);
+    let body_rules = body::BodyRules {
+        upload_limit: usize::try_from(app.settings.jobs.max_upload_bytes).unwrap_or(usize::MAX),
+        idle_timeout: settings.body_idle_timeout,
+        read: app.body_bytes_read.clone(),
+    };
     let cors = settings.cors.map(|origins| {
         CorsLayer::new()
             .allow_origin(origins)
@@ -143,8 +158,8 @@ pub fn router(app: App, schema: StewardSchema, settings: HttpSettings) -> Router
                 )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(axum::middleware::from_fn_with_state(
-                    upload_limit,
-                    limit_body,
+                    body_rules,
+                    body::limit_body,
                 )),
         );
     let router = with_security_headers(router, settings.https);
@@ -180,33 +195,18 @@ fn with_security_headers(router: Router, https: bool) -> Router {
     }
 }
 
-/// Limits a request's body: 1 MiB, or `upload` bytes for an upload (a multipart form or a
-/// CSV file). A body that announces more is refused with 413 before it is read; one that
-/// turns out longer fails while it is read.
-async fn limit_body(State(upload): State<usize>, request: Request<Body>, next: Next) -> Response {
-    let content_type = request
-        .headers()
+/// Whether a request carries an upload: a multipart form or a CSV file.
+fn is_upload(headers: &HeaderMap) -> bool {
+    let content_type = content_type(headers);
+    content_type.starts_with("multipart/form-data") || is_csv(&content_type)
+}
+
+fn content_type(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
-        .to_ascii_lowercase();
-    let is_upload = content_type.starts_with("multipart/form-data") || is_csv(&content_type);
-    let limit = if is_upload { upload } else { MAX_BODY_BYTES };
-    let announced = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
-        return graphql_error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_REQUEST",
-            &format!("the request body is larger than the limit of {limit} bytes"),
-        );
-    }
-    let (parts, body) = request.into_parts();
-    let body = Body::new(http_body_util::Limited::new(body, limit));
-    next.run(Request::from_parts(parts, body)).await
+        .to_ascii_lowercase()
 }
 
 fn is_csv(content_type: &str) -> bool {
@@ -216,11 +216,21 @@ fn is_csv(content_type: &str) -> bool {
 async fn graphql(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
-    request: GraphQLRequest,
+    request: Request<Body>,
 ) -> Response {
-    let request = request.into_inner();
+    let method = request.method().clone();
+    let headers = request.headers().clone();
+    // Which mutation a multipart request runs is in its body: from the headers, the caller
+    // must be someone who may import users somewhere.
+    if is_upload(&headers)
+        && let Err(refusal) = authorize_upload(&state.app, &headers, None).await
+    {
+        return refusal;
+    }
+    let request = match <GraphQLRequest>::from_request(request, &state).await {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
     // GET must not change anything: a link or an <img> could otherwise make a logged-in
     // browser run a mutation.
     if method == Method::GET && !is_query_only(&request) {
@@ -337,7 +347,8 @@ const START_IMPORT: &str = "mutation StartImport($organization: ID!, $file: Uplo
      errors { field code message } } }";
 
 /// `POST /imports/users?organization=ID[&dryRun=true][&sendInvitations=false]` with a
-/// `text/csv` body: the `startBulkUserImport` mutation for scripts. The body is spooled to a
+/// `text/csv` body: the `startBulkUserImport` mutation for scripts. The caller is
+/// authenticated and authorized from the headers first; then the body is spooled to a
 /// temporary file as it arrives (memory stays flat), then handed to the mutation as its
 /// upload; the answer is the mutation's GraphQL response.
 async fn import_users(
@@ -348,24 +359,35 @@ async fn import_users(
     body: Body,
 ) -> Response {
     let Ok(Query(parameters)) = parameters else {
-        return graphql_error_response(
+        return body::unread_body(graphql_error_response(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
             "the query string needs organization=<id>, and may have dryRun=true|false, \
              sendInvitations=true|false and fileName=<name>",
-        );
+        ));
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !is_csv(&content_type) {
-        return graphql_error_response(
+    if !is_csv(&content_type(&headers)) {
+        return body::unread_body(graphql_error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_REQUEST",
             "send the CSV file as the body with Content-Type: text/csv",
-        );
+        ));
+    }
+    let Ok(organization) = uuid::Uuid::parse_str(&parameters.organization) else {
+        return body::unread_body(graphql_error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "organization is not a valid id",
+        ));
+    };
+    if let Err(refusal) = authorize_upload(
+        &state.app,
+        &headers,
+        Some(OrganizationId::from(organization)),
+    )
+    .await
+    {
+        return refusal;
     }
     let file = match spool(body).await {
         Ok(file) => file,
@@ -409,55 +431,100 @@ async fn spool(body: Body) -> std::io::Result<std::fs::File> {
     Ok(file)
 }
 
-/// Subscriptions over WebSocket. The caller authenticates in the `connection_init` payload
-/// (`{"Authorization": "Bearer ..."}`), as browsers cannot set headers on a WebSocket.
+/// GraphQL over WebSocket (see [`websocket`]). A message is limited like a request body.
 async fn graphql_ws(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: axum::extract::ws::WebSocketUpgrade,
 ) -> Response {
+    let Some(protocol) = websocket::protocol(&headers) else {
+        return graphql_error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "ask for the graphql-transport-ws subprotocol (Sec-WebSocket-Protocol)",
+        );
+    };
     let client = client_info(peer, &headers);
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            let app = state.app.clone();
-            GraphQLWebSocket::new(stream, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| connection_data(app, client, payload))
-                .serve()
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES)
+        .on_upgrade(move |socket| {
+            websocket::serve(socket, protocol, state.app, state.schema, client)
         })
 }
 
-/// The data a WebSocket connection's operations run with, from its `connection_init`.
-async fn connection_data(
-    app: App,
-    client: ClientInfo,
-    payload: serde_json::Value,
-) -> async_graphql::Result<async_graphql::Data> {
-    let authorization = ["Authorization", "authorization"]
-        .into_iter()
-        .find_map(|key| payload.get(key).and_then(serde_json::Value::as_str))
-        .map(|value| {
-            if value.contains(' ') {
-                value.to_owned()
-            } else {
-                format!("Bearer {value}")
-            }
-        });
-    let now = app.clock.now();
-    let authentication = app
-        .authenticate(authorization.as_deref(), now)
-        .await
-        .map_err(|error| {
-            tracing::error!(error = %error.describe(), "authentication failed");
-            async_graphql::Error::new(error.public_message())
-        })?;
-    let mut data = async_graphql::Data::default();
-    data.insert(Loaders::new(&app.store));
-    data.insert(RequestContext::new(authentication, client, now));
-    data.insert(app);
-    Ok(data)
+/// Decides, from the headers alone, whether the body of an upload may be read: the caller
+/// must be authenticated and allowed to import users, in `organization` when it is known,
+/// else in some organization. The answer refusing it otherwise leaves the body unread.
+async fn authorize_upload(
+    app: &App,
+    headers: &HeaderMap,
+    organization: Option<OrganizationId>,
+) -> Result<(), Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let unavailable = |error: AppError| {
+        tracing::error!(error = %error.describe(), "authorizing an upload failed");
+        body::unread_body(graphql_error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.code(),
+            &error.public_message(),
+        ))
+    };
+    let principal = match app.authenticate(authorization, app.clock.now()).await {
+        Ok(Authentication::Session(principal)) => principal,
+        Ok(Authentication::Anonymous) => {
+            return Err(upload_refused(DomainError::unauthenticated(
+                "log in first and send the access token as `Authorization: Bearer <token>`: \
+                 an upload is read only from an authenticated caller",
+            )));
+        }
+        Ok(Authentication::Rejected(reason)) => {
+            return Err(upload_refused(DomainError::unauthenticated(reason)));
+        }
+        Err(error) => return Err(unavailable(error)),
+    };
+    if principal.must_change_password {
+        return Err(upload_refused(DomainError::forbidden(
+            "you must change your password first: use the changePassword mutation",
+        )));
+    }
+    let actor = app.actor(&principal).await.map_err(unavailable)?;
+    let allowed = match organization {
+        Some(organization) => authorize::<ManageUsers>(&actor, organization).map(drop),
+        None if actor.is_super_admin()
+            || actor
+                .organizations()
+                .any(|organization| authorize::<ManageUsers>(&actor, organization).is_ok()) =>
+        {
+            Ok(())
+        }
+        None => Err(DomainError::forbidden(
+            "uploads are for importing users, which needs the USERS/MANAGE permission in an \
+             organization",
+        )),
+    };
+    allowed.map_err(upload_refused)
+}
+
+/// An upload refused before its body is read: 401, 403 or 404 with the GraphQL error.
+fn upload_refused(error: DomainError) -> Response {
+    let status = match &error {
+        DomainError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        DomainError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        DomainError::NotFound { .. } => StatusCode::NOT_FOUND,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut response = graphql_error_response(status, domain_code(&error), &error.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    body::unread_body(response)
 }
 
 fn client_info(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {

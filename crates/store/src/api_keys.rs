@@ -63,6 +63,9 @@ macro_rules! select_keys {
     };
 }
 
+/// Why a key past its expiry is refused.
+pub const API_KEY_EXPIRED: &str = "the API key has expired";
+
 /// Who a presented key acts as, read on each request it makes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyPrincipal {
@@ -343,7 +346,7 @@ impl Store {
             .expires_at
             .is_some_and(|at| OffsetDateTime::from(at) <= now)
         {
-            return Ok(Err("the API key has expired"));
+            return Ok(Err(API_KEY_EXPIRED));
         }
         let status = UserStatus::from_code(&row.status)
             .ok_or_else(|| StoreError::Corrupt(format!("user status {:?}", row.status)))?;

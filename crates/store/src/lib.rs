@@ -88,7 +88,7 @@ mod user_directory;
 mod users;
 
 pub use accounts::{Creator, ProfileChanges};
-pub use api_keys::{ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
+pub use api_keys::{API_KEY_EXPIRED, ApiKeyPrincipal, ApiKeyRecord, ApiKeySecret, NewApiKey};
 pub use audit::{AuditEntry, AuditEventRecord, AuditFilter, NewAuditEvent};
 pub use consistency::{Finding, FindingFilter, run_parameters};
 pub use deletion::{

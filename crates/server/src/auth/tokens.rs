@@ -76,6 +76,9 @@ pub struct ApiKeyClaims {
 
 pub const API_KEY_USE: &str = "api_key";
 
+/// Why an access token past its expiry is refused.
+pub const ACCESS_TOKEN_EXPIRED: &str = "the access token has expired; log in again";
+
 /// Whether a bearer token says it is an API key. Nothing is verified here: an API key is
 /// then looked up by its hash, which no forged token matches.
 pub fn claims_api_key(token: &str) -> bool {
@@ -296,7 +299,7 @@ impl TokenKeys {
                 _ => TokenRejected("the access token is not valid"),
             })?;
         if data.claims.exp <= now.unix_timestamp() {
-            return Err(TokenRejected("the access token has expired; log in again"));
+            return Err(TokenRejected(ACCESS_TOKEN_EXPIRED));
         }
         Ok(data.claims)
     }
