@@ -189,9 +189,10 @@ async fn socket_ends(app: &TestApp, ending: Ending, code: u16) {
             let administrator = app
                 .role_id(&org.owner_token, &org.id, "Administrator")
                 .await;
+            // Added by a SuperAdmin: anyone else's `addMember` only invites.
             let body = app
                 .graphql(
-                    Some(&org.owner_token),
+                    Some(&app.admin_token().await),
                     "mutation($o: ID!, $u: ID!, $r: ID!) { addMember(input: {organization: $o, \
                      user: $u, role: $r}) { errors { message } } }",
                     json!({ "o": org.id, "u": member, "r": administrator }),
