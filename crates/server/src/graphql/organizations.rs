@@ -4,8 +4,8 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use steward_domain::organization::{EmailDomain, Name};
 use steward_domain::policy::{
     Admission, ManageOrganization, ManageProjects, ManageUsers, admission, authorize,
-    authorize_in_projects,
-    authorize_organization_deletion, authorize_ownership_transfer, authorize_platform,
+    authorize_in_projects, authorize_organization_deletion, authorize_ownership_transfer,
+    authorize_platform,
 };
 use steward_domain::{DomainError, OrganizationId, ProjectId, RoleId, UserId};
 
