@@ -33,7 +33,7 @@ use crate::app::App;
 use crate::auth::{Authentication, ClientInfo};
 use crate::config::ServeConfig;
 use crate::error::{AppError, UNAVAILABLE, domain_code};
-use crate::graphql::loaders::Loaders;
+use crate::graphql::loaders::{Batches, Loaders};
 use crate::graphql::{RequestContext, StewardSchema};
 
 /// Largest request body accepted (GraphQL documents and variables); larger ones get 413.
@@ -301,11 +301,12 @@ async fn authenticate_and_execute(
         }
     };
     let client = client_info(peer, headers);
+    let batches = Batches::default();
     let request = request
         .data(state.app.clone())
-        .data(Loaders::new(&state.app.store))
+        .data(Loaders::driven(&state.app.store, &batches))
         .data(RequestContext::new(authentication, client, now));
-    let response = state.schema.execute(request).await;
+    let response = batches.drive(state.schema.execute(request)).await;
     let unavailable = response.errors.iter().any(|error| {
         error
             .extensions

@@ -1,11 +1,16 @@
 //! One DataLoader per relation, created per request so no request sees another's cache.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use async_graphql::ErrorExtensions as _;
 use async_graphql::dataloader::{DataLoader, Loader};
+use futures_util::StreamExt as _;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use steward_domain::resource::ResourceAccess;
 use steward_domain::{GroupId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
@@ -403,19 +408,111 @@ impl Loader<(UserId, Option<String>)> for SharedResourcesLoader {
     }
 }
 
-/// How long a loader waits for more keys before it runs its statement. async-graphql's
-/// default (1 ms) is shorter than resolving a page of 100 nodes takes on a busy machine, and
-/// a page then splits into several batches: the statement count grows with the page size.
-/// 10 ms keeps it constant (tested in `crates/server/tests/statements.rs`) at the price of
-/// at most that much latency per loaded level.
+/// How long a loader of a WebSocket operation waits for more keys before it runs its
+/// statement: its tasks run on the runtime, beside the operation, so only time tells when the
+/// operation's resolvers have registered their keys. HTTP requests do not wait: see
+/// [`Batches`].
 const BATCH_WINDOW: Duration = Duration::from_millis(10);
 
+/// The batches of one request's loaders, started and run in the request's own task by
+/// [`Batches::drive`] instead of on the runtime after a time window.
+///
+/// A resolver's `load_one` registers its key and queues the loader's task; the task takes
+/// every key registered so far when it first runs. `drive` polls the request until it waits,
+/// so that every resolver that could run has registered its keys, and only then runs the
+/// queued tasks; after a batch delivers its rows it polls the request again before any other
+/// task, so that the resolvers it woke register their keys before another batch of theirs is
+/// taken. A page's batches therefore depend on the query, not on the clock or on how busy the
+/// machine is, and no resolver waits for a window.
+#[derive(Clone, Default)]
+pub struct Batches(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
+
+impl std::fmt::Debug for Batches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches").finish_non_exhaustive()
+    }
+}
+
+impl Batches {
+    fn queue(&self, task: BoxFuture<'static, ()>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(task);
+    }
+
+    fn take(&self) -> Vec<BoxFuture<'static, ()>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Runs `request`, whose loaders were made with [`Loaders::driven`] by these batches, to
+    /// its end, with their batches.
+    pub async fn drive<F: Future>(self, request: F) -> F::Output {
+        let mut request = std::pin::pin!(request);
+        let mut running = FuturesUnordered::new();
+        std::future::poll_fn(move |cx| {
+            loop {
+                let waker = Arc::new(Flagged {
+                    woken: AtomicBool::new(false),
+                    waker: cx.waker().clone(),
+                });
+                let flagged = Waker::from(Arc::clone(&waker));
+                if let Poll::Ready(output) =
+                    request.as_mut().poll(&mut Context::from_waker(&flagged))
+                {
+                    return Poll::Ready(output);
+                }
+                if waker.woken.load(Ordering::Acquire) {
+                    // The request yielded with resolvers still to run (a list polls its items
+                    // a round at a time; tokio's budget ran out): it goes on after the
+                    // runtime's other tasks, and the batches wait for it.
+                    return Poll::Pending;
+                }
+                // The request waits: every resolver that could run has registered its keys.
+                running.extend(self.take());
+                match running.poll_next_unpin(cx) {
+                    // A batch delivered: the resolvers it woke go first.
+                    Poll::Ready(Some(())) => {}
+                    Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The waker a request is polled with by [`Batches::drive`]: it notes whether the request was
+/// woken while it was polled, that is, whether it yielded rather than waits.
+struct Flagged {
+    woken: AtomicBool,
+    waker: Waker,
+}
+
+impl Wake for Flagged {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.waker.wake_by_ref();
+    }
+}
+
+/// A loader whose batches run as `batches` drive them, or, without, on the runtime after
+/// [`BATCH_WINDOW`].
 fn batched<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
     loader: T,
+    batches: Option<&Batches>,
 ) -> DataLoader<T> {
-    DataLoader::new(loader, tokio::spawn)
-        .delay(BATCH_WINDOW)
-        .max_batch_size(1000)
+    let loader = match batches {
+        Some(batches) => {
+            let batches = batches.clone();
+            DataLoader::new(loader, move |task| batches.queue(task)).delay(Duration::ZERO)
+        }
+        None => DataLoader::new(loader, tokio::spawn).delay(BATCH_WINDOW),
+    };
+    loader.max_batch_size(1000)
 }
 
 /// The loaders of one request.
@@ -439,26 +536,41 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(store: &Store) -> Self {
+    /// Loaders whose batches run in the request's own task, as `batches` drive them.
+    pub fn driven(store: &Store, batches: &Batches) -> Self {
+        Self::made(store, Some(batches))
+    }
+
+    /// Loaders whose batches run on the runtime after a time window (for WebSocket
+    /// operations, which async-graphql runs itself).
+    pub fn spawned(store: &Store) -> Self {
+        Self::made(store, None)
+    }
+
+    fn made(store: &Store, b: Option<&Batches>) -> Self {
         Self {
-            users: batched(UserLoader(store.clone())),
-            organizations: batched(OrganizationLoader(store.clone())),
-            memberships_of_user: batched(MembershipsOfUserLoader(store.clone())),
-            roles: batched(RoleLoader(store.clone())),
-            roles_of_organization: batched(RolesOfOrganizationLoader(store.clone())),
-            email_domains_of_organization: batched(EmailDomainsOfOrganizationLoader(store.clone())),
-            password_rules_of_organization: batched(PasswordRulesOfOrganizationLoader(
-                store.clone(),
-            )),
-            projects_of_organization: batched(ProjectsOfOrganizationLoader(store.clone())),
-            projects: batched(ProjectLoader(store.clone())),
-            bindings_of_user: batched(BindingsOfUserLoader(store.clone())),
-            groups: batched(GroupLoader(store.clone())),
-            groups_of_organization: batched(GroupsOfOrganizationLoader(store.clone())),
-            groups_of_user: batched(GroupsOfUserLoader(store.clone())),
-            shares_of_resource: batched(SharesOfResourceLoader(store.clone())),
-            owned_resources: batched(OwnedResourcesLoader(store.clone())),
-            shared_resources: batched(SharedResourcesLoader(store.clone())),
+            users: batched(UserLoader(store.clone()), b),
+            organizations: batched(OrganizationLoader(store.clone()), b),
+            memberships_of_user: batched(MembershipsOfUserLoader(store.clone()), b),
+            roles: batched(RoleLoader(store.clone()), b),
+            roles_of_organization: batched(RolesOfOrganizationLoader(store.clone()), b),
+            email_domains_of_organization: batched(
+                EmailDomainsOfOrganizationLoader(store.clone()),
+                b,
+            ),
+            password_rules_of_organization: batched(
+                PasswordRulesOfOrganizationLoader(store.clone()),
+                b,
+            ),
+            projects_of_organization: batched(ProjectsOfOrganizationLoader(store.clone()), b),
+            projects: batched(ProjectLoader(store.clone()), b),
+            bindings_of_user: batched(BindingsOfUserLoader(store.clone()), b),
+            groups: batched(GroupLoader(store.clone()), b),
+            groups_of_organization: batched(GroupsOfOrganizationLoader(store.clone()), b),
+            groups_of_user: batched(GroupsOfUserLoader(store.clone()), b),
+            shares_of_resource: batched(SharesOfResourceLoader(store.clone()), b),
+            owned_resources: batched(OwnedResourcesLoader(store.clone()), b),
+            shared_resources: batched(SharedResourcesLoader(store.clone()), b),
         }
     }
 }

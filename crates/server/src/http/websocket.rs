@@ -161,7 +161,7 @@ impl Connection {
         };
         Ok(request
             .data(self.app.clone())
-            .data(Loaders::new(&self.app.store))
+            .data(Loaders::spawned(&self.app.store))
             .data(RequestContext::new(
                 authentication,
                 self.client.clone(),
