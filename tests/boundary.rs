@@ -413,6 +413,40 @@ async fn a_viewer_sees_only_the_memberships_and_invitations_of_their_own_organiz
             json!([{ "email": "loner@example.com", "user": null }]),
             "{lists}"
         );
+        // Nor through a group of B that B put the invited account in.
+        let group = app
+            .graphql(
+                Some(&b.owner_token),
+                "mutation($o: ID!) { createGroup(input: {organization: $o, name: \"Team\"}) { \
+                 group { id } } }",
+                json!({ "o": b.id }),
+            )
+            .await["data"]["createGroup"]["group"]["id"]
+            .as_str()
+            .expect("group")
+            .to_owned();
+        let added = app
+            .graphql(
+                Some(&b.owner_token),
+                "mutation($g: ID!, $u: ID!) { addGroupMember(input: {group: $g, user: $u}) { \
+                 errors { code } } }",
+                json!({ "g": group, "u": loner }),
+            )
+            .await;
+        assert_eq!(added["data"]["addGroupMember"]["errors"], json!([]), "{added}");
+        let members = app
+            .graphql(
+                Some(&b.owner_token),
+                "query($g: ID!) { group(id: $g) { members(first: 10) { totalCount nodes { id } } } }",
+                json!({ "g": group }),
+            )
+            .await;
+        assert_eq!(
+            members["data"]["group"]["members"],
+            json!({ "totalCount": 0, "nodes": [] }),
+            "{:?}: {members}",
+            app.backend
+        );
 
         // A new address becomes an account of the invitation's own making, which B sees.
         let created = app

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::on_unique;
+use crate::organizations::SHOWN_MEMBERSHIP;
 use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
 
 /// A group of an organization.
@@ -412,20 +413,24 @@ impl Store {
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<(Vec<UserId>, i64)> {
+        // The members whose membership of the group's organization shows them to its viewers
+        // (an invited existing account is not shown before it accepts).
+        let members = format!(
+            " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+             JOIN memberships m ON m.user_id = gm.user_id AND m.organization_id = g.organization_id \
+             JOIN users u ON u.id = gm.user_id WHERE {SHOWN_MEMBERSHIP} AND gm.group_id = "
+        );
         let (ids, total) = on_pool!(self, |pool| {
-            let mut query =
-                QueryBuilder::new("SELECT user_id FROM group_members WHERE group_id = ");
-            query.push_bind(group.as_uuid());
+            let mut query = QueryBuilder::new("SELECT gm.user_id");
+            query.push(&members).push_bind(group.as_uuid());
             if let Some(after) = after {
-                query.push(" AND user_id > ").push_bind(after);
+                query.push(" AND gm.user_id > ").push_bind(after);
             }
-            query.push(" ORDER BY user_id LIMIT ").push_bind(limit);
+            query.push(" ORDER BY gm.user_id LIMIT ").push_bind(limit);
             let ids: Vec<Uuid> = query.build_query_scalar().fetch_all(pool).await?;
-            let total: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM group_members WHERE group_id = $1")
-                    .bind(group.as_uuid())
-                    .fetch_one(pool)
-                    .await?;
+            let mut count = QueryBuilder::new("SELECT COUNT(*)");
+            count.push(&members).push_bind(group.as_uuid());
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             (ids, total)
         });
         Ok((ids.into_iter().map(UserId).collect(), total))
