@@ -277,6 +277,19 @@ pub enum UserStatus {
 }
 
 impl UserStatus {
+    /// Refuses, naming `field`, to invite an account that is being deleted or was deleted.
+    pub fn check_invitable(self, field: &'static str) -> Result<(), DomainError> {
+        if matches!(self, UserStatus::PendingDeletion | UserStatus::Deleted) {
+            Err(DomainError::invalid(
+                field,
+                "is an account that is being deleted or was deleted; a SuperAdmin can restore \
+                 an account pending deletion",
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     pub const ALL: [UserStatus; 5] = [
         UserStatus::PendingValidation,
         UserStatus::Active,

@@ -657,14 +657,7 @@ impl Store {
             Some((id, status)) => {
                 let status = UserStatus::from_code(&status)
                     .ok_or_else(|| StoreError::Corrupt(format!("user status {status:?}")))?;
-                if matches!(status, UserStatus::PendingDeletion | UserStatus::Deleted) {
-                    return Err(DomainError::invalid(
-                        "email",
-                        "belongs to an account that is being deleted or was deleted; \
-                         a SuperAdmin can restore an account pending deletion",
-                    )
-                    .into());
-                }
+                status.check_invitable("email")?;
                 UserId(id)
             }
             None => {
@@ -712,17 +705,7 @@ impl Store {
         tx.refuse_deleted_organization(organization).await?;
         tx.check_roles_of(organization, &[default_role]).await?;
         let account = tx.user(user).await?;
-        if matches!(
-            account.status,
-            UserStatus::PendingDeletion | UserStatus::Deleted
-        ) {
-            return Err(DomainError::invalid(
-                "user",
-                "is an account that is being deleted or was deleted; a SuperAdmin can \
-                 restore an account pending deletion",
-            )
-            .into());
-        }
+        account.status.check_invitable("user")?;
         tx.refuse_membership_of(organization, user, "user").await?;
         let invite = NewInvitation {
             email: EmailAddress::parse(&account.email)?,
