@@ -132,7 +132,7 @@ impl JobStatus {
 }
 
 /// The result of one row of an import.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RowStatus {
     /// The user was created (in a dry run: would have been).
     Created,

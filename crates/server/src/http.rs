@@ -304,7 +304,7 @@ async fn authenticate_and_execute(
     let batches = Batches::default();
     let request = request
         .data(state.app.clone())
-        .data(Loaders::driven(&state.app.store, &batches))
+        .data(Loaders::new(&state.app.store, &batches))
         .data(RequestContext::new(authentication, client, now));
     let response = batches.drive(state.schema.execute(request)).await;
     let unavailable = response.errors.iter().any(|error| {

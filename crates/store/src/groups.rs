@@ -15,6 +15,17 @@ use crate::error::on_unique;
 use crate::organizations::SHOWN_MEMBERSHIP;
 use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
 
+/// How many groups' pages one statement of [`Store::group_members_pages`] reads: one `UNION
+/// ALL` arm each, well below SQLite's 500 arms per compound statement.
+pub const PAGES_PER_STATEMENT: usize = 200;
+
+/// The members of groups, to be followed by [`SHOWN_MEMBERSHIP`] (only members whose
+/// membership of the group's organization shows them to its viewers: an invited existing
+/// account is not shown before it accepts) and a condition on `gm.group_id`.
+const GROUP_MEMBERS_WHERE: &str = " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+     JOIN memberships m ON m.user_id = gm.user_id AND m.organization_id = g.organization_id \
+     JOIN users u ON u.id = gm.user_id WHERE ";
+
 /// A group of an organization.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRecord {
@@ -413,27 +424,89 @@ impl Store {
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<(Vec<UserId>, i64)> {
-        // The members whose membership of the group's organization shows them to its viewers
-        // (an invited existing account is not shown before it accepts).
-        let members = format!(
-            " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-             JOIN memberships m ON m.user_id = gm.user_id AND m.organization_id = g.organization_id \
-             JOIN users u ON u.id = gm.user_id WHERE {SHOWN_MEMBERSHIP} AND gm.group_id = "
-        );
-        let (ids, total) = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new("SELECT gm.user_id");
-            query.push(&members).push_bind(group.as_uuid());
-            if let Some(after) = after {
-                query.push(" AND gm.user_id > ").push_bind(after);
-            }
-            query.push(" ORDER BY gm.user_id LIMIT ").push_bind(limit);
-            let ids: Vec<Uuid> = query.build_query_scalar().fetch_all(pool).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            count.push(&members).push_bind(group.as_uuid());
-            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
-            (ids, total)
+        let members = self
+            .group_members_pages(&[group], after, limit)
+            .await?
+            .into_iter()
+            .map(|(_, user)| user)
+            .collect();
+        let total = self
+            .group_member_counts(&[group])
+            .await?
+            .into_iter()
+            .map(|(_, count)| count)
+            .sum();
+        Ok((members, total))
+    }
+
+    /// A page of each of `groups`' members, in user id order after `after`, in one statement
+    /// (of up to [`PAGES_PER_STATEMENT`] groups), for DataLoaders: `(group, user)` pairs,
+    /// each group's in user id order. Each group's page is read through its own index range.
+    pub async fn group_members_pages(
+        &self,
+        groups: &[GroupId],
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<(GroupId, UserId)>> {
+        let mut pairs: Vec<(Uuid, Uuid)> = Vec::new();
+        for chunk in groups.chunks(PAGES_PER_STATEMENT) {
+            let rows = on_pool!(self, |pool| {
+                let mut query = QueryBuilder::new("");
+                for (arm, group) in chunk.iter().enumerate() {
+                    if arm > 0 {
+                        query.push(" UNION ALL ");
+                    }
+                    query.push("SELECT * FROM (SELECT gm.group_id, gm.user_id");
+                    query
+                        .push(GROUP_MEMBERS_WHERE)
+                        .push(SHOWN_MEMBERSHIP)
+                        .push(" AND gm.group_id = ")
+                        .push_bind(group.as_uuid());
+                    if let Some(after) = after {
+                        query.push(" AND gm.user_id > ").push_bind(after);
+                    }
+                    query.push(" ORDER BY gm.user_id LIMIT ").push_bind(limit);
+                    query.push(format!(") AS page{arm}"));
+                }
+                query
+                    .build_query_as::<(Uuid, Uuid)>()
+                    .fetch_all(pool)
+                    .await?
+            });
+            pairs.extend(rows);
+        }
+        // Arms of a UNION ALL come in no promised order: each group's members are put back in
+        // user id order (the order of the statement, bytewise on both backends).
+        pairs.sort_unstable();
+        Ok(pairs
+            .into_iter()
+            .map(|(group, user)| (GroupId(group), UserId(user)))
+            .collect())
+    }
+
+    /// How many members each of `groups` shows, in one statement, for DataLoaders; a group
+    /// without members is left out.
+    pub async fn group_member_counts(&self, groups: &[GroupId]) -> Result<Vec<(GroupId, i64)>> {
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new("SELECT gm.group_id, COUNT(*)");
+            query
+                .push(GROUP_MEMBERS_WHERE)
+                .push(SHOWN_MEMBERSHIP)
+                .push(" AND gm.group_id IN (");
+            push_in_list!(query, groups.iter().map(|group| group.as_uuid()));
+            query.push(" GROUP BY gm.group_id");
+            query
+                .build_query_as::<(Uuid, i64)>()
+                .fetch_all(pool)
+                .await?
         });
-        Ok((ids.into_iter().map(UserId).collect(), total))
+        Ok(rows
+            .into_iter()
+            .map(|(group, count)| (GroupId(group), count))
+            .collect())
     }
 
     /// The groups of several users, archived ones included, in one statement, for

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::job::{
     Collision, ImportRow, JobKind, RowProblem, RowStatus, ValidImportRow, against_earlier_row,
@@ -283,8 +284,8 @@ impl Store {
         })
     }
 
-    /// A page of an import's rows in file order, optionally of one result, and how many
-    /// match.
+    /// A page of an import's rows (of one status, if given) in row order after `after`,
+    /// and how many there are.
     pub async fn import_rows_page(
         &self,
         job: JobId,
@@ -292,34 +293,100 @@ impl Store {
         after: Option<i64>,
         limit: i64,
     ) -> Result<(Vec<ImportRowRecord>, i64)> {
-        let status = status.map(RowStatus::code);
-        let (rows, total) = on_pool!(self, |pool| {
-            let rows: Vec<StagedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT {ROW_COLUMNS} FROM import_rows WHERE job_id = $1 \
-                 AND ($2 IS NULL OR status = $2) AND row_number > $3 \
-                 ORDER BY row_number LIMIT $4"
-            )))
-            .bind(job.as_uuid())
-            .bind(status)
-            .bind(after.unwrap_or(0))
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM import_rows WHERE job_id = $1 \
-                 AND ($2 IS NULL OR status = $2)",
-            )
-            .bind(job.as_uuid())
-            .bind(status)
-            .fetch_one(pool)
-            .await?;
-            (rows, total)
-        });
-        let rows = rows
+        let rows = self
+            .import_rows_pages(&[job], status, after, limit)
+            .await?
             .into_iter()
-            .map(TryInto::try_into)
-            .collect::<Result<Vec<_>>>()?;
+            .map(|(_, row)| row)
+            .collect();
+        let total = self
+            .import_row_counts(&[job], status)
+            .await?
+            .into_iter()
+            .map(|(_, count)| count)
+            .sum();
         Ok((rows, total))
+    }
+
+    /// A page of each of `jobs`' rows (of one status, if given) in row order after `after`,
+    /// in one statement (of up to [`crate::groups::PAGES_PER_STATEMENT`] jobs), for
+    /// DataLoaders: each job's rows in row order.
+    pub async fn import_rows_pages(
+        &self,
+        jobs: &[JobId],
+        status: Option<RowStatus>,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(JobId, ImportRowRecord)>> {
+        #[derive(sqlx::FromRow)]
+        struct JobRow {
+            job_id: Uuid,
+            #[sqlx(flatten)]
+            row: StagedRow,
+        }
+        let status = status.map(RowStatus::code);
+        let mut rows: Vec<JobRow> = Vec::new();
+        for chunk in jobs.chunks(crate::groups::PAGES_PER_STATEMENT) {
+            let page = on_pool!(self, |pool| {
+                let mut query = QueryBuilder::new("");
+                for (arm, job) in chunk.iter().enumerate() {
+                    if arm > 0 {
+                        query.push(" UNION ALL ");
+                    }
+                    query
+                        .push("SELECT * FROM (SELECT job_id, ")
+                        .push(ROW_COLUMNS)
+                        .push(" FROM import_rows WHERE job_id = ")
+                        .push_bind(job.as_uuid());
+                    if let Some(status) = status {
+                        query.push(" AND status = ").push_bind(status);
+                    }
+                    query
+                        .push(" AND row_number > ")
+                        .push_bind(after.unwrap_or(0))
+                        .push(" ORDER BY row_number LIMIT ")
+                        .push_bind(limit)
+                        .push(format!(") AS page{arm}"));
+                }
+                query.build_query_as::<JobRow>().fetch_all(pool).await?
+            });
+            rows.extend(page);
+        }
+        // Arms of a UNION ALL come in no promised order.
+        rows.sort_unstable_by_key(|row| (row.job_id, row.row.row_number));
+        rows.into_iter()
+            .map(|row| Ok((JobId(row.job_id), row.row.try_into()?)))
+            .collect()
+    }
+
+    /// How many rows (of one status, if given) each of `jobs` has, in one statement, for
+    /// DataLoaders; a job without any is left out.
+    pub async fn import_row_counts(
+        &self,
+        jobs: &[JobId],
+        status: Option<RowStatus>,
+    ) -> Result<Vec<(JobId, i64)>> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let status = status.map(RowStatus::code);
+        let counts = on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new("SELECT job_id, COUNT(*) FROM import_rows WHERE ");
+            if let Some(status) = status {
+                query.push("status = ").push_bind(status).push(" AND ");
+            }
+            query.push("job_id IN (");
+            push_in_list!(query, jobs.iter().map(|job| job.as_uuid()));
+            query.push(" GROUP BY job_id");
+            query
+                .build_query_as::<(Uuid, i64)>()
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(counts
+            .into_iter()
+            .map(|(job, count)| (JobId(job), count))
+            .collect())
     }
 
     /// Works through the next `limit` rows of a claimed import in one transaction, renewing

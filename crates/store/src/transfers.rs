@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use sqlx::QueryBuilder;
 use steward_domain::audit::{AuditAction, AuditOutcome};
 use steward_domain::deletion::TransferReason;
 use steward_domain::notification::Notification;
@@ -447,27 +448,37 @@ impl Store {
 
     /// The transfers that moved `resource`, oldest first.
     pub async fn transfer_history(&self, resource: Uuid) -> Result<Vec<TransferItemRecord>> {
+        self.transfer_histories(&[resource]).await
+    }
+
+    /// The transfers that moved each of `resources`, oldest first, in one statement, for
+    /// DataLoaders.
+    pub async fn transfer_histories(&self, resources: &[Uuid]) -> Result<Vec<TransferItemRecord>> {
         #[derive(sqlx::FromRow)]
         struct ItemRow {
             #[sqlx(flatten)]
             transfer: TransferRow,
+            resource_id: Uuid,
             disabled: bool,
         }
+        if resources.is_empty() {
+            return Ok(Vec::new());
+        }
         let rows = on_pool!(self, |pool| {
-            sqlx::query_as::<_, ItemRow>(concat!(
+            let mut query = QueryBuilder::new(concat!(
                 select_transfers!("t"),
-                ", i.disabled FROM resource_transfer_items i JOIN resource_transfers t \
-                 ON t.id = i.transfer_id WHERE i.resource_id = $1 ORDER BY t.id"
-            ))
-            .bind(resource)
-            .fetch_all(pool)
-            .await?
+                ", i.resource_id, i.disabled FROM resource_transfer_items i \
+                 JOIN resource_transfers t ON t.id = i.transfer_id WHERE i.resource_id IN ("
+            ));
+            push_in_list!(query, resources.iter().copied());
+            query.push(" ORDER BY t.id");
+            query.build_query_as::<ItemRow>().fetch_all(pool).await?
         });
         rows.into_iter()
             .map(|row| {
                 Ok(TransferItemRecord {
                     transfer: row.transfer.try_into()?,
-                    resource,
+                    resource: row.resource_id,
                     disabled: row.disabled,
                 })
             })

@@ -7,9 +7,10 @@ use steward_domain::{DomainError, GroupId, OrganizationId, UserId};
 use steward_store::{GroupRecord, StoreError};
 use time::OffsetDateTime;
 
-use crate::error::{AppError, refused};
+use crate::error::refused;
 use crate::graphql::connection::{Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::loaders::PageKey;
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Organization, User, UserError};
 
@@ -61,11 +62,17 @@ impl Group {
         authorize::<ViewGroups>(actor(ctx).await?, self.0.organization).map_err(refused)?;
         let request = PageRequest::parse(first, after)?;
         let (ids, total) = ctx
-            .app()?
-            .store
-            .group_members_page(self.0.id, request.after, request.fetch)
-            .await
-            .map_err(AppError::from)?;
+            .loaders()?
+            .group_members
+            .load_one(PageKey {
+                parent: self.0.id,
+                filter: (),
+                after: request.after,
+                limit: request.fetch,
+                counted: ctx.look_ahead().field("totalCount").exists(),
+            })
+            .await?
+            .unwrap_or_default();
         let mut users = ctx.loaders()?.users.load_many(ids.iter().copied()).await?;
         let items = ids
             .into_iter()

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use crate::error::{AppError, refused};
 use crate::graphql::connection::{ConnectionFields, Page, PageRequest};
 use crate::graphql::context::{ContextExt as _, actor, parse_id};
+use crate::graphql::loaders::PageKey;
 use crate::graphql::organizations::expected;
 use crate::graphql::types::{Organization, User, UserError};
 
@@ -192,16 +193,17 @@ impl Job {
     ) -> async_graphql::Result<Connection<OpaqueCursor<i64>, ImportRow, ConnectionFields>> {
         let request: PageRequest<i64> = PageRequest::parse(first, after)?;
         let (rows, total) = ctx
-            .app()?
-            .store
-            .import_rows_page(
-                self.0.id,
-                status.map(Into::into),
-                request.after,
-                request.fetch,
-            )
-            .await
-            .map_err(AppError::from)?;
+            .loaders()?
+            .import_rows
+            .load_one(PageKey {
+                parent: self.0.id,
+                filter: status.map(Into::into),
+                after: request.after,
+                limit: request.fetch,
+                counted: ctx.look_ahead().field("totalCount").exists(),
+            })
+            .await?
+            .unwrap_or_default();
         let items = rows
             .into_iter()
             .map(|row| (row.row_number, ImportRow(row)))

@@ -11,11 +11,14 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use futures_util::stream::Stream;
+use steward_domain::job::RowStatus;
 use steward_domain::resource::ResourceAccess;
-use steward_domain::{GroupId, OrganizationId, ProjectId, RoleId, UserId};
+use steward_domain::{GroupId, JobId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
-    BindingSubject, GroupRecord, MembershipRecord, OrganizationRecord, ProjectRecord,
-    ResourceRecord, ResourceShareRecord, RoleBindingRecord, RoleRecord, Store, UserRecord,
+    BindingSubject, GroupRecord, ImportRowRecord, MembershipRecord, OrganizationRecord,
+    ProjectRecord, ResourceRecord, ResourceShareRecord, RoleBindingRecord, RoleRecord, Store,
+    TransferItemRecord, UserRecord,
 };
 use uuid::Uuid;
 
@@ -408,22 +411,179 @@ impl Loader<(UserId, Option<String>)> for SharedResourcesLoader {
     }
 }
 
-/// How long a loader of a WebSocket operation waits for more keys before it runs its
-/// statement: its tasks run on the runtime, beside the operation, so only time tells when the
-/// operation's resolvers have registered their keys. HTTP requests do not wait: see
-/// [`Batches`].
-const BATCH_WINDOW: Duration = Duration::from_millis(10);
+/// A page of each parent's children (a group's members, an import's rows): which parent,
+/// after which key, how many, and whether the total is asked for. A list of parents asking
+/// for the same page costs one statement for the pages and, if asked, one for the totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PageKey<P, K, F = ()> {
+    pub parent: P,
+    /// Only children of this kind (an import's rows of one status).
+    pub filter: F,
+    pub after: Option<K>,
+    pub limit: i64,
+    /// Whether the total is selected; it costs a statement.
+    pub counted: bool,
+}
+
+/// The keys of a batch of [`PageKey`]s by the page they ask for: one statement each.
+fn by_page<P: Copy, K: Copy + std::hash::Hash + Eq, F: Copy + std::hash::Hash + Eq>(
+    keys: &[PageKey<P, K, F>],
+) -> HashMap<(F, Option<K>, i64), Vec<P>> {
+    let mut pages: HashMap<(F, Option<K>, i64), Vec<P>> = HashMap::new();
+    for key in keys {
+        pages
+            .entry((key.filter, key.after, key.limit))
+            .or_default()
+            .push(key.parent);
+    }
+    pages
+}
+
+/// The parents whose total is asked for, each once, by filter: one statement each.
+fn counted<P: Copy + std::hash::Hash + Eq, K, F: Copy + std::hash::Hash + Eq>(
+    keys: &[PageKey<P, K, F>],
+) -> HashMap<F, Vec<P>> {
+    let mut counted: HashMap<F, Vec<P>> = HashMap::new();
+    for key in keys.iter().filter(|key| key.counted) {
+        let parents = counted.entry(key.filter).or_default();
+        if !parents.contains(&key.parent) {
+            parents.push(key.parent);
+        }
+    }
+    counted
+}
+
+/// A page of groups' members (user ids), and how many each shows (0 when not asked for).
+pub struct GroupMembersLoader(Store);
+
+impl Loader<PageKey<GroupId, Uuid>> for GroupMembersLoader {
+    type Value = (Vec<UserId>, i64);
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PageKey<GroupId, Uuid>],
+    ) -> Result<HashMap<PageKey<GroupId, Uuid>, Self::Value>, LoadError> {
+        let mut pages: HashMap<(GroupId, Option<Uuid>, i64), Vec<UserId>> = HashMap::new();
+        for (((), after, limit), groups) in by_page(keys) {
+            for (group, user) in self
+                .0
+                .group_members_pages(&groups, after, limit)
+                .await
+                .map_err(load_error)?
+            {
+                pages.entry((group, after, limit)).or_default().push(user);
+            }
+        }
+        let mut totals: HashMap<GroupId, i64> = HashMap::new();
+        if let Some(groups) = counted(keys).remove(&()) {
+            totals.extend(
+                self.0
+                    .group_member_counts(&groups)
+                    .await
+                    .map_err(load_error)?,
+            );
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let page = pages
+                    .get(&(key.parent, key.after, key.limit))
+                    .cloned()
+                    .unwrap_or_default();
+                let total = totals.get(&key.parent).copied().unwrap_or(0);
+                (*key, (page, total))
+            })
+            .collect())
+    }
+}
+
+/// A page of imports' rows (of one status, if given), and how many each has (0 when not
+/// asked for).
+pub struct ImportRowsLoader(Store);
+
+type ImportRowsKey = PageKey<JobId, i64, Option<RowStatus>>;
+
+impl Loader<ImportRowsKey> for ImportRowsLoader {
+    type Value = (Vec<ImportRowRecord>, i64);
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ImportRowsKey],
+    ) -> Result<HashMap<ImportRowsKey, Self::Value>, LoadError> {
+        type Page = (JobId, Option<RowStatus>, Option<i64>, i64);
+        let mut pages: HashMap<Page, Vec<ImportRowRecord>> = HashMap::new();
+        for ((status, after, limit), jobs) in by_page(keys) {
+            for (job, row) in self
+                .0
+                .import_rows_pages(&jobs, status, after, limit)
+                .await
+                .map_err(load_error)?
+            {
+                pages
+                    .entry((job, status, after, limit))
+                    .or_default()
+                    .push(row);
+            }
+        }
+        let mut totals: HashMap<(JobId, Option<RowStatus>), i64> = HashMap::new();
+        for (status, jobs) in counted(keys) {
+            for (job, count) in self
+                .0
+                .import_row_counts(&jobs, status)
+                .await
+                .map_err(load_error)?
+            {
+                totals.insert((job, status), count);
+            }
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                let page = pages
+                    .get(&(key.parent, key.filter, key.after, key.limit))
+                    .cloned()
+                    .unwrap_or_default();
+                let total = totals.get(&(key.parent, key.filter)).copied().unwrap_or(0);
+                (*key, (page, total))
+            })
+            .collect())
+    }
+}
+
+/// The transfers that moved resources, oldest first, keyed by resource id.
+pub struct TransferHistoryLoader(Store);
+
+impl Loader<Uuid> for TransferHistoryLoader {
+    type Value = Vec<TransferItemRecord>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[Uuid],
+    ) -> Result<HashMap<Uuid, Vec<TransferItemRecord>>, LoadError> {
+        let items = self.0.transfer_histories(keys).await.map_err(load_error)?;
+        let mut by_resource: HashMap<Uuid, Vec<TransferItemRecord>> =
+            keys.iter().map(|key| (*key, Vec::new())).collect();
+        for item in items {
+            by_resource.entry(item.resource).or_default().push(item);
+        }
+        Ok(by_resource)
+    }
+}
 
 /// The batches of one request's loaders, started and run in the request's own task by
-/// [`Batches::drive`] instead of on the runtime after a time window.
+/// [`Batches::drive`] (or, for a WebSocket operation's stream of answers,
+/// [`Batches::drive_stream`]) instead of on the runtime after a time window.
 ///
 /// A resolver's `load_one` registers its key and queues the loader's task; the task takes
-/// every key registered so far when it first runs. `drive` polls the request until it waits,
-/// so that every resolver that could run has registered its keys, and only then runs the
-/// queued tasks; after a batch delivers its rows it polls the request again before any other
-/// task, so that the resolvers it woke register their keys before another batch of theirs is
-/// taken. A page's batches therefore depend on the query, not on the clock or on how busy the
-/// machine is, and no resolver waits for a window.
+/// every key registered so far when it first runs. The driver polls the request until it
+/// waits, so that every resolver that could run has registered its keys, and only then runs
+/// the queued tasks; after a batch delivers its rows it polls the request again before any
+/// other task, so that the resolvers it woke register their keys before another batch of
+/// theirs is taken. A page's batches therefore depend on the query, not on the clock or on
+/// how busy the machine is, and no resolver waits for a window.
 #[derive(Clone, Default)]
 pub struct Batches(Arc<Mutex<Vec<BoxFuture<'static, ()>>>>);
 
@@ -445,43 +605,83 @@ impl Batches {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Runs `request`, whose loaders were made with [`Loaders::driven`] by these batches, to
-    /// its end, with their batches.
+    /// Runs `request`, whose loaders were made with [`Loaders::new`] by these batches, to its
+    /// end, with their batches.
     pub async fn drive<F: Future>(self, request: F) -> F::Output {
         let mut request = std::pin::pin!(request);
-        let mut running = FuturesUnordered::new();
-        std::future::poll_fn(move |cx| {
-            loop {
-                let waker = Arc::new(Flagged {
-                    woken: AtomicBool::new(false),
-                    waker: cx.waker().clone(),
-                });
-                let flagged = Waker::from(Arc::clone(&waker));
-                if let Poll::Ready(output) =
-                    request.as_mut().poll(&mut Context::from_waker(&flagged))
-                {
-                    return Poll::Ready(output);
-                }
-                if waker.woken.load(Ordering::Acquire) {
-                    // The request yielded with resolvers still to run (a list polls its items
-                    // a round at a time; tokio's budget ran out): it goes on after the
-                    // runtime's other tasks, and the batches wait for it.
-                    return Poll::Pending;
-                }
-                // The request waits: every resolver that could run has registered its keys.
-                running.extend(self.take());
-                match running.poll_next_unpin(cx) {
-                    // A batch delivered: the resolvers it woke go first.
-                    Poll::Ready(Some(())) => {}
-                    Poll::Ready(None) | Poll::Pending => return Poll::Pending,
-                }
-            }
+        let mut driver = Driver::new(self);
+        std::future::poll_fn(move |cx| driver.poll(cx, |cx| request.as_mut().poll(cx))).await
+    }
+
+    /// Runs `answers` (a WebSocket operation's: one for a query or a mutation, one per event
+    /// for a subscription), whose loaders were made with [`Loaders::new`] by these batches,
+    /// with their batches.
+    pub fn drive_stream<S>(self, answers: S) -> impl Stream<Item = S::Item> + Send + 'static
+    where
+        S: Stream + Send + 'static,
+    {
+        let mut answers = Box::pin(answers);
+        let mut driver = Driver::new(self);
+        futures_util::stream::poll_fn(move |cx| {
+            driver.poll(cx, |cx| answers.as_mut().poll_next(cx))
         })
-        .await
     }
 }
 
-/// The waker a request is polled with by [`Batches::drive`]: it notes whether the request was
+/// Polls a request and the batches of its loaders, the request first.
+struct Driver {
+    batches: Batches,
+    running: FuturesUnordered<BoxFuture<'static, ()>>,
+}
+
+impl Driver {
+    fn new(batches: Batches) -> Self {
+        Self {
+            batches,
+            running: FuturesUnordered::new(),
+        }
+    }
+
+    fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut request: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        loop {
+            let waker = Arc::new(Flagged {
+                woken: AtomicBool::new(false),
+                waker: cx.waker().clone(),
+            });
+            let flagged = Waker::from(Arc::clone(&waker));
+            if let Poll::Ready(output) = request(&mut Context::from_waker(&flagged)) {
+                return Poll::Ready(output);
+            }
+            if waker.woken.load(Ordering::Acquire) {
+                // The request yielded with resolvers still to run (a list polls its items a
+                // round at a time; tokio's budget ran out): it goes on after the runtime's
+                // other tasks, and the batches wait for it.
+                return Poll::Pending;
+            }
+            // The request waits: every resolver that could run has registered its keys.
+            self.running.extend(self.batches.take());
+            match self.running.poll_next_unpin(cx) {
+                // A batch delivered: the resolvers it woke go first.
+                Poll::Ready(Some(())) => {}
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    /// A request dropped before its end (cancelled at its time limit, its WebSocket closed)
+    /// leaves no queued batch behind: a queued task holds its loader, which holds the queue.
+    fn drop(&mut self) {
+        drop(self.batches.take());
+    }
+}
+
+/// The waker a request is polled with by a [`Driver`]: it notes whether the request was
 /// woken while it was polled, that is, whether it yielded rather than waits.
 struct Flagged {
     woken: AtomicBool,
@@ -499,20 +699,15 @@ impl Wake for Flagged {
     }
 }
 
-/// A loader whose batches run as `batches` drive them, or, without, on the runtime after
-/// [`BATCH_WINDOW`].
+/// A loader whose batches run as `batches` drive them.
 fn batched<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
     loader: T,
-    batches: Option<&Batches>,
+    batches: &Batches,
 ) -> DataLoader<T> {
-    let loader = match batches {
-        Some(batches) => {
-            let batches = batches.clone();
-            DataLoader::new(loader, move |task| batches.queue(task)).delay(Duration::ZERO)
-        }
-        None => DataLoader::new(loader, tokio::spawn).delay(BATCH_WINDOW),
-    };
-    loader.max_batch_size(1000)
+    let batches = batches.clone();
+    DataLoader::new(loader, move |task| batches.queue(task))
+        .delay(Duration::ZERO)
+        .max_batch_size(1000)
 }
 
 /// The loaders of one request.
@@ -533,21 +728,14 @@ pub struct Loaders {
     pub shares_of_resource: DataLoader<SharesOfResourceLoader>,
     pub owned_resources: DataLoader<OwnedResourcesLoader>,
     pub shared_resources: DataLoader<SharedResourcesLoader>,
+    pub group_members: DataLoader<GroupMembersLoader>,
+    pub import_rows: DataLoader<ImportRowsLoader>,
+    pub transfer_history: DataLoader<TransferHistoryLoader>,
 }
 
 impl Loaders {
-    /// Loaders whose batches run in the request's own task, as `batches` drive them.
-    pub fn driven(store: &Store, batches: &Batches) -> Self {
-        Self::made(store, Some(batches))
-    }
-
-    /// Loaders whose batches run on the runtime after a time window (for WebSocket
-    /// operations, which async-graphql runs itself).
-    pub fn spawned(store: &Store) -> Self {
-        Self::made(store, None)
-    }
-
-    fn made(store: &Store, b: Option<&Batches>) -> Self {
+    /// Loaders whose batches run in the request's own task, as `b` drive them.
+    pub fn new(store: &Store, b: &Batches) -> Self {
         Self {
             users: batched(UserLoader(store.clone()), b),
             organizations: batched(OrganizationLoader(store.clone()), b),
@@ -571,6 +759,9 @@ impl Loaders {
             shares_of_resource: batched(SharesOfResourceLoader(store.clone()), b),
             owned_resources: batched(OwnedResourcesLoader(store.clone()), b),
             shared_resources: batched(SharedResourcesLoader(store.clone()), b),
+            group_members: batched(GroupMembersLoader(store.clone()), b),
+            import_rows: batched(ImportRowsLoader(store.clone()), b),
+            transfer_history: batched(TransferHistoryLoader(store.clone()), b),
         }
     }
 }

@@ -170,11 +170,11 @@ pub async fn transfer_history(
     resource: Uuid,
 ) -> async_graphql::Result<Vec<ResourceTransferItem>> {
     let items = ctx
-        .app()?
-        .store
-        .transfer_history(resource)
-        .await
-        .map_err(AppError::from)?;
+        .loaders()?
+        .transfer_history
+        .load_one(resource)
+        .await?
+        .unwrap_or_default();
     Ok(items.into_iter().map(ResourceTransferItem).collect())
 }
 

@@ -30,7 +30,7 @@ use super::MAX_BODY_BYTES;
 use crate::app::App;
 use crate::auth::tokens::ACCESS_TOKEN_EXPIRED;
 use crate::auth::{Authentication, ClientInfo};
-use crate::graphql::loaders::Loaders;
+use crate::graphql::loaders::{Batches, Loaders};
 use crate::graphql::{RequestContext, StewardSchema};
 
 /// How often an open connection's credentials are checked again: it is closed at most this
@@ -145,7 +145,7 @@ impl Connection {
     async fn operation(
         &self,
         request: async_graphql::Request,
-    ) -> Result<async_graphql::Request, async_graphql::Response> {
+    ) -> Result<(async_graphql::Request, Batches), async_graphql::Response> {
         let now = self.app.clock.now();
         let credentials = locked(&self.credentials).clone();
         let authentication = match self.app.authenticate(credentials.as_deref(), now).await {
@@ -159,14 +159,16 @@ impl Connection {
                 return Err(error_response(error.code(), &error.public_message()));
             }
         };
-        Ok(request
+        let batches = Batches::default();
+        let request = request
             .data(self.app.clone())
-            .data(Loaders::spawned(&self.app.store))
+            .data(Loaders::new(&self.app.store, &batches))
             .data(RequestContext::new(
                 authentication,
                 self.client.clone(),
                 now,
-            )))
+            ));
+        Ok((request, batches))
     }
 
     /// Checks the credentials of a signed-in connection again; refused ones end it.
@@ -256,7 +258,7 @@ impl Executor for ConnectionExecutor {
         let connection = self.0.clone();
         async move {
             match connection.operation(request).await {
-                Ok(request) => connection.schema.execute(request).await,
+                Ok((request, batches)) => batches.drive(connection.schema.execute(request)).await,
                 Err(refusal) => refusal,
             }
         }
@@ -270,7 +272,13 @@ impl Executor for ConnectionExecutor {
         let connection = self.0.clone();
         async move {
             match connection.operation(request).await {
-                Ok(request) => Executor::execute_stream(&connection.schema, request, session_data),
+                Ok((request, batches)) => batches
+                    .drive_stream(Executor::execute_stream(
+                        &connection.schema,
+                        request,
+                        session_data,
+                    ))
+                    .boxed(),
                 Err(refusal) => stream::once(future::ready(refusal)).boxed(),
             }
         }
