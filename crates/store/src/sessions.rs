@@ -1,11 +1,12 @@
-use steward_domain::user::{PlatformRole, UserStatus};
 use steward_domain::{DomainError, OrganizationId, RoleId, SessionId, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use steward_domain::audit::{AuditAction, AuditOutcome};
 
-use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx};
+use crate::UserRecord;
+use crate::users::{UserRow, select_users};
+use crate::{AuditEntry, Result, Store, Timestamp, Tx, on_pool, on_tx};
 
 /// A session opened by a login.
 #[derive(Debug, Clone)]
@@ -22,25 +23,21 @@ pub struct NewSession {
 
 /// Who stands behind a live session, read on every authenticated request. One indexed lookup
 /// makes suspension, deletion and revocation effective at once rather than at token expiry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The same read gives the account itself, so that `me` costs nothing more.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionPrincipal {
     pub session_id: SessionId,
-    pub user_id: UserId,
-    pub status: UserStatus,
-    pub platform_role: Option<PlatformRole>,
-    pub must_change_password: bool,
+    pub user: UserRecord,
     pub active: Option<(OrganizationId, RoleId)>,
 }
 
 #[derive(sqlx::FromRow)]
 struct PrincipalRow {
     session_id: Uuid,
-    user_id: Uuid,
     organization_id: Option<Uuid>,
     active_role_id: Option<Uuid>,
-    status: String,
-    platform_role: Option<String>,
-    must_change_password: bool,
+    #[sqlx(flatten)]
+    user: UserRow,
 }
 
 impl Tx {
@@ -77,12 +74,13 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Option<SessionPrincipal>> {
         let row = on_pool!(self, |pool| {
-            sqlx::query_as::<_, PrincipalRow>(
-                "SELECT s.id AS session_id, u.id AS user_id, s.organization_id, s.active_role_id, \
-                 u.status, u.platform_role, u.must_change_password \
-                 FROM sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2",
-            )
+            sqlx::query_as::<_, PrincipalRow>(concat!(
+                "SELECT s.id AS session_id, s.organization_id, s.active_role_id, u.* \
+                 FROM sessions s JOIN (",
+                select_users!(),
+                ") u ON u.id = s.user_id \
+                 WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2"
+            ))
             .bind(session.as_uuid())
             .bind(Timestamp::from(now))
             .fetch_optional(pool)
@@ -91,15 +89,7 @@ impl Store {
         row.map(|row| {
             Ok(SessionPrincipal {
                 session_id: SessionId(row.session_id),
-                user_id: UserId(row.user_id),
-                status: UserStatus::from_code(&row.status).ok_or_else(|| {
-                    StoreError::Corrupt(format!("unknown status {:?}", row.status))
-                })?,
-                platform_role: row
-                    .platform_role
-                    .as_deref()
-                    .and_then(PlatformRole::from_code),
-                must_change_password: row.must_change_password,
+                user: row.user.try_into()?,
                 active: row
                     .organization_id
                     .zip(row.active_role_id)

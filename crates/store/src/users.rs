@@ -18,6 +18,7 @@ macro_rules! select_users {
          last_login_at, deletion_requested_at, deleted_at FROM users"
     };
 }
+pub(crate) use select_users;
 
 /// A user as stored, without secrets.
 #[derive(Debug, Clone, PartialEq)]

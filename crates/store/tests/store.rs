@@ -240,8 +240,8 @@ async fn a_recorded_login_opens_a_live_session_and_is_audited() {
             .await
             .expect("read");
         let principal = principal.unwrap_or_else(|| panic!("{backend:?}: session is live"));
-        assert_eq!(principal.user_id, ann.id);
-        assert_eq!(principal.status, UserStatus::Active);
+        assert_eq!(principal.user.id, ann.id);
+        assert_eq!(principal.user.status, UserStatus::Active);
         assert_eq!(
             store.password_hash(ann.id).await.expect("hash").as_deref(),
             Some("$argon2id$new")

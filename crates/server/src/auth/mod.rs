@@ -5,6 +5,8 @@ pub mod mfa;
 pub mod password;
 pub mod tokens;
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::SecureRandom as _;
@@ -46,7 +48,7 @@ pub enum Authentication {
 }
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
     pub user_id: UserId,
     /// What the caller presented.
@@ -56,6 +58,9 @@ pub struct Principal {
     /// The organization and role the token acts in; checked against the bindings on every
     /// request, never trusted on its own.
     pub active: Option<(OrganizationId, RoleId)>,
+    /// The caller's account, when it was read with the credentials (a login session's is:
+    /// `me` reads nothing more).
+    pub account: Option<Arc<UserRecord>>,
 }
 
 /// The credential behind a principal.
@@ -325,6 +330,7 @@ impl App {
                 .flatten(),
             must_change_password: false,
             active: None,
+            account: None,
             credential: Credential::ApiKey {
                 key: key.key,
                 organization: key.organization,
@@ -728,18 +734,20 @@ fn principal_of(
     token_user: UserId,
     active: Option<(OrganizationId, RoleId)>,
 ) -> Authentication {
-    if session.user_id != token_user {
+    let account = session.user;
+    if account.id != token_user {
         return Authentication::Rejected("the access token does not match its session");
     }
-    if !session.status.can_log_in() {
+    if !account.status.can_log_in() {
         return Authentication::Rejected("the account may not log in; ask an administrator");
     }
     Authentication::Session(Principal {
-        user_id: session.user_id,
+        user_id: account.id,
         credential: Credential::Session(session.session_id),
-        platform_role: session.platform_role,
-        must_change_password: session.must_change_password,
+        platform_role: account.platform_role,
+        must_change_password: account.must_change_password,
         active,
+        account: Some(Arc::new(account)),
     })
 }
 

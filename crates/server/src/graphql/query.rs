@@ -1,6 +1,7 @@
 use async_graphql::{Context, MergedObject, Object};
 
 use steward_domain::DomainError;
+use steward_store::UserRecord;
 
 use crate::error::refused;
 use crate::graphql::api_keys::ApiKeyQuery;
@@ -48,6 +49,10 @@ impl ViewerQuery {
     /// show the change-password form.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<User> {
         let principal = ctx.principal_before_password_change()?;
+        if let Some(account) = &principal.account {
+            // Read with the session, in the same statement: nothing more to read.
+            return Ok(User(UserRecord::clone(account)));
+        }
         ctx.loaders()?
             .users
             .load_one(principal.user_id)
