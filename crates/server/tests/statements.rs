@@ -58,9 +58,16 @@ const GROUPS: &str = "query($o: ID!) { organization(id: $o) { groups { name \
 const IMPORTS: &str = "query($o: ID!) { jobs(filter: { organization: $o }, first: 100) { \
     totalCount nodes { rows(first: 5) { totalCount nodes { rowNumber username } } } } }";
 
+/// A statement sqlx ran: its summary (the first words of its SQL, the same for any number of
+/// ids in a list) and its whole SQL.
+struct Statement {
+    summary: String,
+    sql: String,
+}
+
 /// The statements sqlx has run in this process inside a request span, each with the request
-/// id of its span and its summary (the first words of its SQL).
-static STATEMENTS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// id of its span.
+static STATEMENTS: Mutex<Vec<(String, Statement)>> = Mutex::new(Vec::new());
 
 /// The `request_id` of a `request` span, kept in the span's extensions.
 struct RequestId(String);
@@ -101,12 +108,30 @@ where
         };
         let mut summary = Field("summary", String::new());
         event.record(&mut summary);
+        let mut sql = Field("db.statement", String::new());
+        event.record(&mut sql);
         // A connection the pool opens sets itself up (SQLite's PRAGMAs): that is the
         // pool's, not the request's.
         if !summary.1.starts_with("PRAGMA") {
-            STATEMENTS.lock().unwrap().push((request_id, summary.1));
+            let statement = Statement {
+                // A short statement is all summary.
+                sql: if sql.1.is_empty() {
+                    summary.1.clone()
+                } else {
+                    sql.1
+                },
+                summary: summary.1,
+            };
+            STATEMENTS.lock().unwrap().push((request_id, statement));
         }
     }
+}
+
+fn summaries(statements: Vec<Statement>) -> Vec<String> {
+    statements
+        .into_iter()
+        .map(|statement| statement.summary)
+        .collect()
 }
 
 /// Keeps the field named `.0` of an event or a span.
@@ -127,13 +152,16 @@ impl tracing::field::Visit for Field {
 }
 
 /// The statements of the request `request_id`, taken out of [`STATEMENTS`].
-fn statements_of(request_id: &str) -> Vec<String> {
+fn statements_of(request_id: &str) -> Vec<Statement> {
     let mut statements = STATEMENTS.lock().unwrap();
     let (of_request, others) = std::mem::take(&mut *statements)
         .into_iter()
         .partition(|(id, _)| id == request_id);
     *statements = others;
-    of_request.into_iter().map(|(_, summary)| summary).collect()
+    of_request
+        .into_iter()
+        .map(|(_, statement)| statement)
+        .collect()
 }
 
 #[derive(Parser)]
@@ -406,7 +434,7 @@ impl Client {
     }
 
     /// Runs `query` on `organization` and returns the answer and the statements it cost.
-    async fn counted(&self, token: &str, query: &str, variables: Value) -> (Value, Vec<String>) {
+    async fn counted(&self, token: &str, query: &str, variables: Value) -> (Value, Vec<Statement>) {
         let request_id = uuid::Uuid::new_v4().to_string();
         let response = self
             .http
@@ -452,7 +480,7 @@ impl Client {
             let shown = members["nodes"].as_array().expect("nodes").len() as u64;
             assert_eq!(shown, total.min(10), "{backend:?}: {group}");
         }
-        statements
+        summaries(statements)
     }
 
     /// Lists the imports with their first rows, checks the answer, and returns the
@@ -479,7 +507,7 @@ impl Client {
                 .collect();
             assert_eq!(numbers, [1, 2, 3], "{backend:?}: {job}");
         }
-        statements
+        summaries(statements)
     }
 
     /// Asks `me { id username }` and returns the statements it cost.
@@ -492,10 +520,11 @@ impl Client {
             "{:?}: {body}",
             self.backend
         );
-        statements
+        summaries(statements)
     }
 
-    /// Lists the members, checks the answer is complete, and returns the statements it cost.
+    /// Lists the members, checks the answer is complete, that no statement read what the
+    /// query did not ask for (the roles' permissions), and returns the statements it cost.
     async fn list_members(
         &self,
         token: &str,
@@ -545,7 +574,21 @@ impl Client {
             assert!(!groups.is_empty(), "{backend:?}: no groups: {node}");
         }
         assert_eq!(editors, (n - 1) / 3, "{backend:?}: Editor bindings");
-        statements
+        let unasked: Vec<&str> = statements
+            .iter()
+            // (The caller's own grants come with their permissions, for the policy.)
+            .filter(|statement| {
+                statement
+                    .sql
+                    .contains("FROM role_permissions WHERE role_id IN")
+            })
+            .map(|statement| statement.sql.as_str())
+            .collect();
+        assert!(
+            unasked.is_empty(),
+            "{backend:?}: the roles' permissions were read, not asked for: {unasked:?}"
+        );
+        summaries(statements)
     }
 
     /// Lists the resources, checks each comes with its owner and its share, and returns the
@@ -571,7 +614,7 @@ impl Client {
             );
             assert!(node["transferHistory"].is_array(), "{backend:?}: {node}");
         }
-        statements
+        summaries(statements)
     }
 }
 

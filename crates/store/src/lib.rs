@@ -112,7 +112,9 @@ pub use refresh_tokens::{NewRefreshToken, Refreshed, SessionRecord};
 pub use resources::{
     NewResource, ResourceChanges, ResourceFilter, ResourceKindRecord, ResourceRecord,
 };
-pub use roles::{BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord};
+pub use roles::{
+    BindingScope, BindingSubject, RoleBindingRecord, RoleDefinition, RoleRecord, RoleSummary,
+};
 pub use sessions::{NewSession, SessionPrincipal};
 pub use shares::ResourceShareRecord;
 pub use signing_keys::{NewSigningKey, SigningKeyRecord};

@@ -28,6 +28,46 @@ pub struct RoleRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// A role without its permissions, which take a statement of their own
+/// ([`Store::permissions_of_roles`]): what a page showing role names needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleSummary {
+    pub id: RoleId,
+    pub organization: OrganizationId,
+    pub name: String,
+    pub description: String,
+    pub built_in: bool,
+    pub created_at: OffsetDateTime,
+}
+
+impl RoleRecord {
+    /// The role without its permissions, and its permissions.
+    pub fn split(self) -> (RoleSummary, PermissionSet) {
+        let summary = RoleSummary {
+            id: self.id,
+            organization: self.organization,
+            name: self.name,
+            description: self.description,
+            built_in: self.built_in,
+            created_at: self.created_at,
+        };
+        (summary, self.permissions)
+    }
+}
+
+impl From<RoleRow> for RoleSummary {
+    fn from(row: RoleRow) -> Self {
+        Self {
+            id: RoleId(row.id),
+            organization: OrganizationId(row.organization_id),
+            name: row.name,
+            description: row.description,
+            built_in: row.built_in,
+            created_at: row.created_at.into(),
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct RoleRow {
     id: Uuid,
@@ -442,11 +482,18 @@ impl Store {
             query.push(" ORDER BY built_in DESC, name_normalized, id");
             query.build_query_as::<RoleRow>().fetch_all(pool).await?
         });
-        self.with_permissions(rows).await
+        self.with_permissions(rows.into_iter().map(RoleSummary::from).collect())
+            .await
     }
 
     /// Roles by id; unknown ids are left out.
     pub async fn roles_by_ids(&self, ids: &[RoleId]) -> Result<Vec<RoleRecord>> {
+        let summaries = self.role_summaries_by_ids(ids).await?;
+        self.with_permissions(summaries).await
+    }
+
+    /// Roles by id without their permissions, in one statement; unknown ids are left out.
+    pub async fn role_summaries_by_ids(&self, ids: &[RoleId]) -> Result<Vec<RoleSummary>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -457,40 +504,50 @@ impl Store {
             push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query.build_query_as::<RoleRow>().fetch_all(pool).await?
         });
-        self.with_permissions(rows).await
+        Ok(rows.into_iter().map(RoleSummary::from).collect())
     }
 
-    async fn with_permissions(&self, rows: Vec<RoleRow>) -> Result<Vec<RoleRecord>> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
+    /// The permissions of roles, in one statement; a role without any is left out.
+    pub async fn permissions_of_roles(
+        &self,
+        ids: &[RoleId],
+    ) -> Result<HashMap<RoleId, PermissionSet>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
         let permission_rows = on_pool!(self, |pool| {
             let mut query = QueryBuilder::new(
                 "SELECT role_id, area, level FROM role_permissions WHERE role_id IN (",
             );
-            push_in_list!(query, IntoIterator::into_iter(&rows).map(|row| row.id));
+            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query
                 .build_query_as::<RolePermissionRow>()
                 .fetch_all(pool)
                 .await?
         });
-        let mut permissions: HashMap<Uuid, PermissionSet> = HashMap::new();
+        let mut permissions: HashMap<RoleId, PermissionSet> = HashMap::new();
         for row in permission_rows {
             permissions
-                .entry(row.role_id)
+                .entry(RoleId(row.role_id))
                 .or_default()
                 .insert(parse_permission(&row.area, &row.level)?);
         }
-        Ok(rows
+        Ok(permissions)
+    }
+
+    async fn with_permissions(&self, summaries: Vec<RoleSummary>) -> Result<Vec<RoleRecord>> {
+        let ids: Vec<RoleId> = summaries.iter().map(|summary| summary.id).collect();
+        let mut permissions = self.permissions_of_roles(&ids).await?;
+        Ok(summaries
             .into_iter()
-            .map(|row| RoleRecord {
-                id: RoleId(row.id),
-                organization: OrganizationId(row.organization_id),
-                permissions: permissions.remove(&row.id).unwrap_or_default(),
-                name: row.name,
-                description: row.description,
-                built_in: row.built_in,
-                created_at: row.created_at.into(),
+            .map(|summary| RoleRecord {
+                permissions: permissions.remove(&summary.id).unwrap_or_default(),
+                id: summary.id,
+                organization: summary.organization,
+                name: summary.name,
+                description: summary.description,
+                built_in: summary.built_in,
+                created_at: summary.created_at,
             })
             .collect())
     }

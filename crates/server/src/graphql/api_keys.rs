@@ -65,7 +65,7 @@ impl ApiKey {
             .0
             .roles
             .iter()
-            .filter_map(|id| roles.remove(id).map(Role))
+            .filter_map(|id| roles.remove(id).map(Role::from))
             .collect())
     }
 

@@ -13,12 +13,13 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::stream::Stream;
 use steward_domain::job::RowStatus;
+use steward_domain::permission::PermissionSet;
 use steward_domain::resource::ResourceAccess;
 use steward_domain::{GroupId, JobId, OrganizationId, ProjectId, RoleId, UserId};
 use steward_store::{
     BindingSubject, GroupRecord, ImportRowRecord, MembershipRecord, OrganizationRecord,
-    ProjectRecord, ResourceRecord, ResourceShareRecord, RoleBindingRecord, RoleRecord, Store,
-    TransferItemRecord, UserRecord,
+    ProjectRecord, ResourceRecord, ResourceShareRecord, RoleBindingRecord, RoleRecord, RoleSummary,
+    Store, TransferItemRecord, UserRecord,
 };
 use uuid::Uuid;
 
@@ -102,15 +103,32 @@ impl Loader<UserId> for MembershipsOfUserLoader {
     }
 }
 
+/// Roles without their permissions (a page of role names needs none).
 pub struct RoleLoader(Store);
 
 impl Loader<RoleId> for RoleLoader {
-    type Value = RoleRecord;
+    type Value = RoleSummary;
     type Error = LoadError;
 
-    async fn load(&self, keys: &[RoleId]) -> Result<HashMap<RoleId, RoleRecord>, LoadError> {
-        let roles = self.0.roles_by_ids(keys).await.map_err(load_error)?;
+    async fn load(&self, keys: &[RoleId]) -> Result<HashMap<RoleId, RoleSummary>, LoadError> {
+        let roles = self
+            .0
+            .role_summaries_by_ids(keys)
+            .await
+            .map_err(load_error)?;
         Ok(roles.into_iter().map(|role| (role.id, role)).collect())
+    }
+}
+
+/// The permissions of roles, for those read without them.
+pub struct PermissionsOfRoleLoader(Store);
+
+impl Loader<RoleId> for PermissionsOfRoleLoader {
+    type Value = PermissionSet;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[RoleId]) -> Result<HashMap<RoleId, PermissionSet>, LoadError> {
+        self.0.permissions_of_roles(keys).await.map_err(load_error)
     }
 }
 
@@ -716,6 +734,7 @@ pub struct Loaders {
     pub organizations: DataLoader<OrganizationLoader>,
     pub memberships_of_user: DataLoader<MembershipsOfUserLoader>,
     pub roles: DataLoader<RoleLoader>,
+    pub permissions_of_role: DataLoader<PermissionsOfRoleLoader>,
     pub roles_of_organization: DataLoader<RolesOfOrganizationLoader>,
     pub email_domains_of_organization: DataLoader<EmailDomainsOfOrganizationLoader>,
     pub password_rules_of_organization: DataLoader<PasswordRulesOfOrganizationLoader>,
@@ -741,6 +760,7 @@ impl Loaders {
             organizations: batched(OrganizationLoader(store.clone()), b),
             memberships_of_user: batched(MembershipsOfUserLoader(store.clone()), b),
             roles: batched(RoleLoader(store.clone()), b),
+            permissions_of_role: batched(PermissionsOfRoleLoader(store.clone()), b),
             roles_of_organization: batched(RolesOfOrganizationLoader(store.clone()), b),
             email_domains_of_organization: batched(
                 EmailDomainsOfOrganizationLoader(store.clone()),

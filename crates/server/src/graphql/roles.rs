@@ -115,7 +115,7 @@ fn definition(
 fn role_payload(result: Result<RoleRecord, DomainError>) -> RolePayload {
     match result {
         Ok(role) => RolePayload {
-            role: Some(Role(role)),
+            role: Some(Role::from(role)),
             errors: Vec::new(),
         },
         Err(error) => RolePayload {
@@ -341,7 +341,7 @@ impl RoleMutation {
                     .await,
             )? {
                 Ok(()) => SetDefaultRolePayload {
-                    default_role: ctx.loaders()?.roles.load_one(role).await?.map(Role),
+                    default_role: ctx.loaders()?.roles.load_one(role).await?.map(Role::from),
                     errors: Vec::new(),
                 },
                 Err(error) => SetDefaultRolePayload {

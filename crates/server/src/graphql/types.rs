@@ -2,12 +2,13 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use steward_domain::DomainError;
+use steward_domain::permission::PermissionSet;
 use steward_domain::policy::{
     ViewGroups, ViewOrganization, ViewRoles, ViewUsers, authorize, may_view_membership,
 };
 use steward_store::{
     BindingScope, MembershipRecord, OrganizationRecord, ProjectRecord, RoleBindingRecord,
-    RoleRecord, UserRecord,
+    RoleRecord, RoleSummary, UserRecord,
 };
 use time::OffsetDateTime;
 
@@ -307,7 +308,7 @@ impl Membership {
         let Some(role) = self.0.default_role else {
             return Ok(None);
         };
-        Ok(ctx.loaders()?.roles.load_one(role).await?.map(Role))
+        Ok(ctx.loaders()?.roles.load_one(role).await?.map(Role::from))
     }
 
     async fn organization(&self, ctx: &Context<'_>) -> async_graphql::Result<Organization> {
@@ -444,7 +445,11 @@ impl Organization {
             .roles_of_organization
             .load_one(self.0.id)
             .await?;
-        Ok(roles.unwrap_or_default().into_iter().map(Role).collect())
+        Ok(roles
+            .unwrap_or_default()
+            .into_iter()
+            .map(Role::from)
+            .collect())
     }
 
     /// The groups in use first, then the archived ones, each by name. Needs `GROUPS/VIEW`.
@@ -492,7 +497,12 @@ impl RoleBinding {
     }
 
     async fn role(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Role>> {
-        Ok(ctx.loaders()?.roles.load_one(self.0.role).await?.map(Role))
+        Ok(ctx
+            .loaders()?
+            .roles
+            .load_one(self.0.role)
+            .await?
+            .map(Role::from))
     }
 
     /// The project the binding is limited to; null for the whole organization.
@@ -552,40 +562,75 @@ impl From<Permission> for steward_domain::permission::Permission {
 }
 
 /// A named set of permissions in an organization.
-pub struct Role(pub RoleRecord);
+pub struct Role {
+    role: RoleSummary,
+    /// Known when the role was read with them; otherwise read when asked for.
+    permissions: Option<PermissionSet>,
+}
+
+impl From<RoleRecord> for Role {
+    fn from(record: RoleRecord) -> Self {
+        let (role, permissions) = record.split();
+        Self {
+            role,
+            permissions: Some(permissions),
+        }
+    }
+}
+
+impl From<RoleSummary> for Role {
+    fn from(role: RoleSummary) -> Self {
+        Self {
+            role,
+            permissions: None,
+        }
+    }
+}
 
 #[Object]
 impl Role {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.role.id.to_string())
     }
 
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.role.name
     }
 
     async fn description(&self) -> &str {
-        &self.0.description
+        &self.role.description
     }
 
     /// Built-in roles are present in every organization and read-only.
     async fn built_in(&self) -> bool {
-        self.0.built_in
+        self.role.built_in
     }
 
-    async fn permissions(&self) -> Vec<Permission> {
-        self.0
-            .permissions
+    async fn permissions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Permission>> {
+        let loaded;
+        let permissions = match &self.permissions {
+            Some(permissions) => permissions,
+            None => {
+                loaded = ctx
+                    .loaders()?
+                    .permissions_of_role
+                    .load_one(self.role.id)
+                    .await?
+                    .unwrap_or_default();
+                &loaded
+            }
+        };
+        Ok(permissions
             .iter()
             .map(|permission| Permission {
                 area: permission.area.into(),
                 level: permission.level.into(),
             })
-            .collect()
+            .collect())
     }
 
     async fn created_at(&self) -> OffsetDateTime {
-        self.0.created_at
+        self.role.created_at
     }
 }
 
