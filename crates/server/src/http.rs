@@ -25,6 +25,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument as _;
 
 use steward_domain::policy::{ManageUsers, authorize};
 use steward_domain::{DomainError, OrganizationId};
@@ -447,12 +448,15 @@ async fn graphql_ws(
         );
     };
     let client = client_info(peer, &headers);
+    // The connection's operations log, and run their statements, in the span of the request
+    // that opened it (its request id).
+    let span = tracing::Span::current();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
-            websocket::serve(socket, protocol, state.app, state.schema, client)
+            websocket::serve(socket, protocol, state.app, state.schema, client).instrument(span)
         })
 }
 

@@ -45,6 +45,12 @@ const MEMBERS: &str = "query($o: ID!) { organization(id: $o) { members(first: 10
     totalCount edges { node { status defaultRole { name } roles { role { name } project { name } } \
     user { username groups { name } ownedResources { name } sharedResources { access } } organization { name } } } } } }";
 
+/// A console's users page: each user with their memberships, the roles bound in each, and
+/// their groups.
+const USERS: &str = "query($o: ID!) { users(organization: $o, first: 100) { nodes { id \
+    username memberships { organization { name } defaultRole { name } roles { role { name } } } \
+    groups { name } } } }";
+
 /// The resources query a client's resource list would run.
 const RESOURCES: &str = "query($o: ID!) { resources(organization: $o, first: 100) { \
     totalCount nodes { name owner { username } shares { access group { name } } \
@@ -456,6 +462,115 @@ impl Client {
         (body, statements_of(&request_id))
     }
 
+    /// Lists the users page, checks the answer, and returns the statements it cost.
+    async fn list_users(&self, token: &str, organization: OrganizationId, n: usize) -> Vec<String> {
+        let (body, statements) = self
+            .counted(token, USERS, json!({ "o": organization.to_string() }))
+            .await;
+        let backend = self.backend;
+        let nodes = body["data"]["users"]["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), n, "{backend:?}: {body}");
+        for node in nodes {
+            let membership = &node["memberships"][0];
+            assert!(
+                membership["organization"]["name"].is_string(),
+                "{backend:?}: {node}"
+            );
+            assert!(
+                membership["roles"][0]["role"]["name"].is_string(),
+                "{backend:?}: {node}"
+            );
+            assert!(node["groups"][0]["name"].is_string(), "{backend:?}: {node}");
+        }
+        summaries(statements)
+    }
+
+    /// Runs `query` over a new WebSocket (`graphql-transport-ws`) and returns the answer and
+    /// the statements of the connection: its authentication at `connection_init`, and the
+    /// operation's (the periodic check of its credentials runs in a span of its own).
+    async fn over_websocket(
+        &self,
+        token: &str,
+        query: &str,
+        organization: OrganizationId,
+    ) -> (Value, Vec<String>) {
+        use futures_util::{SinkExt as _, StreamExt as _};
+        use tokio_tungstenite::tungstenite::Message;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+        let backend = self.backend;
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut request = format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
+            .into_client_request()
+            .expect("request");
+        let headers = request.headers_mut();
+        headers.insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        headers.insert("x-request-id", request_id.parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("WebSocket connects");
+        let send = |message: Value| Message::Text(message.to_string().into());
+        let init = json!({ "Authorization": format!("Bearer {token}") });
+        socket
+            .send(send(json!({ "type": "connection_init", "payload": init })))
+            .await
+            .expect("init");
+        let variables = json!({ "o": organization.to_string() });
+        socket
+            .send(send(json!({
+                "id": "1",
+                "type": "subscribe",
+                "payload": { "query": query, "variables": variables },
+            })))
+            .await
+            .expect("subscribe");
+        let mut answer = Value::Null;
+        loop {
+            let frame = tokio::time::timeout(std::time::Duration::from_secs(60), socket.next())
+                .await
+                .expect("a message in time")
+                .expect("the socket stays open")
+                .expect("a frame");
+            let Message::Text(text) = frame else {
+                continue;
+            };
+            let message: Value = serde_json::from_str(&text).expect("JSON message");
+            match message["type"].as_str() {
+                Some("connection_ack") => {}
+                Some("next") => answer = message["payload"].clone(),
+                Some("complete") => break,
+                _ => panic!("{backend:?}: unexpected {message}"),
+            }
+        }
+        socket.close(None).await.expect("closed");
+        assert!(answer.get("errors").is_none(), "{backend:?}: {answer}");
+        (answer, summaries(statements_of(&request_id)))
+    }
+
+    /// Lists the members over WebSocket, checks the answer has them all, and returns the
+    /// statements the connection cost.
+    async fn members_over_websocket(
+        &self,
+        token: &str,
+        organization: OrganizationId,
+        n: usize,
+    ) -> Vec<String> {
+        let (answer, statements) = self.over_websocket(token, MEMBERS, organization).await;
+        let members = &answer["data"]["organization"]["members"];
+        assert_eq!(
+            members["totalCount"],
+            json!(n),
+            "{:?}: {answer}",
+            self.backend
+        );
+        let edges = members["edges"].as_array().expect("edges");
+        assert_eq!(edges.len(), n, "{:?}: {answer}", self.backend);
+        statements
+    }
+
     /// Lists the groups with their first members, checks the answer, and returns the
     /// statements it cost.
     async fn list_groups(
@@ -651,6 +766,18 @@ async fn measure(backend: Backend) -> Measured {
                 "members",
                 client.list_members(&small_token, small, 10).await,
                 client.list_members(&large_token, large, 100).await,
+            ),
+            (
+                "users",
+                client.list_users(&small_token, small, 10).await,
+                client.list_users(&large_token, large, 100).await,
+            ),
+            (
+                "members over WebSocket",
+                client.members_over_websocket(&small_token, small, 10).await,
+                client
+                    .members_over_websocket(&large_token, large, 100)
+                    .await,
             ),
             (
                 "resources",

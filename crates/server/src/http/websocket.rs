@@ -25,6 +25,7 @@ use futures_util::{FutureExt as _, SinkExt as _, StreamExt as _, future};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use super::MAX_BODY_BYTES;
 use crate::app::App;
@@ -361,7 +362,11 @@ pub async fn serve(
                 }
                 None => break connection.ending.borrow().clone().map(|ending| (ending.code, ending.reason)),
             },
-            _ = check.tick() => connection.check_credentials().await,
+            // In a span of its own: the connection's, not any operation's.
+            _ = check.tick() => connection
+                .check_credentials()
+                .instrument(tracing::info_span!(parent: None, "credential_check"))
+                .await,
             Ok(()) = ended.changed() => {
                 let Some(ending) = ended.borrow_and_update().clone() else {
                     continue;
