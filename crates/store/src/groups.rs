@@ -67,6 +67,88 @@ struct UserGroupRow {
 const GROUP_ORDER: &str =
     "CASE WHEN g.archived_at IS NULL THEN 0 ELSE 1 END, g.name_normalized, g.id";
 
+/// Pushes the statement of [`Store::groups_by_ids`].
+macro_rules! push_groups_by_ids {
+    ($query:expr, $ids:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, name, created_at, updated_at, archived_at FROM groups \
+             WHERE id IN (",
+        );
+        push_in_list!($query, IntoIterator::into_iter($ids).map(|id| id.as_uuid()));
+    }};
+}
+
+/// Pushes the statement of [`Store::groups_of_organizations`].
+macro_rules! push_groups_of_organizations {
+    ($query:expr, $organizations:expr) => {{
+        $query.push(
+            "SELECT g.id AS id, g.organization_id AS organization_id, g.name AS name, \
+             g.created_at AS created_at, g.updated_at AS updated_at, g.archived_at AS archived_at \
+             FROM groups g WHERE g.organization_id IN (",
+        );
+        push_in_list!(
+            $query,
+            $organizations
+                .iter()
+                .map(|organization| organization.as_uuid())
+        );
+        $query.push(" ORDER BY ").push(GROUP_ORDER);
+    }};
+}
+
+/// Pushes what follows the selected columns in [`Store::group_members_page`]'s statements:
+/// the group's members whose membership of the group's organization shows them to its
+/// viewers (an invited existing account is not shown before it accepts).
+macro_rules! push_group_members_of {
+    ($query:expr, $group:expr) => {{
+        $query
+            .push(
+                " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+                 JOIN memberships m ON m.user_id = gm.user_id \
+                 AND m.organization_id = g.organization_id \
+                 JOIN users u ON u.id = gm.user_id WHERE ",
+            )
+            .push(SHOWN_MEMBERSHIP)
+            .push(" AND gm.group_id = ")
+            .push_bind($group.as_uuid());
+    }};
+}
+
+/// Pushes the page statement of [`Store::group_members_page`]: by user id, after `$after`
+/// if some.
+macro_rules! push_group_members_page {
+    ($query:expr, $group:expr, $after:expr, $limit:expr) => {{
+        $query.push("SELECT gm.user_id");
+        push_group_members_of!($query, $group);
+        if let Some(after) = $after {
+            $query.push(" AND gm.user_id > ").push_bind(after);
+        }
+        $query.push(" ORDER BY gm.user_id LIMIT ").push_bind($limit);
+    }};
+}
+
+/// Pushes the count statement of [`Store::group_members_page`].
+macro_rules! push_group_members_count {
+    ($query:expr, $group:expr) => {{
+        $query.push("SELECT COUNT(*)");
+        push_group_members_of!($query, $group);
+    }};
+}
+
+/// Pushes the statement of [`Store::groups_of_users`].
+macro_rules! push_groups_of_users {
+    ($query:expr, $users:expr) => {{
+        $query.push(
+            "SELECT gm.user_id AS user_id, g.id AS id, g.organization_id AS organization_id, \
+             g.name AS name, g.created_at AS created_at, g.updated_at AS updated_at, \
+             g.archived_at AS archived_at FROM group_members gm \
+             JOIN groups g ON g.id = gm.group_id WHERE gm.user_id IN (",
+        );
+        push_in_list!($query, $users.iter().map(|user| user.as_uuid()));
+        $query.push(" ORDER BY ").push(GROUP_ORDER);
+    }};
+}
+
 const NAME_TAKEN: (&str, &str, &str) = (
     "name_normalized",
     "name",
@@ -369,14 +451,17 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, name, created_at, updated_at, archived_at FROM groups \
-                 WHERE id IN (",
-            );
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_groups_by_ids!(query, ids);
             query.build_query_as::<GroupRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::groups_by_ids`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_groups_by_ids(&self, ids: &[GroupId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_groups_by_ids!(query, ids)))
     }
 
     /// The groups of several organizations, in one statement: those in use first, then the
@@ -389,21 +474,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT g.id AS id, g.organization_id AS organization_id, g.name AS name, \
-                 g.created_at AS created_at, g.updated_at AS updated_at, g.archived_at AS archived_at \
-                 FROM groups g WHERE g.organization_id IN (",
-            );
-            push_in_list!(
-                query,
-                organizations
-                    .iter()
-                    .map(|organization| organization.as_uuid())
-            );
-            query.push(" ORDER BY ").push(GROUP_ORDER);
+            let mut query = QueryBuilder::new("");
+            push_groups_of_organizations!(query, organizations);
             query.build_query_as::<GroupRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::groups_of_organizations`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_groups_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_groups_of_organizations!(
+            query,
+            organizations
+        )))
     }
 
     /// A page of a group's members in user id order after `after`, and how many it has.
@@ -413,27 +500,32 @@ impl Store {
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<(Vec<UserId>, i64)> {
-        // The members whose membership of the group's organization shows them to its viewers
-        // (an invited existing account is not shown before it accepts).
-        let members = format!(
-            " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-             JOIN memberships m ON m.user_id = gm.user_id AND m.organization_id = g.organization_id \
-             JOIN users u ON u.id = gm.user_id WHERE {SHOWN_MEMBERSHIP} AND gm.group_id = "
-        );
         let (ids, total) = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new("SELECT gm.user_id");
-            query.push(&members).push_bind(group.as_uuid());
-            if let Some(after) = after {
-                query.push(" AND gm.user_id > ").push_bind(after);
-            }
-            query.push(" ORDER BY gm.user_id LIMIT ").push_bind(limit);
+            let mut query = QueryBuilder::new("");
+            push_group_members_page!(query, group, after, limit);
             let ids: Vec<Uuid> = query.build_query_scalar().fetch_all(pool).await?;
-            let mut count = QueryBuilder::new("SELECT COUNT(*)");
-            count.push(&members).push_bind(group.as_uuid());
+            let mut count = QueryBuilder::new("");
+            push_group_members_count!(count, group);
             let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             (ids, total)
         });
         Ok((ids.into_iter().map(UserId).collect(), total))
+    }
+
+    /// The plans of [`Store::group_members_page`]'s page and count statements (see
+    /// `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_group_members_page(
+        &self,
+        group: GroupId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let page = explain_plan!(self, |query| push_group_members_page!(
+            query, group, after, limit
+        ));
+        let count = explain_plan!(self, |query| push_group_members_count!(query, group));
+        Ok((page, count))
     }
 
     /// The groups of several users, archived ones included, in one statement, for
@@ -443,14 +535,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT gm.user_id AS user_id, g.id AS id, g.organization_id AS organization_id, \
-                 g.name AS name, g.created_at AS created_at, g.updated_at AS updated_at, \
-                 g.archived_at AS archived_at FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-                 WHERE gm.user_id IN (",
-            );
-            push_in_list!(query, users.iter().map(|user| user.as_uuid()));
-            query.push(" ORDER BY ").push(GROUP_ORDER);
+            let mut query = QueryBuilder::new("");
+            push_groups_of_users!(query, users);
             query
                 .build_query_as::<UserGroupRow>()
                 .fetch_all(pool)
@@ -460,5 +546,13 @@ impl Store {
             .into_iter()
             .map(|row| (UserId(row.user_id), row.group.into()))
             .collect())
+    }
+
+    /// The plan of [`Store::groups_of_users`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_groups_of_users(&self, users: &[UserId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_groups_of_users!(
+            query, users
+        )))
     }
 }
