@@ -19,13 +19,6 @@ use crate::{AuditEntry, Result, Store, StoreError, Timestamp, Tx, on_pool, on_tx
 /// ALL` arm each, well below SQLite's 500 arms per compound statement.
 pub const PAGES_PER_STATEMENT: usize = 200;
 
-/// The members of groups, to be followed by [`SHOWN_MEMBERSHIP`] (only members whose
-/// membership of the group's organization shows them to its viewers: an invited existing
-/// account is not shown before it accepts) and a condition on `gm.group_id`.
-const GROUP_MEMBERS_WHERE: &str = " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-     JOIN memberships m ON m.user_id = gm.user_id AND m.organization_id = g.organization_id \
-     JOIN users u ON u.id = gm.user_id WHERE ";
-
 /// A group of an organization.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRecord {
@@ -77,6 +70,107 @@ struct UserGroupRow {
 /// Groups in use first, then archived ones; each by name.
 const GROUP_ORDER: &str =
     "CASE WHEN g.archived_at IS NULL THEN 0 ELSE 1 END, g.name_normalized, g.id";
+
+/// Pushes the statement of [`Store::groups_by_ids`].
+macro_rules! push_groups_by_ids {
+    ($query:expr, $ids:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, name, created_at, updated_at, archived_at FROM groups \
+             WHERE id IN (",
+        );
+        push_in_list!($query, IntoIterator::into_iter($ids).map(|id| id.as_uuid()));
+    }};
+}
+
+/// Pushes the statement of [`Store::groups_of_organizations`].
+macro_rules! push_groups_of_organizations {
+    ($query:expr, $organizations:expr) => {{
+        $query.push(
+            "SELECT g.id AS id, g.organization_id AS organization_id, g.name AS name, \
+             g.created_at AS created_at, g.updated_at AS updated_at, g.archived_at AS archived_at \
+             FROM groups g WHERE g.organization_id IN (",
+        );
+        push_in_list!(
+            $query,
+            $organizations
+                .iter()
+                .map(|organization| organization.as_uuid())
+        );
+        $query.push(" ORDER BY ").push(GROUP_ORDER);
+    }};
+}
+
+/// Pushes the members of groups whose membership of the group's organization shows them to
+/// its viewers (an invited existing account is not shown before it accepts), up to a
+/// condition on `gm.group_id`, which follows.
+macro_rules! push_group_members_where {
+    ($query:expr) => {{
+        $query
+            .push(
+                " FROM group_members gm JOIN groups g ON g.id = gm.group_id \
+                 JOIN memberships m ON m.user_id = gm.user_id \
+                 AND m.organization_id = g.organization_id \
+                 JOIN users u ON u.id = gm.user_id WHERE ",
+            )
+            .push(SHOWN_MEMBERSHIP)
+            .push(" AND gm.group_id");
+    }};
+}
+
+/// Pushes the statement of [`Store::group_members_pages`] for `$groups`: one `UNION ALL` arm
+/// per group, its page by user id after `$after` if some.
+macro_rules! push_group_members_pages {
+    ($query:expr, $groups:expr, $after:expr, $limit:expr) => {{
+        for (arm, group) in $groups.iter().enumerate() {
+            if arm > 0 {
+                $query.push(" UNION ALL ");
+            }
+            $query.push("SELECT * FROM (SELECT gm.group_id, gm.user_id");
+            push_group_members_where!($query);
+            $query.push(" = ").push_bind(group.as_uuid());
+            if let Some(after) = $after {
+                $query.push(" AND gm.user_id > ").push_bind(after);
+            }
+            $query
+                .push(" ORDER BY gm.user_id LIMIT ")
+                .push_bind($limit)
+                .push(format!(") AS page{arm}"));
+        }
+    }};
+}
+
+/// Pushes the statement of [`Store::group_member_counts`]: one `UNION ALL` arm per group,
+/// so that each is counted through its own index range (with one `IN` list, PostgreSQL
+/// hashes every membership once the groups are many).
+macro_rules! push_group_member_counts {
+    ($query:expr, $groups:expr) => {{
+        for (arm, group) in $groups.iter().enumerate() {
+            if arm > 0 {
+                $query.push(" UNION ALL ");
+            }
+            $query.push("SELECT gm.group_id, COUNT(*)");
+            push_group_members_where!($query);
+            $query
+                .push(" = ")
+                .push_bind(group.as_uuid())
+                .push(" GROUP BY gm.group_id");
+        }
+    }};
+}
+
+/// Pushes the statement of [`Store::groups_of_users`].
+macro_rules! push_groups_of_users {
+    ($query:expr, $users:expr) => {{
+        $query.push(
+            "SELECT gm.user_id AS user_id, g.id AS id, g.organization_id AS organization_id, \
+             g.name AS name, g.created_at AS created_at, g.updated_at AS updated_at, \
+             g.archived_at AS archived_at FROM group_members gm \
+             JOIN groups g ON g.id = gm.group_id WHERE gm.user_id IN (",
+        );
+        push_in_list!($query, $users.iter().map(|user| user.as_uuid()));
+        $query.push(" ORDER BY ").push(GROUP_ORDER);
+    }};
+}
 
 const NAME_TAKEN: (&str, &str, &str) = (
     "name_normalized",
@@ -380,14 +474,17 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, name, created_at, updated_at, archived_at FROM groups \
-                 WHERE id IN (",
-            );
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_groups_by_ids!(query, ids);
             query.build_query_as::<GroupRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::groups_by_ids`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_groups_by_ids(&self, ids: &[GroupId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_groups_by_ids!(query, ids)))
     }
 
     /// The groups of several organizations, in one statement: those in use first, then the
@@ -400,21 +497,23 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT g.id AS id, g.organization_id AS organization_id, g.name AS name, \
-                 g.created_at AS created_at, g.updated_at AS updated_at, g.archived_at AS archived_at \
-                 FROM groups g WHERE g.organization_id IN (",
-            );
-            push_in_list!(
-                query,
-                organizations
-                    .iter()
-                    .map(|organization| organization.as_uuid())
-            );
-            query.push(" ORDER BY ").push(GROUP_ORDER);
+            let mut query = QueryBuilder::new("");
+            push_groups_of_organizations!(query, organizations);
             query.build_query_as::<GroupRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::groups_of_organizations`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_groups_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_groups_of_organizations!(
+            query,
+            organizations
+        )))
     }
 
     /// A page of a group's members in user id order after `after`, and how many it has.
@@ -452,22 +551,7 @@ impl Store {
         for chunk in groups.chunks(PAGES_PER_STATEMENT) {
             let rows = on_pool!(self, |pool| {
                 let mut query = QueryBuilder::new("");
-                for (arm, group) in chunk.iter().enumerate() {
-                    if arm > 0 {
-                        query.push(" UNION ALL ");
-                    }
-                    query.push("SELECT * FROM (SELECT gm.group_id, gm.user_id");
-                    query
-                        .push(GROUP_MEMBERS_WHERE)
-                        .push(SHOWN_MEMBERSHIP)
-                        .push(" AND gm.group_id = ")
-                        .push_bind(group.as_uuid());
-                    if let Some(after) = after {
-                        query.push(" AND gm.user_id > ").push_bind(after);
-                    }
-                    query.push(" ORDER BY gm.user_id LIMIT ").push_bind(limit);
-                    query.push(format!(") AS page{arm}"));
-                }
+                push_group_members_pages!(query, chunk, after, limit);
                 query
                     .build_query_as::<(Uuid, Uuid)>()
                     .fetch_all(pool)
@@ -484,29 +568,42 @@ impl Store {
             .collect())
     }
 
-    /// How many members each of `groups` shows, in one statement, for DataLoaders; a group
-    /// without members is left out.
+    /// How many members each of `groups` shows, in one statement (of up to
+    /// [`PAGES_PER_STATEMENT`] groups), for DataLoaders; a group without members is left
+    /// out.
     pub async fn group_member_counts(&self, groups: &[GroupId]) -> Result<Vec<(GroupId, i64)>> {
-        if groups.is_empty() {
-            return Ok(Vec::new());
+        let mut counts: Vec<(Uuid, i64)> = Vec::new();
+        for chunk in groups.chunks(PAGES_PER_STATEMENT) {
+            let rows = on_pool!(self, |pool| {
+                let mut query = QueryBuilder::new("");
+                push_group_member_counts!(query, chunk);
+                query
+                    .build_query_as::<(Uuid, i64)>()
+                    .fetch_all(pool)
+                    .await?
+            });
+            counts.extend(rows);
         }
-        let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new("SELECT gm.group_id, COUNT(*)");
-            query
-                .push(GROUP_MEMBERS_WHERE)
-                .push(SHOWN_MEMBERSHIP)
-                .push(" AND gm.group_id IN (");
-            push_in_list!(query, groups.iter().map(|group| group.as_uuid()));
-            query.push(" GROUP BY gm.group_id");
-            query
-                .build_query_as::<(Uuid, i64)>()
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows
+        Ok(counts
             .into_iter()
             .map(|(group, count)| (GroupId(group), count))
             .collect())
+    }
+
+    /// The plans of [`Store::group_members_pages`]'s and [`Store::group_member_counts`]'
+    /// statements for `groups` (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_group_members_pages(
+        &self,
+        groups: &[GroupId],
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let pages = explain_plan!(self, |query| push_group_members_pages!(
+            query, groups, after, limit
+        ));
+        let counts = explain_plan!(self, |query| push_group_member_counts!(query, groups));
+        Ok((pages, counts))
     }
 
     /// The groups of several users, archived ones included, in one statement, for
@@ -516,14 +613,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT gm.user_id AS user_id, g.id AS id, g.organization_id AS organization_id, \
-                 g.name AS name, g.created_at AS created_at, g.updated_at AS updated_at, \
-                 g.archived_at AS archived_at FROM group_members gm JOIN groups g ON g.id = gm.group_id \
-                 WHERE gm.user_id IN (",
-            );
-            push_in_list!(query, users.iter().map(|user| user.as_uuid()));
-            query.push(" ORDER BY ").push(GROUP_ORDER);
+            let mut query = QueryBuilder::new("");
+            push_groups_of_users!(query, users);
             query
                 .build_query_as::<UserGroupRow>()
                 .fetch_all(pool)
@@ -533,5 +624,13 @@ impl Store {
             .into_iter()
             .map(|row| (UserId(row.user_id), row.group.into()))
             .collect())
+    }
+
+    /// The plan of [`Store::groups_of_users`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_groups_of_users(&self, users: &[UserId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_groups_of_users!(
+            query, users
+        )))
     }
 }

@@ -52,6 +52,35 @@ macro_rules! push_marked_sql {
     }};
 }
 
+/// The plan the database makes for the statement that `$push` writes into `$query`:
+/// SQLite's `EXPLAIN QUERY PLAN` rows (`detail` column), or PostgreSQL's
+/// `EXPLAIN (FORMAT JSON)` document as one text. A store function and its `explain_*` twin
+/// write their statement with the same macro, so tests check the plan of the very statement
+/// that runs, with the same bound values.
+#[cfg(feature = "testing")]
+macro_rules! explain_plan {
+    ($store:expr, |$query:ident| $push:expr) => {
+        match $store {
+            $crate::Store::Sqlite(pool) => {
+                let mut $query = sqlx::QueryBuilder::new("EXPLAIN QUERY PLAN ");
+                $push;
+                let rows: Vec<(i64, i64, i64, String)> =
+                    $query.build_query_as().fetch_all(pool).await?;
+                rows.into_iter()
+                    .map(|(_, _, _, detail)| detail)
+                    .collect::<Vec<String>>()
+            }
+            $crate::Store::Postgres(pool) => {
+                let mut $query = sqlx::QueryBuilder::new("EXPLAIN (FORMAT JSON) ");
+                $push;
+                let plan: sqlx::types::Json<serde_json::Value> =
+                    $query.build_query_scalar().fetch_one(pool).await?;
+                vec![plan.0.to_string()]
+            }
+        }
+    };
+}
+
 mod accounts;
 mod api_keys;
 mod audit;

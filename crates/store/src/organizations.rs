@@ -77,6 +77,81 @@ impl MembershipRecord {
 pub(crate) const SHOWN_MEMBERSHIP: &str =
     "(m.status <> 'INVITED' OR u.status = 'PENDING_VALIDATION')";
 
+/// Pushes the statement of [`Store::organizations_by_ids`].
+macro_rules! push_organizations_by_ids {
+    ($query:expr, $ids:expr) => {{
+        $query.push(concat!(select_organizations!(), " WHERE id IN ("));
+        push_in_list!($query, IntoIterator::into_iter($ids).map(|id| id.as_uuid()));
+    }};
+}
+
+/// Pushes the statement of [`Store::memberships_of_users`].
+macro_rules! push_memberships_of_users {
+    ($query:expr, $users:expr) => {{
+        $query.push(
+            "SELECT m.id AS id, m.organization_id AS organization_id, m.user_id AS user_id, \
+             m.status AS status, m.default_role_id AS default_role_id, \
+             m.created_at AS created_at FROM memberships m \
+             JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL \
+             WHERE m.user_id IN (",
+        );
+        push_in_list!(
+            $query,
+            IntoIterator::into_iter($users).map(|id| id.as_uuid())
+        );
+        $query.push(" ORDER BY m.created_at, m.id");
+    }};
+}
+
+/// Pushes the statement of [`Store::email_domains_of_organizations`].
+macro_rules! push_email_domains_of_organizations {
+    ($query:expr, $organizations:expr) => {{
+        $query.push(
+            "SELECT organization_id, domain FROM organization_email_domains \
+             WHERE organization_id IN (",
+        );
+        push_in_list!(
+            $query,
+            IntoIterator::into_iter($organizations).map(|id| id.as_uuid())
+        );
+        $query.push(" ORDER BY domain");
+    }};
+}
+
+/// Pushes what follows the selected columns in [`Store::members_page`]'s statements: the
+/// organization's memberships that show their user.
+macro_rules! push_members_of {
+    ($query:expr, $organization:expr) => {{
+        $query
+            .push(" FROM memberships m JOIN users u ON u.id = m.user_id WHERE ")
+            .push(SHOWN_MEMBERSHIP)
+            .push(" AND m.organization_id = ")
+            .push_bind($organization.as_uuid());
+    }};
+}
+
+/// Pushes the page statement of [`Store::members_page`]: by user id, after `$after` if some.
+macro_rules! push_members_page {
+    ($query:expr, $organization:expr, $after:expr, $limit:expr) => {{
+        $query.push(
+            "SELECT m.id, m.organization_id, m.user_id, m.status, m.default_role_id, m.created_at",
+        );
+        push_members_of!($query, $organization);
+        if let Some(after) = $after {
+            $query.push(" AND m.user_id > ").push_bind(after);
+        }
+        $query.push(" ORDER BY m.user_id LIMIT ").push_bind($limit);
+    }};
+}
+
+/// Pushes the count statement of [`Store::members_page`].
+macro_rules! push_members_count {
+    ($query:expr, $organization:expr) => {{
+        $query.push("SELECT COUNT(*)");
+        push_members_of!($query, $organization);
+    }};
+}
+
 /// A membership of `organization` with the stored `status`, as the policy weighs it.
 pub(crate) fn standing(organization: OrganizationId, status: &str) -> Result<Standing> {
     let status = MembershipStatus::from_code(status)
@@ -372,14 +447,25 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(concat!(select_organizations!(), " WHERE id IN ("));
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_organizations_by_ids!(query, ids);
             query
                 .build_query_as::<OrganizationRow>()
                 .fetch_all(pool)
                 .await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::organizations_by_ids`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_organizations_by_ids(
+        &self,
+        ids: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_organizations_by_ids!(
+            query, ids
+        )))
     }
 
     /// The memberships of several users, oldest first, in one statement. Memberships of
@@ -389,21 +475,22 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT m.id AS id, m.organization_id AS organization_id, m.user_id AS user_id, \
-                 m.status AS status, m.default_role_id AS default_role_id, \
-                 m.created_at AS created_at FROM memberships m \
-                 JOIN organizations o ON o.id = m.organization_id AND o.deleted_at IS NULL \
-                 WHERE m.user_id IN (",
-            );
-            push_in_list!(query, IntoIterator::into_iter(users).map(|id| id.as_uuid()));
-            query.push(" ORDER BY m.created_at, m.id");
+            let mut query = QueryBuilder::new("");
+            push_memberships_of_users!(query, users);
             query
                 .build_query_as::<MembershipRow>()
                 .fetch_all(pool)
                 .await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::memberships_of_users`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_memberships_of_users(&self, users: &[UserId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_memberships_of_users!(
+            query, users
+        )))
     }
 
     /// A page of organizations in id (creation) order after `after`, and how many there are
@@ -728,20 +815,26 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows: Vec<(Uuid, String)> = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT organization_id, domain FROM organization_email_domains WHERE organization_id IN (",
-            );
-            push_in_list!(
-                query,
-                IntoIterator::into_iter(organizations).map(|id| id.as_uuid())
-            );
-            query.push(" ORDER BY domain");
+            let mut query = QueryBuilder::new("");
+            push_email_domains_of_organizations!(query, organizations);
             query.build_query_as().fetch_all(pool).await?
         });
         Ok(rows
             .into_iter()
             .map(|(organization, domain)| (OrganizationId(organization), domain))
             .collect())
+    }
+
+    /// The plan of [`Store::email_domains_of_organizations`]'s statement (see
+    /// `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_email_domains_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| {
+            push_email_domains_of_organizations!(query, organizations)
+        }))
     }
 
     /// A page of an organization's memberships in user-id order, and how many there are;
@@ -753,26 +846,36 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<MembershipRecord>, i64)> {
         let (rows, total) = on_pool!(self, |pool| {
-            let rows = sqlx::query_as::<_, MembershipRow>(sqlx::AssertSqlSafe(format!(
-                "SELECT m.id, m.organization_id, m.user_id, m.status, m.default_role_id, \
-                 m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
-                 WHERE m.organization_id = $1 AND {SHOWN_MEMBERSHIP} \
-                 AND ($2 IS NULL OR m.user_id > $2) ORDER BY m.user_id LIMIT $3"
-            )))
-            .bind(organization.as_uuid())
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                "SELECT COUNT(*) FROM memberships m JOIN users u ON u.id = m.user_id \
-                 WHERE m.organization_id = $1 AND {SHOWN_MEMBERSHIP}"
-            )))
-            .bind(organization.as_uuid())
-            .fetch_one(pool)
-            .await?;
+            let mut query = QueryBuilder::new("");
+            push_members_page!(query, organization, after, limit);
+            let rows = query
+                .build_query_as::<MembershipRow>()
+                .fetch_all(pool)
+                .await?;
+            let mut count = QueryBuilder::new("");
+            push_members_count!(count, organization);
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             (rows, total)
         });
         Ok((rows.into_iter().map(Into::into).collect(), total))
+    }
+
+    /// The plans of [`Store::members_page`]'s page and count statements (see
+    /// `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_members_page(
+        &self,
+        organization: OrganizationId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let page = explain_plan!(self, |query| push_members_page!(
+            query,
+            organization,
+            after,
+            limit
+        ));
+        let count = explain_plan!(self, |query| push_members_count!(query, organization));
+        Ok((page, count))
     }
 }

@@ -39,6 +39,14 @@ macro_rules! select_rules {
     };
 }
 
+/// Pushes the statement of [`Store::password_rules_of_organizations`].
+macro_rules! push_password_rules_of_organizations {
+    ($query:expr, $organizations:expr) => {{
+        $query.push(concat!(select_rules!(), " WHERE r.organization_id IN ("));
+        push_in_list!($query, $organizations.iter().map(|id| id.as_uuid()));
+    }};
+}
+
 impl Store {
     /// Sets the proof's organization's rules; all off removes them.
     pub async fn set_password_rules(
@@ -99,15 +107,26 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows: Vec<RulesRow> = on_pool!(self, |pool| {
-            let mut query =
-                sqlx::QueryBuilder::new(concat!(select_rules!(), " WHERE r.organization_id IN ("));
-            push_in_list!(query, organizations.iter().map(|id| id.as_uuid()));
+            let mut query = sqlx::QueryBuilder::new("");
+            push_password_rules_of_organizations!(query, organizations);
             query.build_query_as().fetch_all(pool).await?
         });
         Ok(rows
             .iter()
             .map(|row| (OrganizationId(row.organization_id), row.into()))
             .collect())
+    }
+
+    /// The plan of [`Store::password_rules_of_organizations`]'s statement (see
+    /// `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_password_rules_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| {
+            push_password_rules_of_organizations!(query, organizations)
+        }))
     }
 
     /// The strictest rules of the organizations `user` is an active or invited member of:

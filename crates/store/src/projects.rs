@@ -47,6 +47,31 @@ const TAKEN: &[(&str, &str, &str)] = &[(
     "a project with this name exists already",
 )];
 
+/// Pushes the statement of [`Store::projects_of_organizations`].
+macro_rules! push_projects_of_organizations {
+    ($query:expr, $organizations:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, name, created_at, archived_at FROM projects \
+             WHERE organization_id IN (",
+        );
+        push_in_list!(
+            $query,
+            IntoIterator::into_iter($organizations).map(|id| id.as_uuid())
+        );
+        $query.push(" ORDER BY name_normalized, id");
+    }};
+}
+
+/// Pushes the statement of [`Store::projects_by_ids`].
+macro_rules! push_projects_by_ids {
+    ($query:expr, $ids:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, name, created_at, archived_at FROM projects WHERE id IN (",
+        );
+        push_in_list!($query, IntoIterator::into_iter($ids).map(|id| id.as_uuid()));
+    }};
+}
+
 impl Store {
     /// Creates a project in the proof's organization; a proof confined to a project does not
     /// reach this far.
@@ -198,17 +223,22 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, name, created_at, archived_at FROM projects WHERE organization_id IN (",
-            );
-            push_in_list!(
-                query,
-                IntoIterator::into_iter(organizations).map(|id| id.as_uuid())
-            );
-            query.push(" ORDER BY name_normalized, id");
+            let mut query = QueryBuilder::new("");
+            push_projects_of_organizations!(query, organizations);
             query.build_query_as::<ProjectRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::projects_of_organizations`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_projects_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| {
+            push_projects_of_organizations!(query, organizations)
+        }))
     }
 
     /// Projects by id; unknown ids are left out.
@@ -217,12 +247,18 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, name, created_at, archived_at FROM projects WHERE id IN (",
-            );
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_projects_by_ids!(query, ids);
             query.build_query_as::<ProjectRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::projects_by_ids`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_projects_by_ids(&self, ids: &[ProjectId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_projects_by_ids!(
+            query, ids
+        )))
     }
 }

@@ -100,6 +100,14 @@ macro_rules! resource_columns {
         "id, kind, name, external_id, organization_id, project_id, owner_user_id, enabled, \
          last_transfer_id, deleted_at, created_at, updated_at"
     };
+    // The same columns of `resources` aliased `r`, under their own names.
+    (r) => {
+        "r.id AS id, r.kind AS kind, r.name AS name, r.external_id AS external_id, \
+         r.organization_id AS organization_id, r.project_id AS project_id, \
+         r.owner_user_id AS owner_user_id, r.enabled AS enabled, \
+         r.last_transfer_id AS last_transfer_id, r.deleted_at AS deleted_at, \
+         r.created_at AS created_at, r.updated_at AS updated_at"
+    };
 }
 pub(crate) use resource_columns;
 
@@ -109,35 +117,105 @@ macro_rules! select_resources {
     };
 }
 
-/// The `columns` of the shares with the user bound as `$n`: directly, or through a group
-/// they are in that is not archived.
-macro_rules! shared_with {
-    ($columns:literal, $n:literal) => {
-        concat!(
-            "SELECT ",
-            $columns,
-            " FROM resource_shares WHERE user_id = ",
-            $n,
-            " OR group_id IN (SELECT gm.group_id FROM group_members gm \
-             JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = ",
-            $n,
-            " AND g.archived_at IS NULL)"
-        )
-    };
+/// Pushes the conditions of a [`ResourceFilter`] on `resources`: of the organization, not
+/// marked deleted, and each field given. A field not given adds nothing, so that each
+/// combination is a statement of its own, planned for the fields it has. "Shared with" is a
+/// union of the user's own shares and their groups' shares (each read through its index), not
+/// one condition ORing both, which PostgreSQL answers by reading every share.
+macro_rules! push_resource_filter {
+    ($query:expr, $organization:expr, $filter:expr) => {{
+        let filter: &ResourceFilter = $filter;
+        $query
+            .push(" WHERE organization_id = ")
+            .push_bind($organization.as_uuid())
+            .push(" AND deleted_at IS NULL");
+        if let Some(owner) = filter.owner {
+            $query
+                .push(" AND owner_user_id = ")
+                .push_bind(owner.as_uuid());
+        }
+        if let Some(kind) = &filter.kind {
+            $query.push(" AND kind = ").push_bind(kind.clone());
+        }
+        if let Some(project) = filter.project {
+            $query
+                .push(" AND project_id = ")
+                .push_bind(project.as_uuid());
+        }
+        if let Some(user) = filter.shared_with {
+            $query
+                .push(" AND id IN (SELECT resource_id FROM resource_shares WHERE user_id = ")
+                .push_bind(user.as_uuid())
+                .push(
+                    " UNION ALL SELECT s.resource_id FROM resource_shares s \
+                     JOIN group_members gm ON gm.group_id = s.group_id \
+                     JOIN groups g ON g.id = gm.group_id \
+                     WHERE g.archived_at IS NULL AND gm.user_id = ",
+                )
+                .push_bind(user.as_uuid())
+                .push(")");
+        }
+    }};
 }
 
-/// The conditions of [`ResourceFilter`] on `resources`, with the organization bound as `$1`
-/// and the filter's fields as `$2` to `$5`, so the page and its count agree.
-macro_rules! resource_filter {
-    () => {
-        concat!(
-            " WHERE organization_id = $1 AND deleted_at IS NULL \
-             AND ($2 IS NULL OR owner_user_id = $2) AND ($3 IS NULL OR kind = $3) \
-             AND ($4 IS NULL OR project_id = $4) AND ($5 IS NULL OR id IN (",
-            shared_with!("resource_id", "$5"),
-            "))"
-        )
-    };
+/// Pushes the page statement of [`Store::resources_page`]: by id, after `$after` if some.
+macro_rules! push_resources_page {
+    ($query:expr, $organization:expr, $filter:expr, $after:expr, $limit:expr) => {{
+        $query.push(select_resources!());
+        push_resource_filter!($query, $organization, $filter);
+        if let Some(after) = $after {
+            $query.push(" AND id > ").push_bind(after);
+        }
+        $query.push(" ORDER BY id LIMIT ").push_bind($limit);
+    }};
+}
+
+/// Pushes the count statement of [`Store::resources_page`].
+macro_rules! push_resources_count {
+    ($query:expr, $organization:expr, $filter:expr) => {{
+        $query.push("SELECT COUNT(*) FROM resources");
+        push_resource_filter!($query, $organization, $filter);
+    }};
+}
+
+/// Pushes the statement of [`Store::owned_resources`].
+macro_rules! push_owned_resources {
+    ($query:expr, $users:expr, $kind:expr) => {{
+        $query.push(concat!(
+            select_resources!(),
+            " WHERE deleted_at IS NULL AND "
+        ));
+        if let Some(kind) = $kind {
+            $query.push("kind = ").push_bind(kind).push(" AND ");
+        }
+        $query.push("owner_user_id IN (");
+        push_in_list!($query, $users.iter().map(|user| user.as_uuid()));
+        $query.push(" ORDER BY kind, id");
+    }};
+}
+
+/// Pushes the page statement of [`Store::resources_where_transferred_to`].
+macro_rules! push_transferred_page {
+    ($query:expr, $user:expr, $after:expr, $limit:expr) => {{
+        $query
+            .push(concat!(select_resources!(), " WHERE owner_user_id = "))
+            .push_bind($user.as_uuid())
+            .push(" AND last_transfer_id IS NOT NULL AND deleted_at IS NULL");
+        if let Some(after) = $after {
+            $query.push(" AND id > ").push_bind(after);
+        }
+        $query.push(" ORDER BY id LIMIT ").push_bind($limit);
+    }};
+}
+
+/// Pushes the count statement of [`Store::resources_where_transferred_to`].
+macro_rules! push_transferred_count {
+    ($query:expr, $user:expr) => {{
+        $query
+            .push("SELECT COUNT(*) FROM resources WHERE owner_user_id = ")
+            .push_bind($user.as_uuid())
+            .push(" AND last_transfer_id IS NOT NULL AND deleted_at IS NULL");
+    }};
 }
 
 /// Which of an organization's resources to list; every field given narrows the list.
@@ -540,39 +618,44 @@ impl Store {
         after: Option<Uuid>,
         limit: i64,
     ) -> Result<(Vec<ResourceRecord>, i64)> {
-        let owner = filter.owner.map(|owner| owner.as_uuid());
-        let project = filter.project.map(|project| project.as_uuid());
-        let kind = filter.kind.as_deref();
-        let shared_with = filter.shared_with.map(|user| user.as_uuid());
         let (rows, total) = on_pool!(self, |pool| {
-            let rows = sqlx::query_as::<_, ResourceRow>(concat!(
-                select_resources!(),
-                resource_filter!(),
-                " AND ($6 IS NULL OR id > $6) ORDER BY id LIMIT $7"
-            ))
-            .bind(organization.as_uuid())
-            .bind(owner)
-            .bind(kind)
-            .bind(project)
-            .bind(shared_with)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            let total: i64 = sqlx::query_scalar(concat!(
-                "SELECT COUNT(*) FROM resources",
-                resource_filter!()
-            ))
-            .bind(organization.as_uuid())
-            .bind(owner)
-            .bind(kind)
-            .bind(project)
-            .bind(shared_with)
-            .fetch_one(pool)
-            .await?;
+            let mut query = QueryBuilder::new("");
+            push_resources_page!(query, organization, filter, after, limit);
+            let rows = query
+                .build_query_as::<ResourceRow>()
+                .fetch_all(pool)
+                .await?;
+            let mut count = QueryBuilder::new("");
+            push_resources_count!(count, organization, filter);
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             (rows, total)
         });
         Ok((rows.into_iter().map(Into::into).collect(), total))
+    }
+
+    /// The plans of [`Store::resources_page`]'s page and count statements (see
+    /// `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_resources_page(
+        &self,
+        organization: OrganizationId,
+        filter: &ResourceFilter,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let page = explain_plan!(self, |query| push_resources_page!(
+            query,
+            organization,
+            filter,
+            after,
+            limit
+        ));
+        let count = explain_plan!(self, |query| push_resources_count!(
+            query,
+            organization,
+            filter
+        ));
+        Ok((page, count))
     }
 
     /// Every resource these users own, in any organization, optionally of one kind, by kind
@@ -586,22 +669,26 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(concat!(
-                select_resources!(),
-                " WHERE deleted_at IS NULL AND "
-            ));
-            if let Some(kind) = kind {
-                query.push("kind = ").push_bind(kind).push(" AND ");
-            }
-            query.push("owner_user_id IN (");
-            push_in_list!(query, users.iter().map(|user| user.as_uuid()));
-            query.push(" ORDER BY kind, id");
+            let mut query = QueryBuilder::new("");
+            push_owned_resources!(query, users, kind);
             query
                 .build_query_as::<ResourceRow>()
                 .fetch_all(pool)
                 .await?
         });
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The plan of [`Store::owned_resources`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_owned_resources(
+        &self,
+        users: &[UserId],
+        kind: Option<&str>,
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_owned_resources!(
+            query, users, kind
+        )))
     }
 
     /// A page of the resources `user` owns because a transfer gave them, and how many.
@@ -612,25 +699,33 @@ impl Store {
         limit: i64,
     ) -> Result<(Vec<ResourceRecord>, i64)> {
         let (rows, total) = on_pool!(self, |pool| {
-            let rows = sqlx::query_as::<_, ResourceRow>(concat!(
-                select_resources!(),
-                " WHERE owner_user_id = $1 AND last_transfer_id IS NOT NULL \
-                 AND deleted_at IS NULL AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
-            ))
-            .bind(user.as_uuid())
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            let total: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM resources WHERE owner_user_id = $1 \
-                 AND last_transfer_id IS NOT NULL AND deleted_at IS NULL",
-            )
-            .bind(user.as_uuid())
-            .fetch_one(pool)
-            .await?;
+            let mut query = QueryBuilder::new("");
+            push_transferred_page!(query, user, after, limit);
+            let rows = query
+                .build_query_as::<ResourceRow>()
+                .fetch_all(pool)
+                .await?;
+            let mut count = QueryBuilder::new("");
+            push_transferred_count!(count, user);
+            let total: i64 = count.build_query_scalar().fetch_one(pool).await?;
             (rows, total)
         });
         Ok((rows.into_iter().map(Into::into).collect(), total))
+    }
+
+    /// The plans of [`Store::transferred_resources_page`]'s page and count statements (see
+    /// `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_transferred_resources_page(
+        &self,
+        user: UserId,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> Result<(Vec<String>, Vec<String>)> {
+        let page = explain_plan!(self, |query| push_transferred_page!(
+            query, user, after, limit
+        ));
+        let count = explain_plan!(self, |query| push_transferred_count!(query, user));
+        Ok((page, count))
     }
 }

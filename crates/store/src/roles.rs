@@ -85,6 +85,55 @@ struct RolePermissionRow {
     level: String,
 }
 
+/// Pushes the statement of [`Store::roles_of_organizations`] (their permissions come next).
+macro_rules! push_roles_of_organizations {
+    ($query:expr, $organizations:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, name, description, built_in, created_at FROM roles \
+             WHERE organization_id IN (",
+        );
+        push_in_list!(
+            $query,
+            IntoIterator::into_iter($organizations).map(|organization| organization.as_uuid())
+        );
+        $query.push(" ORDER BY built_in DESC, name_normalized, id");
+    }};
+}
+
+/// Pushes the statement of [`Store::roles_by_ids`] (their permissions come next).
+macro_rules! push_roles_by_ids {
+    ($query:expr, $ids:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, name, description, built_in, created_at FROM roles \
+             WHERE id IN (",
+        );
+        push_in_list!($query, IntoIterator::into_iter($ids).map(|id| id.as_uuid()));
+    }};
+}
+
+/// Pushes the statement that reads the permissions of the roles whose ids `$roles` yields.
+macro_rules! push_permissions_of_roles {
+    ($query:expr, $roles:expr) => {{
+        $query.push("SELECT role_id, area, level FROM role_permissions WHERE role_id IN (");
+        push_in_list!($query, $roles);
+    }};
+}
+
+/// Pushes the statement of [`Store::bindings_of_users`].
+macro_rules! push_bindings_of_users {
+    ($query:expr, $users:expr) => {{
+        $query.push(
+            "SELECT id, organization_id, role_id, user_id, group_id, project_id, created_at \
+             FROM role_bindings WHERE user_id IN (",
+        );
+        push_in_list!(
+            $query,
+            IntoIterator::into_iter($users).map(|user| user.as_uuid())
+        );
+        $query.push(" ORDER BY created_at, id");
+    }};
+}
+
 /// Who a role is given to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindingSubject {
@@ -471,19 +520,25 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, name, description, built_in, created_at FROM roles \
-                 WHERE organization_id IN (",
-            );
-            push_in_list!(
-                query,
-                IntoIterator::into_iter(organizations).map(|organization| organization.as_uuid())
-            );
-            query.push(" ORDER BY built_in DESC, name_normalized, id");
+            let mut query = QueryBuilder::new("");
+            push_roles_of_organizations!(query, organizations);
             query.build_query_as::<RoleRow>().fetch_all(pool).await?
         });
         self.with_permissions(rows.into_iter().map(RoleSummary::from).collect())
             .await
+    }
+
+    /// The plan of [`Store::roles_of_organizations`]'s first statement (see `explain_plan!`;
+    /// [`Store::explain_permissions_of_roles`] gives the second).
+    #[cfg(feature = "testing")]
+    pub async fn explain_roles_of_organizations(
+        &self,
+        organizations: &[OrganizationId],
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_roles_of_organizations!(
+            query,
+            organizations
+        )))
     }
 
     /// Roles by id; unknown ids are left out.
@@ -498,13 +553,26 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, name, description, built_in, created_at FROM roles WHERE id IN (",
-            );
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_roles_by_ids!(query, ids);
             query.build_query_as::<RoleRow>().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(RoleSummary::from).collect())
+    }
+
+    /// The plan of [`Store::role_summaries_by_ids`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_roles_by_ids(&self, ids: &[RoleId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_roles_by_ids!(query, ids)))
+    }
+
+    /// The plan of [`Store::permissions_of_roles`]'s statement.
+    #[cfg(feature = "testing")]
+    pub async fn explain_permissions_of_roles(&self, roles: &[RoleId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_permissions_of_roles!(
+            query,
+            roles.iter().map(|role| role.as_uuid())
+        )))
     }
 
     /// The permissions of roles, in one statement; a role without any is left out.
@@ -516,10 +584,8 @@ impl Store {
             return Ok(HashMap::new());
         }
         let permission_rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT role_id, area, level FROM role_permissions WHERE role_id IN (",
-            );
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_permissions_of_roles!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
             query
                 .build_query_as::<RolePermissionRow>()
                 .fetch_all(pool)
@@ -870,17 +936,18 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT id, organization_id, role_id, user_id, group_id, project_id, created_at \
-                 FROM role_bindings WHERE user_id IN (",
-            );
-            push_in_list!(
-                query,
-                IntoIterator::into_iter(users).map(|user| user.as_uuid())
-            );
-            query.push(" ORDER BY created_at, id");
+            let mut query = QueryBuilder::new("");
+            push_bindings_of_users!(query, users);
             query.build_query_as::<BindingRow>().fetch_all(pool).await?
         });
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The plan of [`Store::bindings_of_users`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_bindings_of_users(&self, users: &[UserId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_bindings_of_users!(
+            query, users
+        )))
     }
 }

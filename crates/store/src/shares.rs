@@ -70,6 +70,57 @@ struct SharedRow {
     access: String,
 }
 
+/// Pushes the statement of [`Store::shares_of_resources`].
+macro_rules! push_shares_of_resources {
+    ($query:expr, $resources:expr) => {{
+        $query.push(
+            "SELECT s.resource_id AS resource_id, s.user_id AS user_id, \
+             s.group_id AS group_id, s.access AS access, s.created_at AS created_at, \
+             s.updated_at AS updated_at FROM resource_shares s \
+             JOIN resources r ON r.id = s.resource_id \
+             WHERE r.deleted_at IS NULL AND s.resource_id IN (",
+        );
+        push_in_list!($query, $resources.iter().copied());
+        $query.push(" ORDER BY s.resource_id, s.created_at, s.user_id, s.group_id");
+    }};
+}
+
+/// Pushes the statement of [`Store::shared_resources`]: the users' own shares, then their
+/// groups' shares, each joined to its resources. Joining the resources inside each branch
+/// lets PostgreSQL read them by id for the branch's few shares, where one join over the
+/// union of both made it hash every resource.
+macro_rules! push_shared_resources {
+    ($query:expr, $users:expr, $kind:expr) => {{
+        let kind: Option<&str> = $kind;
+        $query.push(concat!(
+            "SELECT ",
+            resource_columns!(r),
+            ", s.user_id AS grantee, s.access AS access FROM resource_shares s \
+             JOIN resources r ON r.id = s.resource_id WHERE r.deleted_at IS NULL"
+        ));
+        if let Some(kind) = kind {
+            $query.push(" AND r.kind = ").push_bind(kind);
+        }
+        $query.push(" AND s.user_id IN (");
+        push_in_list!($query, $users.iter().map(|user| user.as_uuid()));
+        $query.push(concat!(
+            " UNION ALL SELECT ",
+            resource_columns!(r),
+            ", gm.user_id AS grantee, s.access AS access FROM group_members gm \
+             JOIN groups g ON g.id = gm.group_id \
+             JOIN resource_shares s ON s.group_id = gm.group_id \
+             JOIN resources r ON r.id = s.resource_id \
+             WHERE g.archived_at IS NULL AND r.deleted_at IS NULL"
+        ));
+        if let Some(kind) = kind {
+            $query.push(" AND r.kind = ").push_bind(kind);
+        }
+        $query.push(" AND gm.user_id IN (");
+        push_in_list!($query, $users.iter().map(|user| user.as_uuid()));
+        $query.push(" ORDER BY grantee, kind, id");
+    }};
+}
+
 /// The user and group columns of a grantee, exactly one of them set.
 fn grantee_columns(grantee: ShareGrantee) -> (Option<Uuid>, Option<Uuid>) {
     match grantee {
@@ -210,18 +261,19 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = sqlx::QueryBuilder::new(
-                "SELECT s.resource_id AS resource_id, s.user_id AS user_id, \
-                 s.group_id AS group_id, s.access AS access, s.created_at AS created_at, \
-                 s.updated_at AS updated_at FROM resource_shares s \
-                 JOIN resources r ON r.id = s.resource_id \
-                 WHERE r.deleted_at IS NULL AND s.resource_id IN (",
-            );
-            push_in_list!(query, resources.iter().copied());
-            query.push(" ORDER BY s.resource_id, s.created_at, s.user_id, s.group_id");
+            let mut query = QueryBuilder::new("");
+            push_shares_of_resources!(query, resources);
             query.build_query_as::<ShareRow>().fetch_all(pool).await?
         });
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The plan of [`Store::shares_of_resources`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_shares_of_resources(&self, resources: &[Uuid]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_shares_of_resources!(
+            query, resources
+        )))
     }
 
     /// The resources shared with each of these users, directly or through their groups in
@@ -236,26 +288,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(concat!(
-                "SELECT ",
-                resource_columns!(),
-                ", shared.grantee AS grantee, shared.access AS access FROM resources JOIN (\
-                 SELECT user_id AS grantee, resource_id, access FROM resource_shares \
-                 WHERE user_id IN ("
-            ));
-            push_in_list!(query, users.iter().map(|user| user.as_uuid()));
-            query.push(
-                " UNION ALL SELECT gm.user_id, s.resource_id, s.access FROM resource_shares s \
-                 JOIN group_members gm ON gm.group_id = s.group_id \
-                 JOIN groups g ON g.id = gm.group_id \
-                 WHERE g.archived_at IS NULL AND gm.user_id IN (",
-            );
-            push_in_list!(query, users.iter().map(|user| user.as_uuid()));
-            query.push(") shared ON shared.resource_id = resources.id WHERE deleted_at IS NULL");
-            if let Some(kind) = kind {
-                query.push(" AND kind = ").push_bind(kind);
-            }
-            query.push(" ORDER BY shared.grantee, kind, id");
+            let mut query = QueryBuilder::new("");
+            push_shared_resources!(query, users, kind);
             query.build_query_as::<SharedRow>().fetch_all(pool).await?
         });
         let mut shared: Vec<(UserId, ResourceRecord, ResourceAccess)> = Vec::new();
@@ -273,5 +307,17 @@ impl Store {
             }
         }
         Ok(shared)
+    }
+
+    /// The plan of [`Store::shared_resources`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_shared_resources(
+        &self,
+        users: &[UserId],
+        kind: Option<&str>,
+    ) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_shared_resources!(
+            query, users, kind
+        )))
     }
 }

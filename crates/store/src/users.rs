@@ -20,6 +20,14 @@ macro_rules! select_users {
 }
 pub(crate) use select_users;
 
+/// Pushes the statement of [`Store::users_by_ids`].
+macro_rules! push_users_by_ids {
+    ($query:expr, $ids:expr) => {{
+        $query.push(concat!(select_users!(), " WHERE id IN ("));
+        push_in_list!($query, IntoIterator::into_iter($ids).map(|id| id.as_uuid()));
+    }};
+}
+
 /// A user as stored, without secrets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRecord {
@@ -265,11 +273,17 @@ impl Store {
             return Ok(Vec::new());
         }
         let rows = on_pool!(self, |pool| {
-            let mut query = QueryBuilder::new(concat!(select_users!(), " WHERE id IN ("));
-            push_in_list!(query, IntoIterator::into_iter(ids).map(|id| id.as_uuid()));
+            let mut query = QueryBuilder::new("");
+            push_users_by_ids!(query, ids);
             query.build_query_as::<UserRow>().fetch_all(pool).await?
         });
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The plan of [`Store::users_by_ids`]'s statement (see `explain_plan!`).
+    #[cfg(feature = "testing")]
+    pub async fn explain_users_by_ids(&self, ids: &[UserId]) -> Result<Vec<String>> {
+        Ok(explain_plan!(self, |query| push_users_by_ids!(query, ids)))
     }
 
     /// The account a login names, by lower-cased username or e-mail address. The two never
