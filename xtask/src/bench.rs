@@ -8,6 +8,7 @@
 mod delete;
 mod http;
 mod import;
+mod page;
 mod repair;
 pub mod report;
 mod statements;
@@ -59,6 +60,9 @@ pub struct Bench {
     /// `list`: organization sizes (default 10 000, 100 000, 1 000 000; --quick 1 000, 10 000).
     #[arg(long, value_delimiter = ',')]
     list_sizes: Vec<u64>,
+    /// `page`: organization sizes (default 10 000 and 1 000 000; --quick 1 000 and 10 000).
+    #[arg(long, value_delimiter = ',')]
+    page_sizes: Vec<u64>,
     /// Run in this build instead of building and running the release one (figures of a
     /// debug build are not comparable with the targets).
     #[arg(long)]
@@ -77,6 +81,9 @@ enum Name {
     List,
     /// SQL statements per users page, at two page sizes (the N+1 guard).
     Statements,
+    /// A console's users page (memberships, role names, groups) by an organization's
+    /// administrator as it grows: latency, server CPU and statements per page.
+    Page,
     /// Bulk CSV import: rows per second, peak memory.
     Import,
     /// A full consistency run: time, peak memory.
@@ -86,12 +93,13 @@ enum Name {
     Delete,
 }
 
-const ALL: [Name; 8] = [
+const ALL: [Name; 9] = [
     Name::Login,
     Name::Query,
     Name::Refresh,
     Name::List,
     Name::Statements,
+    Name::Page,
     Name::Import,
     Name::Repair,
     Name::Delete,
@@ -202,6 +210,16 @@ impl Bench {
                 http::list(url, scratch, &sizes, quick).await
             }
             Name::Statements => statements::run(url).await,
+            Name::Page => {
+                let sizes = if !self.page_sizes.is_empty() {
+                    self.page_sizes.clone()
+                } else if quick {
+                    vec![1_000, 10_000]
+                } else {
+                    vec![10_000, 1_000_000]
+                };
+                page::run(url, scratch, &sizes, quick).await
+            }
             Name::Import => {
                 let sizes = if !self.rows.is_empty() {
                     self.rows.clone()

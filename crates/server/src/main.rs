@@ -7,6 +7,12 @@ use steward_server::config::{DatabaseConfig, LogFormat, ServeConfig};
 use steward_server::error::AppError;
 use steward_store::Store;
 
+/// mimalloc instead of the system's allocator: a page of users allocates and frees many
+/// small objects across the runtime's and SQLite's threads, and glibc's malloc spent a
+/// quarter of the server's CPU on them (docs/benchmarks.md, *Where a page's CPU goes*).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "steward",

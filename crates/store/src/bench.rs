@@ -222,6 +222,18 @@ pub async fn bench_organizations(
         )
         .await?
         .id;
+    bench_organizations_owned_by(store, tag, owner, count, entry).await
+}
+
+/// `count` new organizations owned by `owner` (their Administrator), with each one's Viewer
+/// role.
+pub async fn bench_organizations_owned_by(
+    store: &Store,
+    tag: &str,
+    owner: UserId,
+    count: usize,
+    entry: &AuditEntry,
+) -> Result<Vec<(OrganizationId, Uuid)>> {
     let proof = steward_domain::policy::authorize_platform(&steward_domain::policy::Actor::new(
         owner,
         Some(steward_domain::user::PlatformRole::SuperAdmin),
@@ -235,17 +247,71 @@ pub async fn bench_organizations(
             .create_organization(&proof, &name, owner, entry)
             .await?
             .id;
-        let viewer: Uuid = on_pool!(store, |pool| {
-            sqlx::query_scalar(
-                "SELECT id FROM roles WHERE organization_id = $1 AND name_normalized = 'viewer'",
-            )
-            .bind(organization.as_uuid())
-            .fetch_one(pool)
-            .await?
-        });
+        let viewer = role_named(store, organization, "viewer").await?;
         organizations.push((organization, viewer));
     }
     Ok(organizations)
+}
+
+/// The id of `organization`'s role whose normalized name is `normalized` (a built-in one's,
+/// such as `viewer` or `editor`).
+pub async fn role_named(
+    store: &Store,
+    organization: OrganizationId,
+    normalized: &str,
+) -> Result<Uuid> {
+    Ok(on_pool!(store, |pool| {
+        sqlx::query_scalar(
+            "SELECT id FROM roles WHERE organization_id = $1 AND name_normalized = $2",
+        )
+        .bind(organization.as_uuid())
+        .bind(normalized)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// `count` new groups of `organization`, named `Team <n>`, in one statement.
+pub async fn bench_groups(
+    store: &Store,
+    organization: OrganizationId,
+    count: usize,
+    entry: &AuditEntry,
+) -> Result<Vec<Uuid>> {
+    let now = Timestamp::from(entry.at);
+    let groups: Vec<Uuid> = (0..count).map(|_| Uuid::now_v7()).collect();
+    if groups.is_empty() {
+        return Ok(groups);
+    }
+    on_pool!(store, |pool| {
+        let mut query = QueryBuilder::new(
+            "INSERT INTO groups (id, organization_id, name, name_normalized, created_at, \
+             updated_at) ",
+        );
+        query.push_values(groups.iter().enumerate(), |mut row, (index, id)| {
+            row.push_bind(*id)
+                .push_bind(organization.as_uuid())
+                .push_bind(format!("Team {index}"))
+                .push_bind(format!("team {index}"))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        query.build().execute(pool).await?;
+    });
+    Ok(groups)
+}
+
+/// What [`add_members_with`] gives each member on top of an active Viewer membership, role
+/// binding and effective role in every organization.
+#[derive(Debug, Clone, Default)]
+pub struct MemberExtras {
+    /// Groups member `n` joins: `groups_each` of these (of the first organization), from the
+    /// `n % groups.len()`-th on.
+    pub groups: Vec<Uuid>,
+    pub groups_each: usize,
+    /// A role of the first organization bound to every member besides its Viewer role,
+    /// with its effective role.
+    pub second_role: Option<Uuid>,
 }
 
 /// Writes the users numbered `range` (username `u<tag>x<n>`, name `Bench User <n>`), each an
@@ -256,6 +322,33 @@ pub async fn add_members(
     store: &Store,
     tag: &str,
     organizations: &[(OrganizationId, Uuid)],
+    range: std::ops::Range<u64>,
+    plant: bool,
+    entry: &AuditEntry,
+    progress: impl FnMut(u64),
+) -> Result<u64> {
+    let extras = MemberExtras::default();
+    add_members_with(
+        store,
+        tag,
+        organizations,
+        &extras,
+        range,
+        plant,
+        entry,
+        progress,
+    )
+    .await
+}
+
+/// [`add_members`], each member also given the groups and second role of `extras`, in the
+/// same statements' batches.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_members_with(
+    store: &Store,
+    tag: &str,
+    organizations: &[(OrganizationId, Uuid)],
+    extras: &MemberExtras,
     range: std::ops::Range<u64>,
     plant: bool,
     entry: &AuditEntry,
@@ -346,12 +439,65 @@ pub async fn add_members(
                 });
                 query.build().execute(&mut *conn).await?;
             }
+            if let (Some((organization, _)), Some(role)) =
+                (organizations.first(), extras.second_role)
+            {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO role_bindings (id, organization_id, role_id, user_id, \
+                     subject_key, scope_key, created_at) ",
+                );
+                query.push_values(&batch, |mut row, (_, user)| {
+                    row.push_bind(Uuid::now_v7())
+                        .push_bind(organization.as_uuid())
+                        .push_bind(role)
+                        .push_bind(*user)
+                        .push_bind(format!("user:{user}"))
+                        .push_bind("organization")
+                        .push_bind(now);
+                });
+                query.build().execute(&mut *conn).await?;
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO effective_roles (user_id, organization_id, role_id, scope_key) ",
+                );
+                query.push_values(&batch, |mut row, (_, user)| {
+                    row.push_bind(*user)
+                        .push_bind(organization.as_uuid())
+                        .push_bind(role)
+                        .push_bind("organization");
+                });
+                query.build().execute(&mut *conn).await?;
+            }
+            let each = extras.groups_each.min(extras.groups.len());
+            if each > 0 {
+                let mut query =
+                    QueryBuilder::new("INSERT INTO group_members (group_id, user_id, created_at) ");
+                let pairs = batch.iter().flat_map(|(index, user)| {
+                    (0..each).map(move |offset| {
+                        let group = (*index as usize + offset) % extras.groups.len();
+                        (extras.groups[group], *user)
+                    })
+                });
+                query.push_values(pairs, |mut row, (group, user)| {
+                    row.push_bind(group).push_bind(user).push_bind(now);
+                });
+                query.build().execute(&mut *conn).await?;
+            }
         });
         tx.commit().await?;
         written += count;
         progress(written);
     }
     Ok(expected_findings)
+}
+
+/// Brings the planner's statistics up to date after a bulk seed, as autovacuum would in a
+/// while (PostgreSQL's `ANALYZE`; SQLite keeps none unless asked, and a server's own SQLite
+/// database has none, so nothing there).
+pub async fn refresh_statistics(store: &Store) -> Result<()> {
+    if let Store::Postgres(pool) = store {
+        sqlx::query("ANALYZE").execute(pool).await?;
+    }
+    Ok(())
 }
 
 /// Creates a new, empty database on the PostgreSQL server of `url` and returns its URL, so
@@ -367,12 +513,13 @@ pub async fn new_postgres_database(url: &str, name: &str) -> Result<String> {
     Ok(crate::pool::with_database(url, name))
 }
 
-/// Drops a database [`new_postgres_database`] made (nothing may be connected to it).
+/// Drops a database [`new_postgres_database`] made, ending the connections a benchmark's
+/// killed server may have left for a moment.
 pub async fn drop_postgres_database(url: &str, name: &str) -> Result<()> {
     use sqlx::Connection as _;
     let mut admin = sqlx::PgConnection::connect(url).await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name}"
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
     .execute(&mut admin)
     .await?;

@@ -19,38 +19,58 @@ pub struct Metric {
     pub target: Option<Target>,
 }
 
-/// A target a figure is held to: `value >= bound` (or `<=`).
+/// A target a figure is held to: `value >= bound`, `<=` or `==`.
 #[derive(Debug, Clone, Copy)]
 pub struct Target {
-    pub at_least: bool,
-    pub bound: f64,
+    relation: Relation,
+    bound: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relation {
+    AtLeast,
+    AtMost,
+    Exactly,
 }
 
 impl Target {
     pub fn at_least(bound: f64) -> Self {
         Target {
-            at_least: true,
+            relation: Relation::AtLeast,
             bound,
         }
     }
 
     pub fn at_most(bound: f64) -> Self {
         Target {
-            at_least: false,
+            relation: Relation::AtMost,
+            bound,
+        }
+    }
+
+    /// For counts, which are whole numbers: a figure that must be `bound` itself.
+    pub fn exactly(bound: f64) -> Self {
+        Target {
+            relation: Relation::Exactly,
             bound,
         }
     }
 
     pub fn met(self, value: f64) -> bool {
-        if self.at_least {
-            value >= self.bound
-        } else {
-            value <= self.bound
+        match self.relation {
+            Relation::AtLeast => value >= self.bound,
+            Relation::AtMost => value <= self.bound,
+            Relation::Exactly => (value - self.bound).abs() < 1e-9,
         }
     }
 
     fn text(self) -> String {
-        format!("{} {}", if self.at_least { "≥" } else { "≤" }, self.bound)
+        let relation = match self.relation {
+            Relation::AtLeast => "≥",
+            Relation::AtMost => "≤",
+            Relation::Exactly => "=",
+        };
+        format!("{relation} {}", self.bound)
     }
 }
 
@@ -192,5 +212,8 @@ mod tests {
         assert!(!Target::at_least(0.95).met(0.9));
         assert!(Target::at_most(1.5).met(1.2));
         assert!(!Target::at_most(1.5).met(1.6));
+        assert!(Target::exactly(0.0).met(0.0));
+        assert!(!Target::exactly(0.0).met(-1.0));
+        assert!(!Target::exactly(0.0).met(1.0));
     }
 }
