@@ -5,8 +5,7 @@
 //! its own page with the same [`statements_per_request`].
 
 use std::fmt::Debug;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Once, PoisonError};
 
 use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
@@ -14,56 +13,102 @@ use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserS
 use steward_store::bench::{add_members, bench_organizations};
 use steward_store::{AuditEntry, NewUser, Store, StoreOptions};
 use tracing::Subscriber;
+use tracing::span::{Attributes, Id};
 use tracing_subscriber::layer::{Context, SubscriberExt as _};
-use tracing_subscriber::{Layer, Registry};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use super::backend_name;
 use super::report::{Metric, Target};
 use crate::import::{run_tag, serve_config, throwaway_secret_key};
 
-/// sqlx's per-statement events (target `sqlx::query`) this process has seen.
-static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+/// The statements sqlx has run in this process inside a request span, by the request id of
+/// that span (the server runs every HTTP request in a `request` span carrying its
+/// `x-request-id`; SQLite's worker thread enters the span of the task that sent a statement).
+static STATEMENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Counts sqlx's per-statement events into [`STATEMENTS`], but for the PRAGMAs with which
+/// The `request_id` of a `request` span, kept in the span's extensions.
+struct RequestId(String);
+
+/// Notes the request id of every statement run in a request, but for the PRAGMAs with which
 /// the pool sets up a new SQLite connection: those are the pool's, not the request's.
+/// Statements of the server's workers (outbox, jobs, upkeep) run in no request span.
 struct StatementCounter;
 
-impl<S: Subscriber> Layer<S> for StatementCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            let mut summary = Summary(String::new());
-            event.record(&mut summary);
-            if !summary.0.starts_with("PRAGMA") {
-                STATEMENTS.fetch_add(1, Ordering::Relaxed);
-            }
+impl<S> Layer<S> for StatementCounter
+where
+    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
+{
+    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attributes.metadata().name() != "request" {
+            return;
+        }
+        let mut request_id = Field("request_id", String::new());
+        attributes.record(&mut request_id);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(RequestId(request_id.1));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        if event.metadata().target() != "sqlx::query" {
+            return;
+        }
+        let Some(request_id) = ctx.event_scope(event).and_then(|scope| {
+            scope
+                .into_iter()
+                .find_map(|span| span.extensions().get::<RequestId>().map(|id| id.0.clone()))
+        }) else {
+            return;
+        };
+        let mut summary = Field("summary", String::new());
+        event.record(&mut summary);
+        if !summary.1.starts_with("PRAGMA") {
+            STATEMENTS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(request_id);
         }
     }
 }
 
-/// Keeps an event's `summary` field (the first words of its SQL).
-struct Summary(String);
+/// Keeps the field named `.0` of an event or a span.
+struct Field(&'static str, String);
 
-impl tracing::field::Visit for Summary {
+impl tracing::field::Visit for Field {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
-        if field.name() == "summary" {
-            self.0 = format!("{value:?}");
+        if field.name() == self.0 {
+            self.1 = format!("{value:?}");
         }
     }
 
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "summary" {
-            self.0 = value.to_owned();
+        if field.name() == self.0 {
+            value.clone_into(&mut self.1);
         }
     }
 }
 
+/// How many statements the request `request_id` ran; [`STATEMENTS`] is emptied (of earlier
+/// requests' too: the login, the warm-up).
+fn statements_of(request_id: &str) -> u64 {
+    let mut statements = STATEMENTS.lock().unwrap_or_else(PoisonError::into_inner);
+    std::mem::take(&mut *statements)
+        .iter()
+        .filter(|id| *id == request_id)
+        .count() as u64
+}
+
 /// Installs the counter as this process's only subscriber (once: `bench statements` and
-/// `bench page` may run in the same process); the server under measurement logs nothing
-/// else here.
+/// `bench page` may run in the same process), with the spans and events it needs only.
 fn count_statements() {
     static INSTALLED: Once = Once::new();
     INSTALLED.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(Registry::default().with(StatementCounter));
+        let _ = tracing::subscriber::set_global_default(Registry::default().with(
+            StatementCounter.with_filter(EnvFilter::new(
+                "sqlx::query=trace,steward_server::http=info",
+            )),
+        ));
     });
 }
 
@@ -71,14 +116,9 @@ const PAGE: &str = "query($o: ID!, $n: Int!) { users(organization: $o, first: $n
     id username memberships { status defaultRole { name } roles { role { name } } \
     organization { name } } groups { name } } } }";
 
-/// How many times each request is counted: the server's background workers (outbox, jobs)
-/// run statements of their own now and then, which only ever add to a count, so the fewest
-/// of a few runs is the request's own.
-const COUNTED_RUNS: usize = 3;
-
 /// The SQL statements `query` costs with each of `variables`, asked by `login` (password
-/// `password`) of a server started in this process on `url`: the fewest of
-/// [`COUNTED_RUNS`] runs, after one to warm caches (signing keys, the schema). Each answer
+/// `password`) of a server started in this process on `url`, after one run to warm caches
+/// (signing keys, the schema), by the request id of the span they ran in. Each answer
 /// must have `nodes_at` (a JSON pointer) holding `n` nodes, `n` being the variable.
 pub(super) async fn statements_per_request(
     url: &str,
@@ -108,9 +148,10 @@ pub(super) async fn statements_per_request(
         .map_err(steward_server::error::AppError::into_anyhow)?;
     let base = format!("http://{}", server.local_addr);
     let client = reqwest::Client::new();
-    let post = |token: Option<&str>, query: &str, variables: &Value| {
+    let post = |token: Option<&str>, query: &str, variables: &Value, request_id: &str| {
         let mut request = client
             .post(format!("{base}/graphql"))
+            .header("x-request-id", request_id)
             .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -126,6 +167,7 @@ pub(super) async fn statements_per_request(
             None,
             "mutation($l: String!, $p: String!) { login(input: {login: $l, password: $p}) { accessToken } }",
             &json!({ "l": login, "p": password }),
+            "login",
         )
         .await?["data"]["login"]["accessToken"]
             .as_str()
@@ -133,23 +175,19 @@ pub(super) async fn statements_per_request(
             .to_owned();
         let mut counts = Vec::new();
         for variables in variables {
-            post(Some(&token), query, variables).await?;
-            let mut fewest = u64::MAX;
-            for _ in 0..COUNTED_RUNS {
-                let before = STATEMENTS.load(Ordering::Relaxed);
-                let body = post(Some(&token), query, variables).await?;
-                fewest = fewest.min(STATEMENTS.load(Ordering::Relaxed) - before);
-                let rows = body
-                    .pointer(nodes_at)
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                ensure!(
-                    Some(rows as u64) == variables["n"].as_u64(),
-                    "a page of {} had {rows} nodes",
-                    variables["n"]
-                );
-            }
-            counts.push(fewest);
+            post(Some(&token), query, variables, "warm-up").await?;
+            let request_id = uuid::Uuid::new_v4().to_string();
+            let body = post(Some(&token), query, variables, &request_id).await?;
+            let rows = body
+                .pointer(nodes_at)
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            ensure!(
+                Some(rows as u64) == variables["n"].as_u64(),
+                "a page of {} had {rows} nodes",
+                variables["n"]
+            );
+            counts.push(statements_of(&request_id));
         }
         Ok::<_, anyhow::Error>(counts)
     }
