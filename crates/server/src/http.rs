@@ -35,7 +35,7 @@ use crate::auth::{Authentication, ClientInfo};
 use crate::config::ServeConfig;
 use crate::error::{AppError, UNAVAILABLE, domain_code};
 use crate::graphql::loaders::{Batches, Loaders};
-use crate::graphql::{RequestContext, StewardSchema};
+use crate::graphql::{RequestContext, Schemas};
 
 /// Largest request body accepted (GraphQL documents and variables); larger ones get 413.
 /// Uploads (multipart and `text/csv` bodies) have their own limit, `--max-upload-bytes`.
@@ -105,11 +105,11 @@ fn is_origin(origin: &str) -> bool {
 #[derive(Clone)]
 struct HttpState {
     app: App,
-    schema: StewardSchema,
+    schemas: Schemas,
     request_timeout: Duration,
 }
 
-pub fn router(app: App, schema: StewardSchema, settings: HttpSettings) -> Router {
+pub fn router(app: App, schemas: Schemas, settings: HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let body_rules = body::BodyRules {
         upload_limit: usize::try_from(app.settings.jobs.max_upload_bytes).unwrap_or(usize::MAX),
@@ -130,7 +130,7 @@ pub fn router(app: App, schema: StewardSchema, settings: HttpSettings) -> Router
     });
     let state = HttpState {
         app,
-        schema: schema.clone(),
+        schemas,
         request_timeout: settings.request_timeout,
     };
     let router = Router::new()
@@ -307,7 +307,14 @@ async fn authenticate_and_execute(
         .data(state.app.clone())
         .data(Loaders::new(&state.app.store, &batches))
         .data(RequestContext::new(authentication, client, now));
-    let response = batches.drive(state.schema.execute(request)).await;
+    let response = match state.schemas.query_document(&request) {
+        Some(document) => {
+            let mut request = request;
+            request.set_parsed_query(document);
+            Schemas::with_codes(batches.drive(state.schemas.queries.execute(request)).await)
+        }
+        None => batches.drive(state.schemas.full.execute(request)).await,
+    };
     let unavailable = response.errors.iter().any(|error| {
         error
             .extensions
@@ -456,7 +463,8 @@ async fn graphql_ws(
         .max_message_size(MAX_BODY_BYTES)
         .max_frame_size(MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
-            websocket::serve(socket, protocol, state.app, state.schema, client).instrument(span)
+            websocket::serve(socket, protocol, state.app, state.schemas.full, client)
+                .instrument(span)
         })
 }
 

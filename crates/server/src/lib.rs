@@ -83,10 +83,10 @@ pub async fn start(config: &ServeConfig) -> Result<RunningServer, AppError> {
     let app = App::start(config, now).await?;
     let first_admin =
         bootstrap::ensure_first_admin(&app.store, &app.passwords, &config.admin, now).await?;
-    let schema = graphql::schema_builder(&config.graphql_limits()).finish();
+    let schemas = graphql::Schemas::new(&config.graphql_limits());
     let router = http::router(
         app.clone(),
-        schema,
+        schemas,
         http::HttpSettings::from_config(config)?,
     );
     let listener = tokio::net::TcpListener::bind(config.bind)

@@ -63,7 +63,7 @@ struct DocumentChecksExtension {
     max_aliases: usize,
 }
 
-fn bad_request(mut error: ServerError) -> ServerError {
+pub(crate) fn bad_request(mut error: ServerError) -> ServerError {
     let extensions = error.extensions.get_or_insert_default();
     if extensions.get("code").is_none() {
         extensions.set("code", BAD_REQUEST);

@@ -42,13 +42,18 @@ pub type StewardSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema builder without any data attached, so the SDL can be exported anywhere.
 pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
+    bare_builder(limits)
         .extension(limits::DocumentChecks {
             max_aliases: limits.max_aliases,
         })
-        .extension(denied::DeniedMutations);
+        .extension(denied::DeniedMutations)
+}
+
+/// The schema's types and limits, without extensions.
+fn bare_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -56,6 +61,62 @@ pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscri
         builder = builder.disable_suggestions();
     }
     builder
+}
+
+/// The schemas a server answers with.
+#[derive(Clone)]
+pub struct Schemas {
+    /// With the extensions (the document checks, the audit of refused mutations): for
+    /// mutations, WebSocket operations, and whatever is not known to be a query within the
+    /// limits.
+    pub full: StewardSchema,
+    /// Without any extension, for queries over HTTP already parsed and checked
+    /// ([`Schemas::query_document`]): async-graphql then resolves each field directly,
+    /// without a `ResolveInfo`, a registry lookup and a boxed future per field and per list
+    /// item for the extensions' `resolve` hooks, which queries do not need.
+    pub queries: StewardSchema,
+    max_aliases: usize,
+}
+
+impl Schemas {
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            full: schema_builder(limits).finish(),
+            queries: bare_builder(limits).finish(),
+            max_aliases: limits.max_aliases,
+        }
+    }
+
+    /// The document of `request` when it is a query the extensions would let through
+    /// unchanged: it parses, has no more aliases than allowed, and the operation it runs is a
+    /// query. Anything else goes to [`Schemas::full`], which answers it as before.
+    pub fn query_document(
+        &self,
+        request: &async_graphql::Request,
+    ) -> Option<async_graphql::parser::types::ExecutableDocument> {
+        use async_graphql::parser::types::{DocumentOperations, OperationType};
+        let document = async_graphql::parser::parse_query(&request.query).ok()?;
+        if limits::count_aliases(&document) > self.max_aliases {
+            return None;
+        }
+        let operation = match (&document.operations, request.operation_name.as_deref()) {
+            (DocumentOperations::Single(operation), _) => operation,
+            (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+            (DocumentOperations::Multiple(_), None) => return None,
+        };
+        (operation.node.ty == OperationType::Query).then_some(document)
+    }
+
+    /// What [`Schemas::full`]'s document checks do to an answer: an error without a code is
+    /// the request's fault (`BAD_REQUEST`).
+    pub fn with_codes(mut response: async_graphql::Response) -> async_graphql::Response {
+        response.errors = response
+            .errors
+            .into_iter()
+            .map(limits::bad_request)
+            .collect();
+        response
+    }
 }
 
 /// The schema in SDL, as written to `schema.graphql`.
