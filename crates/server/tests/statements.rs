@@ -3,18 +3,12 @@
 //! with their members, or its imports with their rows costs the very same SQL statements for
 //! 10 items as for 100; and `me` costs one.
 //!
-//! sqlx emits one `tracing` event with target `sqlx::query` for every statement it runs, in
-//! the span it runs in (SQLite's worker thread enters the span of the task that sent the
-//! statement). Every HTTP request runs in a `request` span carrying its `x-request-id`. This
-//! test binary installs a global subscriber that notes each statement with the request id of
-//! its span, so a measured request's statements are told apart from those of everything else
-//! the server does meanwhile (its mail, job and upkeep workers run as usual).
+//! Each request is sent with an `x-request-id` of its own, and its statements are those
+//! `steward_store::statement_log` noted in the span of that request: the server's mail, job
+//! and upkeep workers run as usual meanwhile.
 
 // A test binary: a failed expectation is a failed test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
-
-use std::fmt::Debug;
-use std::sync::Mutex;
 
 use clap::Parser;
 use serde_json::{Value, json};
@@ -29,14 +23,11 @@ use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserS
 use steward_domain::{OrganizationId, UserId};
 use steward_server::RunningServer;
 use steward_server::config::ServeConfig;
+use steward_store::statement_log::{self, Statement, statements_of};
 use steward_store::testing::{TestDatabase, backends};
 use steward_store::{
     AuditEntry, Backend, BindingScope, BindingSubject, NewResource, NewUser, NewUserImport, Store,
 };
-use tracing::Subscriber;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer};
 
 const PASSWORD: &str = "correct horse battery staple 42";
 
@@ -64,109 +55,10 @@ const GROUPS: &str = "query($o: ID!) { organization(id: $o) { groups { name \
 const IMPORTS: &str = "query($o: ID!) { jobs(filter: { organization: $o }, first: 100) { \
     totalCount nodes { rows(first: 5) { totalCount nodes { rowNumber username } } } } }";
 
-/// A statement sqlx ran: its summary (the first words of its SQL, the same for any number of
-/// ids in a list) and its whole SQL.
-struct Statement {
-    summary: String,
-    sql: String,
-}
-
-/// The statements sqlx has run in this process inside a request span, each with the request
-/// id of its span.
-static STATEMENTS: Mutex<Vec<(String, Statement)>> = Mutex::new(Vec::new());
-
-/// The `request_id` of a `request` span, kept in the span's extensions.
-struct RequestId(String);
-
-struct CountStatements;
-
-impl<S> Layer<S> for CountStatements
-where
-    S: Subscriber + for<'lookup> tracing_subscriber::registry::LookupSpan<'lookup>,
-{
-    fn on_new_span(
-        &self,
-        attributes: &tracing::span::Attributes<'_>,
-        id: &tracing::span::Id,
-        ctx: Context<'_, S>,
-    ) {
-        if attributes.metadata().name() != "request" {
-            return;
-        }
-        let mut request_id = Field("request_id", String::new());
-        attributes.record(&mut request_id);
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(RequestId(request_id.1));
-        }
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        if !event.metadata().target().starts_with("sqlx::query") {
-            return;
-        }
-        let Some(request_id) = ctx.event_scope(event).and_then(|scope| {
-            scope
-                .into_iter()
-                .find_map(|span| span.extensions().get::<RequestId>().map(|id| id.0.clone()))
-        }) else {
-            // Not a request's: a worker's, or the test's own seeding.
-            return;
-        };
-        let mut summary = Field("summary", String::new());
-        event.record(&mut summary);
-        let mut sql = Field("db.statement", String::new());
-        event.record(&mut sql);
-        // A connection the pool opens sets itself up (SQLite's PRAGMAs): that is the
-        // pool's, not the request's.
-        if !summary.1.starts_with("PRAGMA") {
-            let statement = Statement {
-                // A short statement is all summary.
-                sql: if sql.1.is_empty() {
-                    summary.1.clone()
-                } else {
-                    sql.1
-                },
-                summary: summary.1,
-            };
-            STATEMENTS.lock().unwrap().push((request_id, statement));
-        }
-    }
-}
-
 fn summaries(statements: Vec<Statement>) -> Vec<String> {
     statements
         .into_iter()
         .map(|statement| statement.summary)
-        .collect()
-}
-
-/// Keeps the field named `.0` of an event or a span.
-struct Field(&'static str, String);
-
-impl tracing::field::Visit for Field {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
-        if field.name() == self.0 {
-            self.1 = format!("{value:?}");
-        }
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == self.0 {
-            value.clone_into(&mut self.1);
-        }
-    }
-}
-
-/// The statements of the request `request_id`, taken out of [`STATEMENTS`].
-fn statements_of(request_id: &str) -> Vec<Statement> {
-    let mut statements = STATEMENTS.lock().unwrap();
-    let (of_request, others) = std::mem::take(&mut *statements)
-        .into_iter()
-        .partition(|(id, _)| id == request_id);
-    *statements = others;
-    of_request
-        .into_iter()
-        .map(|(_, statement)| statement)
         .collect()
 }
 
@@ -810,11 +702,7 @@ struct Measured {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lists_cost_the_same_statements_for_10_items_as_for_100_and_me_costs_one() {
-    tracing_subscriber::registry()
-        .with(CountStatements.with_filter(EnvFilter::new(
-            "sqlx::query=trace,steward_server::http=info",
-        )))
-        .init();
+    statement_log::install();
     // Every backend is measured before any is judged, so one report shows them all.
     let mut measured = Vec::new();
     for backend in backends() {

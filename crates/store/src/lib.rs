@@ -108,6 +108,8 @@ mod sessions;
 mod shares;
 mod signing_keys;
 mod ssh_keys;
+#[cfg(any(feature = "testing", feature = "bench"))]
+pub mod statement_log;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod throttles;

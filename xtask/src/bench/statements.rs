@@ -4,113 +4,16 @@
 //! a constant count means related data is loaded per page, not per row. `bench page` counts
 //! its own page with the same [`statements_per_request`].
 
-use std::fmt::Debug;
-use std::sync::{Mutex, Once, PoisonError};
-
 use anyhow::{Context as _, ensure};
 use serde_json::{Value, json};
 use steward_domain::user::{EmailAddress, FullName, Language, PlatformRole, UserStatus, Username};
 use steward_store::bench::{add_members, bench_organizations};
+use steward_store::statement_log;
 use steward_store::{AuditEntry, NewUser, Store, StoreOptions};
-use tracing::Subscriber;
-use tracing::span::{Attributes, Id};
-use tracing_subscriber::layer::{Context, SubscriberExt as _};
-use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use super::backend_name;
 use super::report::{Metric, Target};
 use crate::import::{run_tag, serve_config, throwaway_secret_key};
-
-/// The statements sqlx has run in this process inside a request span, by the request id of
-/// that span (the server runs every HTTP request in a `request` span carrying its
-/// `x-request-id`; SQLite's worker thread enters the span of the task that sent a statement).
-static STATEMENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// The `request_id` of a `request` span, kept in the span's extensions.
-struct RequestId(String);
-
-/// Notes the request id of every statement run in a request, but for the PRAGMAs with which
-/// the pool sets up a new SQLite connection: those are the pool's, not the request's.
-/// Statements of the server's workers (outbox, jobs, upkeep) run in no request span.
-struct StatementCounter;
-
-impl<S> Layer<S> for StatementCounter
-where
-    S: Subscriber + for<'lookup> LookupSpan<'lookup>,
-{
-    fn on_new_span(&self, attributes: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attributes.metadata().name() != "request" {
-            return;
-        }
-        let mut request_id = Field("request_id", String::new());
-        attributes.record(&mut request_id);
-        if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(RequestId(request_id.1));
-        }
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        if event.metadata().target() != "sqlx::query" {
-            return;
-        }
-        let Some(request_id) = ctx.event_scope(event).and_then(|scope| {
-            scope
-                .into_iter()
-                .find_map(|span| span.extensions().get::<RequestId>().map(|id| id.0.clone()))
-        }) else {
-            return;
-        };
-        let mut summary = Field("summary", String::new());
-        event.record(&mut summary);
-        if !summary.1.starts_with("PRAGMA") {
-            STATEMENTS
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(request_id);
-        }
-    }
-}
-
-/// Keeps the field named `.0` of an event or a span.
-struct Field(&'static str, String);
-
-impl tracing::field::Visit for Field {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn Debug) {
-        if field.name() == self.0 {
-            self.1 = format!("{value:?}");
-        }
-    }
-
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == self.0 {
-            value.clone_into(&mut self.1);
-        }
-    }
-}
-
-/// How many statements the request `request_id` ran; [`STATEMENTS`] is emptied (of earlier
-/// requests' too: the login, the warm-up).
-fn statements_of(request_id: &str) -> u64 {
-    let mut statements = STATEMENTS.lock().unwrap_or_else(PoisonError::into_inner);
-    std::mem::take(&mut *statements)
-        .iter()
-        .filter(|id| *id == request_id)
-        .count() as u64
-}
-
-/// Installs the counter as this process's only subscriber (once: `bench statements` and
-/// `bench page` may run in the same process), with the spans and events it needs only.
-fn count_statements() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(Registry::default().with(
-            StatementCounter.with_filter(EnvFilter::new(
-                "sqlx::query=trace,steward_server::http=info",
-            )),
-        ));
-    });
-}
 
 const PAGE: &str = "query($o: ID!, $n: Int!) { users(organization: $o, first: $n) { nodes { \
     id username memberships { status defaultRole { name } roles { role { name } } \
@@ -128,7 +31,7 @@ pub(super) async fn statements_per_request(
     variables: &[Value],
     nodes_at: &str,
 ) -> anyhow::Result<Vec<u64>> {
-    count_statements();
+    statement_log::install();
     let tag = run_tag();
     let first = format!("b{tag}first");
     let first_email = format!("{first}@bench.example");
@@ -187,7 +90,7 @@ pub(super) async fn statements_per_request(
                 "a page of {} had {rows} nodes",
                 variables["n"]
             );
-            counts.push(statements_of(&request_id));
+            counts.push(statement_log::statements_of(&request_id).len() as u64);
         }
         Ok::<_, anyhow::Error>(counts)
     }
