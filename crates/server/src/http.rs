@@ -303,11 +303,12 @@ async fn authenticate_and_execute(
     };
     let client = client_info(peer, headers);
     let batches = Batches::default();
+    let query = state.schemas.query_document(&request);
     let request = request
         .data(state.app.clone())
-        .data(Loaders::new(&state.app.store, &batches))
+        .data(Loaders::new(&state.app.store, &batches, query.is_some()))
         .data(RequestContext::new(authentication, client, now));
-    let response = match state.schemas.query_document(&request) {
+    let response = match query {
         Some(document) => {
             let mut request = request;
             request.set_parsed_query(document);

@@ -74,6 +74,7 @@ impl Group {
             .await?
             .unwrap_or_default();
         let mut users = ctx.loaders()?.users.load_many(ids.iter().copied()).await?;
+        crate::graphql::prefetch::user_rows(ctx, &ids).await?;
         let items = ids
             .into_iter()
             .filter_map(|id| users.remove(&id).map(|user| (id.as_uuid(), User(user))))

@@ -7,7 +7,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use async_graphql::ErrorExtensions as _;
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use futures_util::StreamExt as _;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -717,71 +717,108 @@ impl Wake for Flagged {
     }
 }
 
-/// A loader whose batches run as `batches` drive them.
-fn batched<T: Loader<K>, K: Send + Sync + std::hash::Hash + Eq + Clone + 'static>(
+/// A loader of one request.
+pub type RequestLoader<T> = DataLoader<T, HashMapCache>;
+
+/// A loader whose batches run as `batches` drive them, keeping what it read for the rest of
+/// the request when `cached`.
+fn batched<T: Send + Sync + 'static>(
     loader: T,
     batches: &Batches,
-) -> DataLoader<T> {
+    cached: bool,
+) -> RequestLoader<T> {
     let batches = batches.clone();
-    DataLoader::new(loader, move |task| batches.queue(task))
-        .delay(Duration::ZERO)
-        .max_batch_size(1000)
+    let loader = DataLoader::with_cache(
+        loader,
+        move |task| batches.queue(task),
+        HashMapCache::default(),
+    )
+    .delay(Duration::ZERO)
+    .max_batch_size(1000);
+    loader.enable_all_cache(cached);
+    loader
 }
 
 /// The loaders of one request.
 pub struct Loaders {
-    pub users: DataLoader<UserLoader>,
-    pub organizations: DataLoader<OrganizationLoader>,
-    pub memberships_of_user: DataLoader<MembershipsOfUserLoader>,
-    pub roles: DataLoader<RoleLoader>,
-    pub permissions_of_role: DataLoader<PermissionsOfRoleLoader>,
-    pub roles_of_organization: DataLoader<RolesOfOrganizationLoader>,
-    pub email_domains_of_organization: DataLoader<EmailDomainsOfOrganizationLoader>,
-    pub password_rules_of_organization: DataLoader<PasswordRulesOfOrganizationLoader>,
-    pub projects_of_organization: DataLoader<ProjectsOfOrganizationLoader>,
-    pub projects: DataLoader<ProjectLoader>,
-    pub bindings_of_user: DataLoader<BindingsOfUserLoader>,
-    pub groups: DataLoader<GroupLoader>,
-    pub groups_of_organization: DataLoader<GroupsOfOrganizationLoader>,
-    pub groups_of_user: DataLoader<GroupsOfUserLoader>,
-    pub shares_of_resource: DataLoader<SharesOfResourceLoader>,
-    pub owned_resources: DataLoader<OwnedResourcesLoader>,
-    pub shared_resources: DataLoader<SharedResourcesLoader>,
-    pub group_members: DataLoader<GroupMembersLoader>,
-    pub import_rows: DataLoader<ImportRowsLoader>,
-    pub transfer_history: DataLoader<TransferHistoryLoader>,
+    pub users: RequestLoader<UserLoader>,
+    pub organizations: RequestLoader<OrganizationLoader>,
+    pub memberships_of_user: RequestLoader<MembershipsOfUserLoader>,
+    pub roles: RequestLoader<RoleLoader>,
+    pub permissions_of_role: RequestLoader<PermissionsOfRoleLoader>,
+    pub roles_of_organization: RequestLoader<RolesOfOrganizationLoader>,
+    pub email_domains_of_organization: RequestLoader<EmailDomainsOfOrganizationLoader>,
+    pub password_rules_of_organization: RequestLoader<PasswordRulesOfOrganizationLoader>,
+    pub projects_of_organization: RequestLoader<ProjectsOfOrganizationLoader>,
+    pub projects: RequestLoader<ProjectLoader>,
+    pub bindings_of_user: RequestLoader<BindingsOfUserLoader>,
+    pub groups: RequestLoader<GroupLoader>,
+    pub groups_of_organization: RequestLoader<GroupsOfOrganizationLoader>,
+    pub groups_of_user: RequestLoader<GroupsOfUserLoader>,
+    pub shares_of_resource: RequestLoader<SharesOfResourceLoader>,
+    pub owned_resources: RequestLoader<OwnedResourcesLoader>,
+    pub shared_resources: RequestLoader<SharedResourcesLoader>,
+    pub group_members: RequestLoader<GroupMembersLoader>,
+    pub import_rows: RequestLoader<ImportRowsLoader>,
+    pub transfer_history: RequestLoader<TransferHistoryLoader>,
+    cached: bool,
 }
 
 impl Loaders {
-    /// Loaders whose batches run in the request's own task, as `b` drive them.
-    pub fn new(store: &Store, b: &Batches) -> Self {
+    /// Loaders whose batches run in the request's own task, as `batches` drive them.
+    ///
+    /// `cached` (for a query: nothing changes while it runs) keeps every row read for the
+    /// rest of the request, so that what [`crate::graphql::prefetch`] reads ahead is found
+    /// there. Mutations and WebSocket operations (a subscription's events are answered over
+    /// minutes) read each relation when it is resolved.
+    pub fn new(store: &Store, batches: &Batches, cached: bool) -> Self {
         Self {
-            users: batched(UserLoader(store.clone()), b),
-            organizations: batched(OrganizationLoader(store.clone()), b),
-            memberships_of_user: batched(MembershipsOfUserLoader(store.clone()), b),
-            roles: batched(RoleLoader(store.clone()), b),
-            permissions_of_role: batched(PermissionsOfRoleLoader(store.clone()), b),
-            roles_of_organization: batched(RolesOfOrganizationLoader(store.clone()), b),
+            users: batched(UserLoader(store.clone()), batches, cached),
+            organizations: batched(OrganizationLoader(store.clone()), batches, cached),
+            memberships_of_user: batched(MembershipsOfUserLoader(store.clone()), batches, cached),
+            roles: batched(RoleLoader(store.clone()), batches, cached),
+            permissions_of_role: batched(PermissionsOfRoleLoader(store.clone()), batches, cached),
+            roles_of_organization: batched(
+                RolesOfOrganizationLoader(store.clone()),
+                batches,
+                cached,
+            ),
             email_domains_of_organization: batched(
                 EmailDomainsOfOrganizationLoader(store.clone()),
-                b,
+                batches,
+                cached,
             ),
             password_rules_of_organization: batched(
                 PasswordRulesOfOrganizationLoader(store.clone()),
-                b,
+                batches,
+                cached,
             ),
-            projects_of_organization: batched(ProjectsOfOrganizationLoader(store.clone()), b),
-            projects: batched(ProjectLoader(store.clone()), b),
-            bindings_of_user: batched(BindingsOfUserLoader(store.clone()), b),
-            groups: batched(GroupLoader(store.clone()), b),
-            groups_of_organization: batched(GroupsOfOrganizationLoader(store.clone()), b),
-            groups_of_user: batched(GroupsOfUserLoader(store.clone()), b),
-            shares_of_resource: batched(SharesOfResourceLoader(store.clone()), b),
-            owned_resources: batched(OwnedResourcesLoader(store.clone()), b),
-            shared_resources: batched(SharedResourcesLoader(store.clone()), b),
-            group_members: batched(GroupMembersLoader(store.clone()), b),
-            import_rows: batched(ImportRowsLoader(store.clone()), b),
-            transfer_history: batched(TransferHistoryLoader(store.clone()), b),
+            projects_of_organization: batched(
+                ProjectsOfOrganizationLoader(store.clone()),
+                batches,
+                cached,
+            ),
+            projects: batched(ProjectLoader(store.clone()), batches, cached),
+            bindings_of_user: batched(BindingsOfUserLoader(store.clone()), batches, cached),
+            groups: batched(GroupLoader(store.clone()), batches, cached),
+            groups_of_organization: batched(
+                GroupsOfOrganizationLoader(store.clone()),
+                batches,
+                cached,
+            ),
+            groups_of_user: batched(GroupsOfUserLoader(store.clone()), batches, cached),
+            shares_of_resource: batched(SharesOfResourceLoader(store.clone()), batches, cached),
+            owned_resources: batched(OwnedResourcesLoader(store.clone()), batches, cached),
+            shared_resources: batched(SharedResourcesLoader(store.clone()), batches, cached),
+            group_members: batched(GroupMembersLoader(store.clone()), batches, cached),
+            import_rows: batched(ImportRowsLoader(store.clone()), batches, cached),
+            transfer_history: batched(TransferHistoryLoader(store.clone()), batches, cached),
+            cached,
         }
+    }
+
+    /// Whether rows read stay for the rest of the request (see [`Loaders::new`]).
+    pub fn cached(&self) -> bool {
+        self.cached
     }
 }

@@ -21,6 +21,7 @@ mod notifications;
 mod organizations;
 mod ownership;
 mod preferences;
+mod prefetch;
 mod query;
 mod resources;
 mod roles;

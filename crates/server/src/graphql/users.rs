@@ -272,6 +272,8 @@ impl UserQuery {
             .users_page(&proof, &filter, &page)
             .await
             .map_err(AppError::from)?;
+        let ids: Vec<UserId> = listed.iter().map(|listed| listed.user.id).collect();
+        crate::graphql::prefetch::user_rows(ctx, &ids).await?;
         let ordering = order_by.name();
         let items = listed
             .into_iter()

@@ -163,7 +163,7 @@ impl Connection {
         let batches = Batches::default();
         let request = request
             .data(self.app.clone())
-            .data(Loaders::new(&self.app.store, &batches))
+            .data(Loaders::new(&self.app.store, &batches, false))
             .data(RequestContext::new(
                 authentication,
                 self.client.clone(),
