@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::support::on_each_backend;
+use crate::support::{error_code, on_each_backend};
 
 #[tokio::test]
 async fn health_readiness_and_graphiql_answer() {
@@ -157,12 +157,14 @@ async fn introspection_can_be_turned_off_in_development_and_on_in_production() {
             let body = app
                 .graphql(None, "{ __schema { queryType { name } } }", json!({}))
                 .await;
-            // async-graphql answers introspection with null when it is turned off.
-            assert_eq!(
-                body["data"]["__schema"],
-                Value::Null,
-                "{:?}: {body}",
-                app.backend
+            // Turned off, introspection is refused, saying so.
+            assert_eq!(body["data"], Value::Null, "{:?}: {body}", app.backend);
+            assert_eq!(error_code(&body), "BAD_REQUEST", "{body}");
+            assert!(
+                body["errors"][0]["message"]
+                    .as_str()
+                    .is_some_and(|message| message.contains("introspection is off")),
+                "{body}"
             );
             app
         },

@@ -14,6 +14,7 @@ mod endpoints;
 mod groups;
 mod guesses;
 mod imports;
+mod introspection;
 mod isolation;
 mod lifecycle;
 mod limits;

@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod chaos;
 mod consistency;
+mod graphiql_check;
 mod import;
 mod import_crash_check;
 mod keys;
@@ -60,6 +61,9 @@ enum Command {
     /// Delete the audit events older than the retention period (the only way events leave
     /// the trail; the database refuses any other change to it).
     PurgeAudit(audit::PurgeAudit),
+    /// Open /graphiql in headless Chromium: with --dev the documentation explorer must list
+    /// the fields of Query; without it the page must say that introspection is off.
+    GraphiqlCheck(graphiql_check::GraphiqlCheck),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Report(command) => command.run(),
         Command::Repair(command) => command.run(),
         Command::PurgeAudit(command) => command.run(),
+        Command::GraphiqlCheck(command) => command.run(),
     }
 }
 

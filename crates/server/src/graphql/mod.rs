@@ -45,16 +45,16 @@ pub type StewardSchema = Schema<Query, Mutation, Subscription>;
 pub fn schema_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
     bare_builder(limits)
         .extension(limits::DocumentChecks {
-            max_aliases: limits.max_aliases,
+            limits: limits.clone(),
         })
         .extension(denied::DeniedMutations)
 }
 
-/// The schema's types and limits, without extensions.
+/// The schema's types, without extensions. Depth and complexity are not async-graphql's
+/// limits but [`limits::check_document`]'s, which does not count introspection: every
+/// document is checked by it before it runs, on either schema.
 fn bare_builder(limits: &Limits) -> SchemaBuilder<Query, Mutation, Subscription> {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -76,7 +76,7 @@ pub struct Schemas {
     /// without a `ResolveInfo`, a registry lookup and a boxed future per field and per list
     /// item for the extensions' `resolve` hooks, which queries do not need.
     pub queries: StewardSchema,
-    max_aliases: usize,
+    limits: Limits,
 }
 
 impl Schemas {
@@ -84,22 +84,21 @@ impl Schemas {
         Self {
             full: schema_builder(limits).finish(),
             queries: bare_builder(limits).finish(),
-            max_aliases: limits.max_aliases,
+            limits: limits.clone(),
         }
     }
 
     /// The document of `request` when it is a query the extensions would let through
-    /// unchanged: it parses, has no more aliases than allowed, and the operation it runs is a
-    /// query. Anything else goes to [`Schemas::full`], which answers it as before.
+    /// unchanged: it parses, is within the limits ([`limits::check_document`]), and the
+    /// operation it runs is a query. Anything else goes to [`Schemas::full`], which answers it
+    /// as before (its document checks refuse what is past the limits).
     pub fn query_document(
         &self,
         request: &async_graphql::Request,
     ) -> Option<async_graphql::parser::types::ExecutableDocument> {
         use async_graphql::parser::types::{DocumentOperations, OperationType};
         let document = async_graphql::parser::parse_query(&request.query).ok()?;
-        if limits::count_aliases(&document) > self.max_aliases {
-            return None;
-        }
+        limits::check_document(&document, &self.limits).ok()?;
         let operation = match (&document.operations, request.operation_name.as_deref()) {
             (DocumentOperations::Single(operation), _) => operation,
             (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
