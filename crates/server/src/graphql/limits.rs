@@ -192,6 +192,13 @@ pub fn check_document(document: &ExecutableDocument, limits: &Limits) -> ServerR
 /// never reaches (it nests one); so does Steward.
 const MAX_INTROSPECTION_LISTS: usize = 3;
 
+/// The most selections a document's check visits, fragments counted where they are spread.
+/// Fields that do not count toward complexity (`__typename`, introspection) could otherwise
+/// be multiplied by fragments spreading each other twice, level after level, into a walk of
+/// billions of steps from a document of a few lines. The introspection queries tools send
+/// take a few hundred.
+const MAX_STEPS: usize = 100_000;
+
 /// What the limits are checked against in a document.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Measure {
@@ -216,6 +223,7 @@ pub fn measure(document: &ExecutableDocument, max_complexity: usize) -> Measure 
         max_complexity,
         measure: Measure::default(),
         spread: Vec::new(),
+        steps: 0,
     };
     for (_, operation) in document.operations.iter() {
         walk.operation_fields(&operation.node.selection_set.node, 0);
@@ -230,6 +238,8 @@ struct Walk<'a> {
     /// The fragments being walked, outermost first: spreading one of them again would be a
     /// cycle, which validation refuses (if parsing did not already), so it is not followed.
     spread: Vec<&'a str>,
+    /// Selections visited so far (see [`MAX_STEPS`]).
+    steps: usize,
 }
 
 impl<'a> Walk<'a> {
@@ -243,10 +253,24 @@ impl<'a> Walk<'a> {
         Some(&fragment.node.selection_set.node)
     }
 
+    /// Notes a visited selection; false once there were too many, and then the document
+    /// counts as past the complexity limit.
+    fn step(&mut self) -> bool {
+        self.steps += 1;
+        if self.steps > MAX_STEPS {
+            self.measure.complexity = self
+                .measure
+                .complexity
+                .max(self.max_complexity.saturating_add(1));
+            return false;
+        }
+        true
+    }
+
     /// Counts the fields of `selection_set`, at `depth` fields below the operation.
     fn operation_fields(&mut self, selection_set: &'a SelectionSet, depth: usize) {
         for selection in &selection_set.items {
-            if self.measure.complexity > self.max_complexity {
+            if self.measure.complexity > self.max_complexity || !self.step() {
                 return;
             }
             match &selection.node {
@@ -286,7 +310,7 @@ impl<'a> Walk<'a> {
     fn introspection_lists(&mut self, selection_set: &'a SelectionSet, lists: usize) -> usize {
         let mut deepest = lists;
         for selection in &selection_set.items {
-            if deepest >= MAX_INTROSPECTION_LISTS {
+            if deepest >= MAX_INTROSPECTION_LISTS || !self.step() {
                 break;
             }
             let nested = match &selection.node {
@@ -523,5 +547,22 @@ mod tests {
             usize::MAX,
         );
         assert_eq!((ours.depth, ours.complexity), (2, 3));
+    }
+
+    #[test]
+    fn fragments_multiplying_uncounted_fields_are_refused_without_walking_them_all() {
+        // Each fragment spreads the next one twice: 2^40 `__typename`s from 40 lines.
+        let mut query = String::from("{ ...F0 }");
+        for level in 0..40 {
+            query.push_str(&format!(
+                " fragment F{level} on Query {{ __typename ...F{next} ...F{next} }}",
+                next = level + 1
+            ));
+        }
+        query.push_str(" fragment F40 on Query { __typename }");
+        let document = parse(&query);
+        let refused = check_document(&document, &Limits::default())
+            .expect_err("a walk of 2^40 selections is refused");
+        assert_eq!(refused.message, "Query is too complex.");
     }
 }
