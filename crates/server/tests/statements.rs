@@ -442,6 +442,30 @@ impl Client {
         (answer, summaries(statements_of(&request_id)))
     }
 
+    /// Lists the users page over WebSocket, whose loaders read each relation as it is
+    /// resolved, checks that the answer is the one over HTTP, where the page reads its rows'
+    /// relations ahead, and returns the statements the connection cost.
+    async fn users_over_websocket(
+        &self,
+        token: &str,
+        organization: OrganizationId,
+        n: usize,
+    ) -> Vec<String> {
+        let (over_http, _) = self
+            .counted(token, USERS, json!({ "o": organization.to_string() }))
+            .await;
+        let (answer, statements) = self.over_websocket(token, USERS, organization).await;
+        let nodes = answer["data"]["users"]["nodes"].as_array().expect("nodes");
+        assert_eq!(nodes.len(), n, "{:?}: {answer}", self.backend);
+        assert_eq!(
+            answer["data"], over_http["data"],
+            "{:?}: the page read ahead over HTTP differs from the page resolved field by \
+             field over WebSocket",
+            self.backend
+        );
+        statements
+    }
+
     /// Lists the members over WebSocket, checks the answer has them all, and returns the
     /// statements the connection cost.
     async fn members_over_websocket(
@@ -670,6 +694,11 @@ async fn measure(backend: Backend) -> Measured {
                 client
                     .members_over_websocket(&large_token, large, 100)
                     .await,
+            ),
+            (
+                "users over WebSocket",
+                client.users_over_websocket(&small_token, small, 10).await,
+                client.users_over_websocket(&large_token, large, 100).await,
             ),
             (
                 "resources",
