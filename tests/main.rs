@@ -28,6 +28,7 @@ mod preferences;
 mod project_roles;
 mod races;
 mod refusals;
+mod request_errors;
 mod resources;
 mod roles;
 mod secrets;

@@ -5,16 +5,17 @@
 //! authenticate and authorize: anyone else is refused before a byte of the body is read.
 
 mod body;
+mod request;
 pub mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest as _, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
@@ -228,9 +229,9 @@ async fn graphql(
     {
         return refusal;
     }
-    let request = match <GraphQLRequest>::from_request(request, &state).await {
-        Ok(request) => request.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+    let request = match request::read(request).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
     };
     // GET must not change anything: a link or an <img> could otherwise make a logged-in
     // browser run a mutation.
