@@ -24,6 +24,7 @@ mod mail;
 mod mfa;
 mod organization_deletion;
 mod organizations;
+mod persisted_queries;
 mod preferences;
 mod project_roles;
 mod races;

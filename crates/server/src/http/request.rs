@@ -29,7 +29,7 @@ pub async fn read(request: Request<Body>) -> Result<async_graphql::Request, Resp
         }
     };
     let request = read.map_err(Refusal::into_response)?;
-    if request.query.is_empty() {
+    if request.query.is_empty() && !request.extensions.contains_key("persistedQuery") {
         return Err(Refusal::NoQuery.into_response());
     }
     Ok(request)
@@ -69,7 +69,7 @@ enum Refusal {
     NotGraphqlMultipart(String),
     /// The query string is not a GraphQL request.
     BadQueryString(String),
-    /// Nothing to run: no `query`.
+    /// Nothing to run: no `query`, and no persisted query's hash either.
     NoQuery,
     /// The body could not be read (and the connection failed: nobody reads this answer, or
     /// [`super::body::limit_body`] replaces it with its own).
@@ -107,9 +107,10 @@ impl Refusal {
                  document) and, if needed, `operationName`, and `variables` and `extensions` \
                  as JSON objects, each URL-encoded"
             ),
-            Self::NoQuery => {
-                "the request has no `query`: send the GraphQL document as `query`".to_owned()
-            }
+            Self::NoQuery => "the request has no `query`: send the GraphQL document as \
+                 `query`, or the SHA-256 of a query sent before in \
+                 `extensions.persistedQuery` (an automatic persisted query)"
+                .to_owned(),
             Self::Unreadable(error) => format!("the request body could not be read: {error}"),
             Self::TooLarge => "the request body is larger than the limit".to_owned(),
         }
