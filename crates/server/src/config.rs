@@ -265,6 +265,17 @@ pub struct ServeConfig {
     #[arg(long, env = "STEWARD_GRAPHQL_MAX_ALIASES", default_value_t = 30)]
     pub graphql_max_aliases: usize,
 
+    /// Memory for automatic persisted queries, in bytes: the texts of the queries clients sent
+    /// with their SHA-256 hash, so that they may send the hash alone afterwards. Each text
+    /// counts its length plus 128 bytes; past the budget the least recently used are forgotten
+    /// (their clients send the text again). 0 turns persisted queries off.
+    #[arg(
+        long,
+        env = "STEWARD_GRAPHQL_PERSISTED_QUERY_CACHE_BYTES",
+        default_value_t = 8 * 1024 * 1024
+    )]
+    pub graphql_persisted_query_cache_bytes: usize,
+
     /// Longest a GraphQL request may run, in milliseconds; past it the request is cancelled
     /// (its transaction rolls back) and answered 503 with code `TIMEOUT`. Uploads (bulk
     /// imports) are bounded by their size instead.

@@ -5,16 +5,18 @@
 //! authenticate and authorize: anyone else is refused before a byte of the body is read.
 
 mod body;
+mod persisted;
+mod request;
 pub mod websocket;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest as _, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
@@ -52,6 +54,8 @@ pub struct HttpSettings {
     pub https: bool,
     /// A request body from which nothing arrives for this long is given up (408).
     pub body_idle_timeout: Duration,
+    /// Bytes of query texts kept for automatic persisted queries; 0: they are off.
+    pub persisted_query_cache_bytes: usize,
 }
 
 impl HttpSettings {
@@ -89,6 +93,7 @@ impl HttpSettings {
             cors,
             https: config.public_url.starts_with("https://"),
             body_idle_timeout: config.body_idle_timeout(),
+            persisted_query_cache_bytes: config.graphql_persisted_query_cache_bytes,
         })
     }
 }
@@ -107,6 +112,7 @@ struct HttpState {
     app: App,
     schemas: Schemas,
     request_timeout: Duration,
+    persisted_queries: persisted::PersistedQueries,
 }
 
 pub fn router(app: App, schemas: Schemas, settings: HttpSettings) -> Router {
@@ -132,6 +138,7 @@ pub fn router(app: App, schemas: Schemas, settings: HttpSettings) -> Router {
         app,
         schemas,
         request_timeout: settings.request_timeout,
+        persisted_queries: persisted::PersistedQueries::new(settings.persisted_query_cache_bytes),
     };
     let router = Router::new()
         .route("/", get(|| async { Redirect::temporary("/graphiql") }))
@@ -228,10 +235,14 @@ async fn graphql(
     {
         return refusal;
     }
-    let request = match <GraphQLRequest>::from_request(request, &state).await {
-        Ok(request) => request.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+    let mut request = match request::read(request).await {
+        Ok(request) => request,
+        Err(refusal) => return refusal,
     };
+    // A persisted query's hash becomes its text here, before anything looks at the text.
+    if let Err(error) = state.persisted_queries.resolve(&mut request) {
+        return error.into_response();
+    }
     // GET must not change anything: a link or an <img> could otherwise make a logged-in
     // browser run a mutation.
     if method == Method::GET && !is_query_only(&request) {

@@ -32,8 +32,8 @@ pub struct BodyRules {
 
 /// Limits a request's body: 1 MiB, or the upload limit for an upload. A body that announces
 /// more is refused with 413 before it is read; one that turns out longer fails while it is
-/// read. A body that stops arriving for the idle time fails too, and the request is answered
-/// 408 whatever its route made of the failure.
+/// read, and the request is answered 413 whatever its route made of the failure. A body that
+/// stops arriving for the idle time fails too, and the request is answered 408.
 pub async fn limit_body(State(rules): State<BodyRules>, request: Request, next: Next) -> Response {
     let limit = if is_upload(request.headers()) {
         rules.upload_limit
@@ -46,13 +46,10 @@ pub async fn limit_body(State(rules): State<BodyRules>, request: Request, next: 
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if announced.is_some_and(|length| length > limit as u64) {
-        return unread_body(graphql_error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BAD_REQUEST",
-            &format!("the request body is larger than the limit of {limit} bytes"),
-        ));
+        return unread_body(too_large(limit));
     }
     let stalled = Arc::new(AtomicBool::new(false));
+    let exceeded = Arc::new(AtomicBool::new(false));
     let (parts, body) = request.into_parts();
     let body = WatchedBody {
         inner: body,
@@ -60,6 +57,9 @@ pub async fn limit_body(State(rules): State<BodyRules>, request: Request, next: 
         idle: None,
         read: rules.read.clone(),
         stalled: stalled.clone(),
+        received: 0,
+        limit,
+        exceeded: exceeded.clone(),
     };
     let body = Body::new(http_body_util::Limited::new(body, limit));
     let response = next.run(Request::from_parts(parts, body)).await;
@@ -77,7 +77,18 @@ pub async fn limit_body(State(rules): State<BodyRules>, request: Request, next: 
             ),
         ));
     }
+    if exceeded.load(Ordering::Relaxed) {
+        return unread_body(too_large(limit));
+    }
     response
+}
+
+fn too_large(limit: usize) -> Response {
+    graphql_error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "BAD_REQUEST",
+        &format!("the request body is larger than the limit of {limit} bytes"),
+    )
 }
 
 /// Marks an answer given while (part of) the body is unread: the connection cannot carry
@@ -98,6 +109,11 @@ struct WatchedBody {
     idle: Option<Pin<Box<tokio::time::Sleep>>>,
     read: BodyBytesRead,
     stalled: Arc<AtomicBool>,
+    /// Bytes of this body read so far: past `limit`, the `Limited` around this body fails
+    /// the read, and `exceeded` says so to [`limit_body`].
+    received: usize,
+    limit: usize,
+    exceeded: Arc<AtomicBool>,
 }
 
 /// The error a stalled body fails with.
@@ -121,6 +137,10 @@ impl HttpBody for WatchedBody {
                     && let Some(data) = frame.data_ref()
                 {
                     this.read.add(data.len());
+                    this.received = this.received.saturating_add(data.len());
+                    if this.received > this.limit {
+                        this.exceeded.store(true, Ordering::Relaxed);
+                    }
                 }
                 Poll::Ready(frame.map(|result| result.map_err(BoxError::from)))
             }
