@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 
 use crate::support::{TestApp, on_each_backend};
 
@@ -99,28 +99,8 @@ async fn post_chunked(app: &TestApp, size: usize) -> Answer {
         writer.write_all(b"0\r\n\r\n").await?;
         std::io::Result::Ok(writer)
     });
-    let mut received = Vec::new();
-    let mut buffer = vec![0u8; 16 * 1024];
-    let complete = |received: &[u8]| -> bool {
-        let text = String::from_utf8_lossy(received);
-        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-            return false;
-        };
-        header(head, "content-length")
-            .and_then(|length| length.parse::<usize>().ok())
-            .is_some_and(|length| body.len() >= length)
-    };
-    while !complete(&received) {
-        match tokio::time::timeout(PATIENCE, reader.read(&mut buffer))
-            .await
-            .expect("an answer in time")
-        {
-            Ok(0) | Err(_) => break,
-            Ok(read) => received.extend_from_slice(&buffer[..read]),
-        }
-    }
+    let text = crate::support::read_http_answer(&mut reader, PATIENCE).await;
     sender.abort();
-    let text = String::from_utf8_lossy(&received).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     Answer {
         status: head
@@ -128,18 +108,9 @@ async fn post_chunked(app: &TestApp, size: usize) -> Answer {
             .nth(1)
             .and_then(|status| status.parse().ok())
             .unwrap_or_else(|| panic!("no HTTP answer: {text:?}")),
-        content_type: header(head, "content-type").unwrap_or_default(),
+        content_type: crate::support::http_header(head, "content-type").unwrap_or_default(),
         body: body.to_owned(),
     }
-}
-
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines().find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.trim()
-            .eq_ignore_ascii_case(name)
-            .then(|| value.trim().to_owned())
-    })
 }
 
 /// The answer is a GraphQL error with code `BAD_REQUEST` and `status`, as JSON, whose message

@@ -403,3 +403,43 @@ pub fn error_code(body: &Value) -> &str {
         .as_str()
         .unwrap_or("<no code>")
 }
+
+/// The value of header `name` in an HTTP head, whatever its case.
+pub fn http_header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// Reads a raw HTTP/1.1 answer until its announced `Content-Length` or the end of the
+/// connection, each read within `patience`, and returns its text, head and body.
+pub async fn read_http_answer(
+    reader: &mut (impl tokio::io::AsyncRead + Unpin),
+    patience: std::time::Duration,
+) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut received = Vec::new();
+    let mut buffer = vec![0u8; 16 * 1024];
+    let complete = |received: &[u8]| -> bool {
+        let text = String::from_utf8_lossy(received);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        http_header(head, "content-length")
+            .and_then(|length| length.parse::<usize>().ok())
+            .is_some_and(|length| body.len() >= length)
+    };
+    while !complete(&received) {
+        match tokio::time::timeout(patience, reader.read(&mut buffer))
+            .await
+            .expect("an answer in time")
+        {
+            Ok(0) | Err(_) => break,
+            Ok(read) => received.extend_from_slice(&buffer[..read]),
+        }
+    }
+    String::from_utf8_lossy(&received).into_owned()
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -395,32 +395,7 @@ struct RawAnswer {
 /// Reads an HTTP/1.1 response (status and body) until its announced length or the end of the
 /// connection.
 async fn read_response(reader: &mut (impl tokio::io::AsyncRead + Unpin)) -> (u16, String) {
-    let mut received = Vec::new();
-    let mut buffer = vec![0u8; 16 * 1024];
-    let complete = |received: &[u8]| -> bool {
-        let text = String::from_utf8_lossy(received);
-        let Some((head, body)) = text.split_once("\r\n\r\n") else {
-            return false;
-        };
-        head.lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())
-                    .flatten()
-            })
-            .is_some_and(|length| body.len() >= length)
-    };
-    while !complete(&received) {
-        match tokio::time::timeout(PATIENCE, reader.read(&mut buffer))
-            .await
-            .expect("an answer in time")
-        {
-            Ok(0) | Err(_) => break,
-            Ok(read) => received.extend_from_slice(&buffer[..read]),
-        }
-    }
-    let text = String::from_utf8_lossy(&received).into_owned();
+    let text = crate::support::read_http_answer(reader, PATIENCE).await;
     let status = text
         .split(' ')
         .nth(1)
