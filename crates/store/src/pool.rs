@@ -7,6 +7,10 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool};
 
 use crate::{Result, StoreError};
 
+/// How much of an SQLite database file is read through a memory map (`PRAGMA mmap_size`):
+/// address space, not memory; the system keeps in memory what is read often.
+const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 /// Runs `$body` with `$pool` bound to the concrete pool of `$store`. Both arms expand the same
 /// tokens, so one query text serves both backends while each keeps its own types.
 #[macro_export]
@@ -129,10 +133,15 @@ impl Store {
                         .await?
                 } else {
                     // WAL lets readers work while one writer commits; NORMAL sync is durable
-                    // across application crashes and is SQLite's advice for WAL.
+                    // across application crashes and is SQLite's advice for WAL. Pages are
+                    // read through a memory map of the file (the system's page cache, shared
+                    // by every connection) rather than copied by a read call into each
+                    // connection's own small cache (docs/benchmarks.md: 4-12 % less CPU per
+                    // page of users at 10 000 members).
                     let connect = connect
                         .journal_mode(SqliteJournalMode::Wal)
-                        .synchronous(SqliteSynchronous::Normal);
+                        .synchronous(SqliteSynchronous::Normal)
+                        .pragma("mmap_size", SQLITE_MMAP_BYTES.to_string());
                     SqlitePoolOptions::new()
                         .max_connections(options.max_connections.max(1))
                         .acquire_timeout(options.acquire_timeout)
