@@ -107,7 +107,7 @@ impl Extension for DocumentChecksExtension {
 }
 
 /// Aliased fields in the whole document: every operation and every fragment.
-pub fn count_aliases(document: &ExecutableDocument) -> usize {
+fn count_aliases(document: &ExecutableDocument) -> usize {
     let operations: Vec<_> = match &document.operations {
         DocumentOperations::Single(operation) => vec![&operation.node.selection_set.node],
         DocumentOperations::Multiple(operations) => operations
@@ -201,7 +201,7 @@ const MAX_STEPS: usize = 100_000;
 
 /// What the limits are checked against in a document.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Measure {
+struct Measure {
     /// The deepest nesting of fields, as async-graphql counts it: fragments are counted where
     /// they are spread, `__typename` is not counted, and neither is introspection.
     pub depth: usize,
@@ -217,7 +217,7 @@ pub struct Measure {
 
 /// Measures every operation of `document`, counting complexity no further than just past
 /// `max_complexity`.
-pub fn measure(document: &ExecutableDocument, max_complexity: usize) -> Measure {
+fn measure(document: &ExecutableDocument, max_complexity: usize) -> Measure {
     let mut walk = Walk {
         document,
         max_complexity,
